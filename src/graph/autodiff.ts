@@ -1,0 +1,70 @@
+/**
+ * Reverse-mode autodiff over a Graph. It appends the backward ops to the same graph,
+ * visiting only nodes that lie on a path from a requested input to the loss, so frozen
+ * weights get no gradient and branches that do not lead back to the inputs are skipped.
+ */
+import { GraphError } from '../errors.ts';
+import type { Graph } from './graph.ts';
+import { add } from './ops/binary.ts';
+import { isFloat } from './ops/util.ts';
+import { getOp } from './registry.ts';
+import { fmtShape } from './shape.ts';
+import type { Node, Value } from './types.ts';
+
+/** d(loss)/d(wrt[i]) for each requested value; loss must be a float scalar (or `seed` given). */
+export function gradients(loss: Value, wrt: readonly Value[], seed?: Value): Value[] {
+  const g: Graph = loss.graph;
+  if (!seed && loss.shape.length !== 0) {
+    throw new GraphError(`gradients: loss must be a scalar, got ${fmtShape(loss.shape)} (pass a seed for non-scalar outputs)`);
+  }
+  const nodes = g.nodes.slice(); // the forward graph as it stands; backward ops get appended after
+
+  // Forward reachability: values that depend on some requested input.
+  const live = new Set<Value>(wrt);
+  for (const n of nodes) {
+    if (n.inputs.some((i) => i !== null && live.has(i))) for (const o of n.outputs) if (isFloat(o.dtype)) live.add(o);
+  }
+  if (!live.has(loss)) throw new GraphError('gradients: the loss does not depend on any requested input');
+
+  // Backward reachability from the loss, restricted to live values.
+  const needed = new Set<Value>([loss]);
+  const onPath: Node[] = [];
+  for (let k = nodes.length - 1; k >= 0; k--) {
+    const n = nodes[k]!;
+    if (!n.outputs.some((o) => needed.has(o))) continue;
+    let any = false;
+    for (const i of n.inputs) {
+      if (i && live.has(i)) {
+        needed.add(i);
+        any = true;
+      }
+    }
+    if (any) onPath.push(n);
+  }
+
+  const grads = new Map<Value, Value>();
+  grads.set(loss, seed ?? g.scalar(1, loss.dtype));
+  const accumulate = (v: Value, dv: Value): void => {
+    const prev = grads.get(v);
+    grads.set(v, prev ? add(prev, dv) : dv);
+  };
+
+  for (const n of onPath) {
+    const dys = n.outputs.map((o) => grads.get(o) ?? null);
+    if (dys.every((d) => d === null)) continue;
+    const def = getOp(n.op, n.domain);
+    if (!def.vjp) throw new GraphError(`gradients: op ${n.op} has no gradient rule but lies between the inputs and the loss`);
+    const wants = n.inputs.map((i) => i !== null && needed.has(i) && live.has(i));
+    const dxs = def.vjp(n, dys, wants);
+    n.inputs.forEach((x, i) => {
+      const dx = dxs[i];
+      if (x && wants[i] && dx) accumulate(x, dx);
+    });
+  }
+
+  return wrt.map((w) => {
+    const dw = grads.get(w);
+    if (!dw) throw new GraphError(`gradients: "${w.name}" does not reach the loss`);
+    return dw;
+  });
+}

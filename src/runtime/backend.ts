@@ -1,0 +1,25 @@
+/**
+ * The engine boundary. Everything above runtime/ talks to these interfaces; only
+ * ort_backend.ts imports onnxruntime, so a browser build can swap in onnxruntime-web.
+ */
+import type { Tensor } from '../tensor.ts';
+
+export interface SessionOptions {
+  /** Threads for one op; defaults to the machine's core count. */
+  intraOpThreads?: number;
+  /** Where the model bytes came from, for error messages. */
+  label?: string;
+}
+
+export interface CompiledSession {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  /** Run once; fetch the named outputs (all by default). */
+  run(feeds: Readonly<Record<string, Tensor>>, fetches?: readonly string[]): Promise<Record<string, Tensor>>;
+  release(): Promise<void>;
+}
+
+export interface Backend {
+  readonly name: string;
+  compile(model: Uint8Array, opts?: SessionOptions): Promise<CompiledSession>;
+}
