@@ -1,0 +1,238 @@
+/**
+ * Hugging Face config.json -> a normalized, typed ModelConfig.
+ * GPT-2 and Llama name the same quantities differently (n_embd vs hidden_size, ...); model builders
+ * only ever see the normalized names, and every defaulting rule lives here, next to transformers' own.
+ */
+import { readFileSync } from 'node:fs';
+import { ConfigError, FormatError, UnsupportedModelError } from '../errors.ts';
+
+export const SUPPORTED_MODEL_TYPES = ['gpt2', 'llama'] as const;
+export type ModelType = (typeof SUPPORTED_MODEL_TYPES)[number];
+
+export interface ModelConfig {
+  readonly modelType: ModelType;
+  readonly vocabSize: number;
+  readonly hiddenSize: number;
+  readonly numLayers: number;
+  readonly numHeads: number;
+  /** Key/value heads (grouped-query attention); equals numHeads for GPT-2. */
+  readonly numKvHeads: number;
+  readonly headDim: number;
+  readonly intermediateSize: number;
+  readonly maxPositions: number;
+  /** LayerNorm epsilon (GPT-2) or RMSNorm epsilon (Llama). */
+  readonly normEps: number;
+  /** RoPE base (Llama); 10000 for GPT-2, which does not use it. */
+  readonly ropeTheta: number;
+  readonly tieWordEmbeddings: boolean;
+  /** GPT-2 activation_function (e.g. "gelu_new") or Llama hidden_act (e.g. "silu"). */
+  readonly activation: string;
+  readonly attentionBias: boolean;
+  readonly mlpBias: boolean;
+  readonly bosTokenId?: number;
+  readonly eosTokenIds: number[];
+  /** The parsed config.json as it was. */
+  readonly raw: Record<string, unknown>;
+}
+
+type Json = Record<string, unknown>;
+
+/** Typed access to config fields; every failure is a ConfigError naming the file and field. */
+class Fields {
+  constructor(readonly raw: Json, readonly file: string) {}
+
+  private present(key: string): unknown {
+    const v = this.raw[key];
+    return v === null ? undefined : v;
+  }
+
+  posInt(key: string): number {
+    const v = this.raw[key];
+    if (v === undefined || v === null) throw new ConfigError(this.file, key, 'is missing');
+    return this.checkPosInt(key, v);
+  }
+
+  posIntOr(key: string, fallback: number): number {
+    const v = this.present(key);
+    return v === undefined ? fallback : this.checkPosInt(key, v);
+  }
+
+  private checkPosInt(key: string, v: unknown): number {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) {
+      throw new ConfigError(this.file, key, `must be a positive integer, got ${JSON.stringify(v)}`);
+    }
+    return v;
+  }
+
+  posNumberOr(key: string, fallback: number): number {
+    const v = this.present(key);
+    if (v === undefined) return fallback;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+      throw new ConfigError(this.file, key, `must be a positive number, got ${JSON.stringify(v)}`);
+    }
+    return v;
+  }
+
+  boolOr(key: string, fallback: boolean): boolean {
+    const v = this.present(key);
+    if (v === undefined) return fallback;
+    if (typeof v !== 'boolean') throw new ConfigError(this.file, key, `must be true or false, got ${JSON.stringify(v)}`);
+    return v;
+  }
+
+  stringOr(key: string, fallback: string): string {
+    const v = this.present(key);
+    if (v === undefined) return fallback;
+    if (typeof v !== 'string') throw new ConfigError(this.file, key, `must be a string, got ${JSON.stringify(v)}`);
+    return v;
+  }
+
+  optTokenId(key: string): number | undefined {
+    const v = this.present(key);
+    if (v === undefined) return undefined;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+      throw new ConfigError(this.file, key, `must be a non-negative integer or null, got ${JSON.stringify(v)}`);
+    }
+    return v;
+  }
+
+  /** eos_token_id may be one id, a list of ids, or null. */
+  tokenIds(key: string): number[] {
+    const v = this.present(key);
+    if (v === undefined) return [];
+    const list = Array.isArray(v) ? v : [v];
+    if (!list.every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0)) {
+      throw new ConfigError(this.file, key, `must be a token id, a list of token ids, or null, got ${JSON.stringify(v)}`);
+    }
+    return list as number[];
+  }
+
+  /** `divisor` must divide `value` (e.g. heads must divide the hidden size). */
+  divides(divisorKey: string, divisor: number, value: number, what: string): void {
+    if (value % divisor !== 0) throw new ConfigError(this.file, divisorKey, `(${divisor}) must divide ${what} (${value})`);
+  }
+}
+
+function parseGpt2(f: Fields): ModelConfig {
+  const hiddenSize = f.posInt('n_embd');
+  const numHeads = f.posInt('n_head');
+  f.divides('n_head', numHeads, hiddenSize, 'n_embd');
+  return {
+    modelType: 'gpt2',
+    vocabSize: f.posInt('vocab_size'),
+    hiddenSize,
+    numLayers: f.posInt('n_layer'),
+    numHeads,
+    numKvHeads: numHeads,
+    headDim: hiddenSize / numHeads,
+    intermediateSize: f.posIntOr('n_inner', 4 * hiddenSize), // n_inner null means 4 * n_embd
+    maxPositions: f.posInt('n_positions'),
+    normEps: f.posNumberOr('layer_norm_epsilon', 1e-5),
+    ropeTheta: 10000,
+    tieWordEmbeddings: f.boolOr('tie_word_embeddings', true),
+    activation: f.stringOr('activation_function', 'gelu_new'),
+    attentionBias: true,
+    mlpBias: true,
+    bosTokenId: f.optTokenId('bos_token_id'),
+    eosTokenIds: f.tokenIds('eos_token_id'),
+    raw: f.raw,
+  };
+}
+
+/** RoPE type of a rope_scaling / rope_parameters object ("default" means plain RoPE). */
+function ropeType(f: Fields, key: string): { type: string; theta?: number } | undefined {
+  const v = f.raw[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'object' || Array.isArray(v)) throw new ConfigError(f.file, key, `must be an object or null, got ${JSON.stringify(v)}`);
+  const obj = v as Json;
+  const type = obj.rope_type ?? obj.type ?? 'default';
+  if (type !== 'default') {
+    throw new ConfigError(f.file, key, `has RoPE type ${JSON.stringify(type)}, which is not supported; only plain RoPE is (rope_scaling: null)`);
+  }
+  const theta = obj.rope_theta;
+  if (theta !== undefined && (typeof theta !== 'number' || !(theta > 0))) {
+    throw new ConfigError(f.file, `${key}.rope_theta`, `must be a positive number, got ${JSON.stringify(theta)}`);
+  }
+  return { type, theta };
+}
+
+function parseLlama(f: Fields): ModelConfig {
+  const hiddenSize = f.posInt('hidden_size');
+  const numHeads = f.posInt('num_attention_heads');
+  const numKvHeads = f.posIntOr('num_key_value_heads', numHeads);
+  f.divides('num_key_value_heads', numKvHeads, numHeads, 'num_attention_heads');
+  if (f.raw.head_dim === undefined || f.raw.head_dim === null) f.divides('num_attention_heads', numHeads, hiddenSize, 'hidden_size');
+  ropeType(f, 'rope_scaling');
+  // transformers v5 may move rope_theta into rope_parameters.
+  const params = ropeType(f, 'rope_parameters');
+  return {
+    modelType: 'llama',
+    vocabSize: f.posInt('vocab_size'),
+    hiddenSize,
+    numLayers: f.posInt('num_hidden_layers'),
+    numHeads,
+    numKvHeads,
+    headDim: f.posIntOr('head_dim', hiddenSize / numHeads),
+    intermediateSize: f.posInt('intermediate_size'),
+    maxPositions: f.posInt('max_position_embeddings'),
+    normEps: f.posNumberOr('rms_norm_eps', 1e-6), // LlamaConfig's default
+    ropeTheta: f.posNumberOr('rope_theta', params?.theta ?? 10000),
+    tieWordEmbeddings: f.boolOr('tie_word_embeddings', false),
+    activation: f.stringOr('hidden_act', 'silu'),
+    attentionBias: f.boolOr('attention_bias', false),
+    mlpBias: f.boolOr('mlp_bias', false),
+    bosTokenId: f.optTokenId('bos_token_id'),
+    eosTokenIds: f.tokenIds('eos_token_id'),
+    raw: f.raw,
+  };
+}
+
+/** Normalize an already-parsed config.json. `file` names it in error messages. */
+export function parseHfConfig(raw: unknown, file: string): ModelConfig {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new FormatError(file, 'config.json must hold a JSON object');
+  }
+  const f = new Fields(raw as Json, file);
+  const modelType = f.raw.model_type;
+  if (modelType === undefined || modelType === null) {
+    throw new ConfigError(file, 'model_type', `is missing; supported: ${SUPPORTED_MODEL_TYPES.join(', ')}`);
+  }
+  if (typeof modelType !== 'string') throw new ConfigError(file, 'model_type', `must be a string, got ${JSON.stringify(modelType)}`);
+  switch (modelType) {
+    case 'gpt2': return parseGpt2(f);
+    case 'llama': return parseLlama(f);
+    default: throw new UnsupportedModelError(file, modelType, SUPPORTED_MODEL_TYPES);
+  }
+}
+
+/** Read and normalize a config.json file. */
+export function readHfConfig(path: string): ModelConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new FormatError(path, `cannot read config: ${(err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new FormatError(path, `not valid JSON (${(err as Error).message})`);
+  }
+  return parseHfConfig(raw, path);
+}
+
+/** The token ids of generation_config.json that decoding needs (it may list more eos ids than config.json). */
+export interface GenerationConfig {
+  readonly bosTokenId?: number;
+  readonly eosTokenIds: number[];
+  readonly padTokenId?: number;
+}
+
+export function parseGenerationConfig(raw: unknown, file: string): GenerationConfig {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new FormatError(file, 'generation_config.json must hold a JSON object');
+  }
+  const f = new Fields(raw as Json, file);
+  return { bosTokenId: f.optTokenId('bos_token_id'), eosTokenIds: f.tokenIds('eos_token_id'), padTokenId: f.optTokenId('pad_token_id') };
+}
