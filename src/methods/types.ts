@@ -1,0 +1,33 @@
+/**
+ * A prompt-learning method declares its trainable tensors (with PEFT's names) and how
+ * they enter a frozen model: as virtual-token embeddings before the input, or as a
+ * key/value prefix in every layer.
+ */
+import type { ModelConfig } from '../formats/hf_config.ts';
+import type { Value } from '../graph/types.ts';
+import type { CausalLM, KV } from '../models/types.ts';
+
+export type MethodKind = 'prompt_tuning' | 'p_tuning' | 'prefix_tuning';
+
+export interface ParamSpec {
+  /** PEFT's tensor name, e.g. "prompt_embeddings" or "mlp_head.0.weight". */
+  readonly name: string;
+  readonly shape: readonly number[];
+}
+
+/** How the trainable tensors reach the model, per batch of size B (taken from `like`). */
+export type MethodEntry =
+  | { readonly placement: 'embeddings'; readonly virtualTokens: Value /* [n, d] */ }
+  | { readonly placement: 'kv-prefix'; readonly past: (batchLike: Value) => KV[] };
+
+export interface PromptMethod {
+  readonly kind: MethodKind;
+  readonly numVirtualTokens: number;
+  readonly params: readonly ParamSpec[];
+  /** Graph side: given the params as graph values, how they enter `model`. */
+  enter(model: CausalLM, params: Readonly<Record<string, Value>>): MethodEntry;
+}
+
+export interface MethodFactory<O> {
+  (config: ModelConfig, options: O): PromptMethod;
+}

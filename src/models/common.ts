@@ -1,0 +1,84 @@
+/** Pieces shared by the families: weight loading, linear layers, attention and its mask. */
+import type { WeightStore } from '../formats/weights.ts';
+import type { Graph } from '../graph/graph.ts';
+import * as op from '../graph/ops/index.ts';
+import type { Value } from '../graph/types.ts';
+import type { Tensor } from '../tensor.ts';
+import { tensor } from '../tensor.ts';
+import type { FloatDType } from './types.ts';
+
+export function toDtype(t: Tensor<'float32'>, dtype: FloatDType): Tensor {
+  return dtype === 'float32' ? t : tensor('float64', t.shape, Float64Array.from(t.data));
+}
+
+/** Transpose a 2-D host tensor: torch Linear weights [out, in] become [in, out] for MatMul. */
+export function transpose2d(t: Tensor<'float32'>): Tensor<'float32'> {
+  const [r, c] = t.shape as [number, number];
+  const out = new Float32Array(r * c);
+  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = t.data[i * c + j]!;
+  return tensor('float32', [c, r], out);
+}
+
+/** Loads weights into a graph as initializers, checking shapes against the config. */
+export class WeightLoader {
+  constructor(readonly g: Graph, readonly store: WeightStore, readonly dtype: FloatDType) {}
+
+  /** A weight as stored. */
+  get(name: string, shape: readonly number[]): Value {
+    return this.g.weight(name, toDtype(this.store.get(name, shape), this.dtype));
+  }
+
+  /** A torch nn.Linear weight [out, in], stored transposed as [in, out]. */
+  linear(name: string, outFeatures: number, inFeatures: number): Value {
+    return this.g.weight(`${name}.T`, toDtype(transpose2d(this.store.get(name, [outFeatures, inFeatures])), this.dtype));
+  }
+}
+
+export function linear(x: Value, w: Value, b?: Value): Value {
+  const y = op.matmul(x, w);
+  return b ? op.add(y, b) : y;
+}
+
+/** [B, S, H·hd] → [B, H, S, hd] */
+export function splitHeads(x: Value, heads: number, headDim: number): Value {
+  return op.transpose(op.reshape(x, [0, 0, heads, headDim]), [0, 2, 1, 3]);
+}
+
+/** [B, H, S, hd] → [B, S, H·hd] */
+export function mergeHeads(x: Value, heads: number, headDim: number): Value {
+  return op.reshape(op.transpose(x, [0, 2, 1, 3]), [0, 0, heads * headDim]);
+}
+
+/**
+ * Additive attention bias [B, 1, S, P+S]: 0 where query i (at combined index P+i) may see
+ * key j (j ≤ P+i and attention_mask[b, j] = 1), the dtype's most negative value elsewhere,
+ * as HF's eager attention does.
+ */
+export function attentionBias(embeds: Value, attentionMask: Value, dtype: FloatDType): Value {
+  const g = embeds.graph;
+  const one = g.constant(tensor('int64', [], BigInt64Array.of(1n)));
+  const total = op.gather(op.shapeOf(attentionMask), one); // P+S, a scalar
+  const seq = op.gather(op.shapeOf(embeds), one); // S
+  const zero = g.scalar(0, 'int64');
+  const kpos = op.range(zero, total, attentionMask.shape[1]!);
+  const qpos = op.range(op.sub(total, seq), total, embeds.shape[1]!);
+  const causal = op.lessOrEqual(op.unsqueeze(kpos, [0]), op.unsqueeze(qpos, [1])); // [S, P+S]
+  const keep = op.unsqueeze(op.cast(attentionMask, 'bool'), [1, 2]); // [B, 1, 1, P+S]
+  const allowed = op.and(op.unsqueeze(causal, [0, 1]), keep);
+  const min = dtype === 'float32' ? -3.4028234663852886e38 : -1.7976931348623157e308;
+  return op.where(allowed, g.scalar(0, dtype), g.scalar(min, dtype));
+}
+
+/**
+ * Scaled dot-product attention with grouped-query heads: query head j uses kv head
+ * j // (H / KV). q: [B, H, S, hd]; k, v: [B, KV, L, hd]; bias: [B, 1, S, L].
+ */
+export function attention(q: Value, k: Value, v: Value, bias: Value, heads: number, kvHeads: number, headDim: number): Value {
+  const rep = heads / kvHeads;
+  const repeat = (x: Value): Value =>
+    rep === 1
+      ? x
+      : op.reshape(op.expand(op.unsqueeze(x, [2]), x.graph.ints([1, 1, rep, 1, 1]), [1, 1, rep, 1, 1]), [0, heads, -1, headDim]);
+  const scores = op.add(op.mul(op.matmul(q, op.transposeLast2(repeat(k))), 1 / Math.sqrt(headDim)), bias);
+  return op.matmul(op.softmax(scores, -1), repeat(v));
+}

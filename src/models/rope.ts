@@ -1,0 +1,31 @@
+/** Rotary position embeddings in HF's rotate_half layout (pairs i and i + hd/2). */
+import * as op from '../graph/ops/index.ts';
+import type { Value } from '../graph/types.ts';
+import { tensor } from '../tensor.ts';
+import type { FloatDType } from './types.ts';
+
+export interface RopeTables {
+  /** [B, 1, S, hd], broadcast over heads. */
+  readonly cos: Value;
+  readonly sin: Value;
+}
+
+/** cos/sin of position · inv_freq, inv_freq = θ^(−2i/hd), duplicated over both halves. */
+export function ropeTables(positionIds: Value, headDim: number, theta: number, dtype: FloatDType): RopeTables {
+  const g = positionIds.graph;
+  const half = headDim / 2;
+  const inv = Array.from({ length: half }, (_, i) => 1 / theta ** ((2 * i) / headDim));
+  const invFreq = g.constant(dtype === 'float32' ? tensor('float32', [half], Float32Array.from(inv)) : tensor('float64', [half], Float64Array.from(inv)));
+  const freqs = op.mul(op.unsqueeze(op.cast(positionIds, dtype), [-1]), invFreq); // [B, S, hd/2]
+  const emb = op.unsqueeze(op.concat([freqs, freqs], -1), [1]); // [B, 1, S, hd]
+  return { cos: op.cos(emb), sin: op.sin(emb) };
+}
+
+/** x·cos + rotate_half(x)·sin, rotate_half(x) = [−x₂, x₁]. x: [B, H, S, hd]. */
+export function applyRope(x: Value, t: RopeTables, headDim: number): Value {
+  const half = headDim / 2;
+  const x1 = op.slice(x, [-1], [0], [half]);
+  const x2 = op.slice(x, [-1], [half], [headDim]);
+  const rotated = op.concat([op.neg(x2), x1], -1);
+  return op.add(op.mul(x, t.cos), op.mul(rotated, t.sin));
+}
