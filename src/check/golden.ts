@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { FormatError } from '../errors.ts';
 import { loadModelDir } from '../formats/model_dir.ts';
 import type { ModelDir } from '../formats/model_dir.ts';
 import { readSafetensors } from '../formats/safetensors.ts';
@@ -52,7 +53,9 @@ interface CaseSpec {
 
 export function loadGoldenCase(goldenRoot: string, name: string): GoldenCase {
   const dir = join(goldenRoot, name);
-  const spec = JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8')) as CaseSpec;
+  const specPath = join(dir, 'case.json');
+  if (!existsSync(specPath)) throw new FormatError(specPath, `not found: ${goldenRoot} is not a golden folder (expected ${name}/case.json in it)`);
+  const spec = JSON.parse(readFileSync(specPath, 'utf8')) as CaseSpec;
   const model = loadModelDir(join(goldenRoot, '..', spec.model_dir));
   return { name, dir, model, spec };
 }
