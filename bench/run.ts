@@ -1,0 +1,138 @@
+/**
+ * `npm run bench`: an ORT MatMul roofline and a prompt-tuning training step at the
+ * GPT-2-small shape (random weights), measured in the same run so the training
+ * throughput reads as a fraction of what this machine can do.
+ *
+ * Options: --quick (roofline 10 runs, 3 timed training steps),
+ * --steps N (timed training steps, default 5), --warmup N (untimed training steps, default 2:
+ * the first two session runs are ~2x slower while ORT grows its memory), --roofline-runs N
+ * (default 20), --threads N (ORT intra-op threads; default all cores), --only roofline|train.
+ * A readable table goes to stdout; the LAST stdout line is one JSON object with flat keys.
+ */
+import { existsSync } from 'node:fs';
+import { availableParallelism, cpus, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { readHfConfig } from '../src/formats/hf_config.ts';
+import { measureRoofline } from './roofline.ts';
+import { benchPromptTuning } from './train_prompt_tuning.ts';
+import { log, ortVersion, peakRssMb, REPO_ROOT, round, rssMb } from './util.ts';
+
+function sharedDir(): string {
+  const candidates = [process.env['SOFTPROMPT_SHARED'], join(REPO_ROOT, '..', 'shared'), join(process.cwd(), '..', 'shared')];
+  for (const c of candidates) if (c && existsSync(join(c, 'tokenizers', 'gpt2', 'config.json'))) return resolve(c);
+  throw new Error(`cannot find the shared folder (tried ${candidates.filter(Boolean).join(', ')}); set SOFTPROMPT_SHARED`);
+}
+
+function positiveInt(name: string, v: string | undefined, fallback: number): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      steps: { type: 'string' },
+      warmup: { type: 'string' },
+      'roofline-runs': { type: 'string' },
+      threads: { type: 'string' },
+      only: { type: 'string' },
+    },
+  });
+  const quick = values.quick ?? false;
+  const steps = positiveInt('steps', values.steps, quick ? 3 : 5);
+  const warmup = positiveInt('warmup', values.warmup, 2);
+  const rooflineRuns = positiveInt('roofline-runs', values['roofline-runs'], quick ? 10 : 20);
+  const threads = values.threads === undefined ? undefined : positiveInt('threads', values.threads, 1);
+  const only = values.only;
+  if (only !== undefined && only !== 'roofline' && only !== 'train') throw new Error(`--only must be "roofline" or "train", got ${JSON.stringify(only)}`);
+
+  const cores = availableParallelism();
+  const result: Record<string, number | string | boolean> = {
+    machine_cores: cores,
+    machine_cpu: cpus()[0]?.model ?? 'unknown',
+    machine_mem_gb: round(totalmem() / 2 ** 30, 1),
+    ort_version: ortVersion(),
+    node_version: process.version,
+    ort_threads: threads ?? cores,
+    quick,
+  };
+  const rows: [string, string][] = [];
+
+  let roofline: number | null = null;
+  let chainRoofline: number | null = null;
+  if (only !== 'train') {
+    const r = await measureRoofline({ runs: rooflineRuns, chainRuns: quick ? 5 : 10, threads });
+    roofline = r.gflops;
+    chainRoofline = r.chainGflops;
+    result['roofline_gflops'] = round(r.gflops, 2);
+    result['roofline_matmul_ms'] = round(r.medianS * 1e3, 3);
+    result['roofline_chain_gflops'] = round(r.chainGflops, 2);
+    rows.push(
+      [`roofline: one MatMul [${r.m},${r.k}]·[${r.k},${r.n}] per run (median of ${r.runs})`, `${r.gflops.toFixed(1)} GFLOP/s (${(r.medianS * 1e3).toFixed(2)} ms)`],
+      [`roofline: chain of ${r.chainMatmuls} such MatMuls per run (median of ${r.chainRuns})`, `${r.chainGflops.toFixed(1)} GFLOP/s (${(r.chainMedianS * 1e3).toFixed(1)} ms)`],
+    );
+  }
+
+  if (only !== 'roofline') {
+    const configPath = join(sharedDir(), 'tokenizers', 'gpt2', 'config.json');
+    const config = readHfConfig(configPath);
+    const t = await benchPromptTuning({ config, steps, warmup, threads });
+    const k = 'train.gpt2-small.prompt-tuning';
+    const achieved = t.flopsPerStep / t.stepS / 1e9;
+    Object.assign(result, {
+      [`${k}.tokens_per_s`]: round(t.tokensPerS, 2),
+      [`${k}.step_s`]: round(t.stepS, 4),
+      [`${k}.peak_rss_mb`]: round(t.peakRssMb, 1),
+      [`${k}.session_run_s`]: round(t.runS, 4),
+      [`${k}.clip_adamw_ms`]: round(t.updateS * 1e3, 3),
+      [`${k}.gflop_per_step`]: round(t.flopsPerStep / 1e9, 2),
+      [`${k}.achieved_gflops`]: round(achieved, 2),
+      [`${k}.weights_init_s`]: round(t.weightsInitS, 3),
+      [`${k}.build_s`]: round(t.buildS, 3),
+      [`${k}.serialise_s`]: round(t.serialiseS, 3),
+      [`${k}.compile_s`]: round(t.compileS, 3),
+      [`${k}.onnx_mb`]: round(t.onnxMb, 1),
+      [`${k}.peak_rss_after_compile_mb`]: round(t.peakRssAfterCompileMb, 1),
+      [`${k}.params_m`]: round(t.params / 1e6, 2),
+      [`${k}.batch`]: t.batch,
+      [`${k}.seq`]: t.seq,
+      [`${k}.num_virtual_tokens`]: t.numVirtualTokens,
+      [`${k}.timed_steps`]: t.steps,
+      [`${k}.warmup_steps`]: t.warmupTimes.length,
+      [`${k}.loss_first`]: round(t.losses[0]!, 5),
+      [`${k}.loss_last`]: round(t.losses.at(-1)!, 5),
+    });
+    t.warmupTimes.forEach((x, i) => (result[`${k}.warmup_step${i + 1}_s`] = round(x, 4)));
+    if (roofline !== null) result[`${k}.fraction_of_roofline`] = round(achieved / roofline, 4);
+    if (chainRoofline !== null) result[`${k}.fraction_of_chain_roofline`] = round(achieved / chainRoofline, 4);
+    rows.push(
+      [`GPT-2 small prompt tuning: B=${t.batch}, T=${t.seq}, n=${t.numVirtualTokens} (${(t.params / 1e6).toFixed(1)}M frozen params)`, ''],
+      ['  step (median)', `${t.stepS.toFixed(3)} s  [${t.stepTimes.map((x) => x.toFixed(3)).join(', ')}]`],
+      ['  tokens/s', t.tokensPerS.toFixed(1)],
+      ['  session.run / clip+AdamW', `${t.runS.toFixed(3)} s / ${(t.updateS * 1e3).toFixed(2)} ms`],
+      ['  est. GFLOP per step (MatMuls, fwd+bwd)', (t.flopsPerStep / 1e9).toFixed(1)],
+      ['  achieved GFLOP/s', roofline === null || chainRoofline === null ? achieved.toFixed(1) : `${achieved.toFixed(1)} (${((100 * achieved) / roofline).toFixed(1)}% of one-MatMul roofline, ${((100 * achieved) / chainRoofline).toFixed(1)}% of chain roofline)`],
+      [`  warm-up step${t.warmupTimes.length > 1 ? 's' : ''} (untimed)`, `${t.warmupTimes.map((x) => x.toFixed(3)).join(', ')} s`],
+      ['  random weights / build / serialise / compile', `${t.weightsInitS.toFixed(2)} / ${t.buildS.toFixed(2)} / ${t.serialiseS.toFixed(2)} / ${t.compileS.toFixed(2)} s (ONNX ${t.onnxMb.toFixed(0)} MiB)`],
+      ['  peak RSS after compile / after steps', `${t.peakRssAfterCompileMb.toFixed(0)} / ${t.peakRssMb.toFixed(0)} MiB`],
+      ['  loss first → last', `${t.losses[0]!.toFixed(4)} → ${t.losses.at(-1)!.toFixed(4)}`],
+    );
+  }
+  result['peak_rss_mb'] = round(peakRssMb(), 1);
+  result['rss_end_mb'] = round(rssMb(), 1);
+
+  const width = Math.max(...rows.map(([a]) => a.length));
+  const header = `softprompt bench — ${result['machine_cpu']}, ${cores} cores, onnxruntime-node ${result['ort_version']}, node ${process.version}`;
+  process.stdout.write(`${header}\n${'-'.repeat(header.length)}\n`);
+  for (const [a, b] of rows) process.stdout.write(`${a.padEnd(width)}  ${b}\n`);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+main().catch((e: unknown) => {
+  log(`failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+  process.exit(1);
+});
