@@ -50,7 +50,7 @@ export function buildGpt2(g: Graph, config: ModelConfig, store: WeightStore, opt
   }
   const lnfW = w.get(`${pre}ln_f.weight`, [d]);
   const lnfB = w.get(`${pre}ln_f.bias`, [d]);
-  const head = config.tieWordEmbeddings || !store.has('lm_head.weight') ? op.transpose(wte, [1, 0]) : w.linear('lm_head.weight', V, d);
+  const head = config.tieWordEmbeddings ? op.transpose(wte, [1, 0]) : w.linear('lm_head.weight', V, d);
   const eps = config.normEps;
 
   return {
