@@ -70,12 +70,38 @@ export function onnxToDtype(code: number): DType {
   throw new GraphError(`unsupported ONNX element type ${code}`);
 }
 
-/** gelu_new (tanh approximation), as GPT-2 uses: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
-export function geluTanh(x: Value): Value {
-  const c = Math.sqrt(2 / Math.PI);
-  const inner = mul(add(x, mul(mul(mul(x, x), x), 0.044715)), c);
+const GELU_C = Math.sqrt(2 / Math.PI);
+const GELU_A = 0.044715;
+
+/** gelu_new from primitives: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
+export function geluTanhComposed(x: Value): Value {
+  const inner = mul(add(x, mul(mul(mul(x, x), x), GELU_A)), GELU_C);
   return mul(mul(x, 0.5), add(tanh(inner), 1));
 }
+
+/**
+ * gelu_new (tanh approximation), as GPT-2 uses. In float32 it is one fused FastGelu
+ * (com.microsoft) whose backward recomputes tanh from x, so training keeps one tensor
+ * per MLP instead of six; ORT has no float64 FastGelu, so float64 builds compose it.
+ */
+export function geluTanh(x: Value): Value {
+  return x.dtype === 'float32' ? x.graph.op1('FastGelu', [x], {}, 'com.microsoft') : geluTanhComposed(x);
+}
+
+registerOp({
+  type: 'FastGelu',
+  domain: 'com.microsoft',
+  infer: sameType,
+  // d/dx = 0.5·(1 + t) + 0.5·x·(1 − t²)·c·(1 + 3a·x²),  t = tanh(c·(x + a·x³))
+  vjp: (node, [dy], wants) => {
+    if (!wants[0]) return [null];
+    const x = X(node);
+    const x2 = mul(x, x);
+    const t = tanh(mul(mul(x, add(mul(x2, GELU_A), 1)), GELU_C));
+    const dt = mul(mul(sub(1, mul(t, t)), add(mul(x2, 3 * GELU_A * GELU_C), GELU_C)), mul(x, 0.5));
+    return [mul(dy!, add(mul(add(t, 1), 0.5), dt))];
+  },
+});
 
 /** SiLU x·σ(x), as Llama's MLP uses. */
 export function silu(x: Value): Value {
