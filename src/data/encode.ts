@@ -1,0 +1,163 @@
+/**
+ * Turns a record into token ids for training and rank classification: the rendered template
+ * (after any demonstrations) as the prompt, the gold label's continuation as the target, and
+ * every label's continuation as the candidates.
+ *
+ * Truncation: when prompt + the longest answer exceed `maxLength`, only the input field is cut
+ * (by tokens, from the end), never the template text, the demonstrations or the answer.
+ */
+import type { Tokenizer } from '../tokenizer/tokenizer.ts';
+import { DataError } from './errors.ts';
+import type { DataRecord } from './readers.ts';
+import type { Template } from './template.ts';
+import type { VerbalizedPrompt, Verbalizer } from './verbalizer.ts';
+
+export interface ExampleEncoderOptions {
+  template: Template;
+  verbalizer: Verbalizer;
+  tokenizer: Tokenizer;
+  /** Tokens available for prompt + answer: the model's context minus the caller's virtual tokens. */
+  maxLength: number;
+  /** The field cut when the example is too long. Default: the template's first slot. */
+  truncateField?: string;
+  /** The field holding the label name. Default "label". */
+  labelField?: string;
+  /** Records without a label give `label: null` and no target instead of an error. Default false. */
+  allowUnlabelled?: boolean;
+}
+
+export interface EncodedExample {
+  /** Prompt ids (BOS included where the tokenizer adds one). */
+  promptIds: number[];
+  /** The gold label's continuation ids ([] when unlabelled). */
+  targetIds: number[];
+  /** The gold label, or null for an unlabelled record. */
+  label: string | null;
+  /** Index of the gold label in the verbalizer's labels, -1 when unlabelled. */
+  labelIndex: number;
+  /** Every label's continuation ids, in the verbalizer's label order. */
+  candidates: number[][];
+  /** Whether the input field was cut to fit `maxLength`. */
+  truncated: boolean;
+  /** Where the record came from. */
+  line: number | undefined;
+  file: string | undefined;
+}
+
+function longest(candidates: readonly number[][]): number {
+  let m = 0;
+  for (const c of candidates) if (c.length > m) m = c.length;
+  return m;
+}
+
+export class ExampleEncoder {
+  readonly template: Template;
+  readonly verbalizer: Verbalizer;
+  readonly tokenizer: Tokenizer;
+  readonly maxLength: number;
+  readonly truncateField: string | undefined;
+  readonly labelField: string;
+  readonly allowUnlabelled: boolean;
+
+  constructor(opts: ExampleEncoderOptions) {
+    if (!Number.isInteger(opts.maxLength) || opts.maxLength < 1) throw new RangeError(`maxLength must be a positive integer, got ${opts.maxLength}`);
+    this.template = opts.template;
+    this.verbalizer = opts.verbalizer;
+    this.tokenizer = opts.tokenizer;
+    this.maxLength = opts.maxLength;
+    this.labelField = opts.labelField ?? 'label';
+    this.allowUnlabelled = opts.allowUnlabelled ?? false;
+    this.truncateField = opts.truncateField ?? opts.template.fields[0];
+    if (opts.truncateField !== undefined && !opts.template.fields.includes(opts.truncateField)) {
+      throw new DataError(`truncation field "${opts.truncateField}" is not a slot of the template; slots are: ${opts.template.fields.join(', ') || '(none)'}`, {
+        file: opts.template.origin,
+        field: opts.truncateField,
+      });
+    }
+  }
+
+  /** The gold label of `record` (checked against the verbalizer), or null when unlabelled and allowed. */
+  labelOf(record: DataRecord): string | null {
+    const value = record[this.labelField];
+    if (value === undefined || value === null) {
+      if (this.allowUnlabelled) return null;
+      throw new DataError(`record has no label field "${this.labelField}"`, { file: record.__file, line: record.__line, field: this.labelField });
+    }
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
+      throw new DataError(`label field "${this.labelField}" is ${Array.isArray(value) ? 'an array' : `a ${typeof value}`}, not a label name`, {
+        file: record.__file,
+        line: record.__line,
+        field: this.labelField,
+      });
+    }
+    const label = String(value);
+    this.verbalizer.continuation(label, record); // throws when there is no entry
+    return label;
+  }
+
+  /**
+   * Encodes one record. `prefix` (rendered demonstrations, see demos.ts) goes before the query and
+   * is never cut. Throws DataError when even an empty input field does not fit.
+   */
+  encode(record: DataRecord, prefix = ''): EncodedExample {
+    const label = this.labelOf(record);
+    const fits = (v: VerbalizedPrompt): boolean => v.promptIds.length + longest(v.candidates) <= this.maxLength;
+    const encodeWith = (overrides: Record<string, string>): VerbalizedPrompt =>
+      this.verbalizer.encode(this.tokenizer, prefix + this.template.render(record, overrides));
+
+    let enc = encodeWith({});
+    let truncated = false;
+    if (!fits(enc)) {
+      const field = this.truncateField;
+      const where = { file: record.__file, line: record.__line, field };
+      const empty = field === undefined ? enc : encodeWith({ [field]: '' });
+      if (field === undefined || !fits(empty)) {
+        const n = empty.promptIds.length + longest(empty.candidates);
+        const what = prefix === '' ? 'template alone' : 'template with its demonstrations';
+        throw new DataError(
+          `${what} is ${n} tokens (prompt ${empty.promptIds.length} + longest answer ${longest(empty.candidates)}${field === undefined ? '' : `, with "${field}" empty`}), ` +
+            `longer than the context ${this.maxLength}; shorten the template or demonstrations, or use a model with a longer context`,
+          where,
+        );
+      }
+      const original = this.template.fieldValue(record, field);
+      const ids = this.tokenizer.encode(original, { addSpecialTokens: false });
+      const textOf = (k: number): string => (k === 0 ? '' : this.tokenizer.decode(ids.slice(0, k)).replace(/\uFFFD+$/, ''));
+      // Largest k whose first k field tokens fit: k = 0 fits, k = ids.length does not (or barely).
+      let lo = 0;
+      let hi = ids.length;
+      let best = empty;
+      while (lo < hi) {
+        const mid = Math.ceil((lo + hi) / 2);
+        const e = encodeWith({ [field]: textOf(mid) });
+        if (fits(e)) {
+          lo = mid;
+          best = e;
+        } else hi = mid - 1;
+      }
+      enc = lo === 0 ? empty : best;
+      truncated = true;
+    }
+    const labelIndex = label === null ? -1 : this.verbalizer.labels.indexOf(label);
+    return {
+      promptIds: enc.promptIds,
+      targetIds: labelIndex < 0 ? [] : [...enc.candidates[labelIndex]!],
+      label,
+      labelIndex,
+      candidates: enc.candidates,
+      truncated,
+      line: record.__line,
+      file: record.__file,
+    };
+  }
+
+  /** Encodes a stream of records lazily. */
+  async *encodeAll(records: AsyncIterable<DataRecord> | Iterable<DataRecord>): AsyncGenerator<EncodedExample> {
+    for await (const r of records) yield this.encode(r);
+  }
+}
+
+/** One-shot form of {@link ExampleEncoder.encode}. */
+export function encodeExample(record: DataRecord, opts: ExampleEncoderOptions, prefix = ''): EncodedExample {
+  return new ExampleEncoder(opts).encode(record, prefix);
+}

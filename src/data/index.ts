@@ -1,0 +1,16 @@
+export { DataError } from './errors.ts';
+export type { DataErrorWhere } from './errors.ts';
+export { collect, formatOf, parseDelimited, readAllRecords, readDelimited, readJsonl, readParquet, readRecords, requireNonEmpty, take } from './readers.ts';
+export type { DataFormat, DataRecord, ReadOptions } from './readers.ts';
+export { createRng, randomInt, reservoirSample, shuffleInPlace, shuffled } from './rng.ts';
+export type { Rng } from './rng.ts';
+export { Template, parseTemplate } from './template.ts';
+export type { TemplateOptions, TemplatePart } from './template.ts';
+export { Verbalizer } from './verbalizer.ts';
+export type { VerbalizedPrompt } from './verbalizer.ts';
+export { ExampleEncoder, encodeExample } from './encode.ts';
+export type { EncodedExample, ExampleEncoderOptions } from './encode.ts';
+export { bucketBatches, collatePrompts, collateTrain, exampleLength, padIdOf, paddingOf } from './collate.ts';
+export type { BucketOptions, CollateOptions, PromptTarget } from './collate.ts';
+export { DemoSelector, bagCosine } from './demos.ts';
+export type { DemoOptions, DemoStrategy } from './demos.ts';
