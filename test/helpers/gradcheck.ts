@@ -6,23 +6,13 @@
 import assert from 'node:assert/strict';
 import { Graph, gradients, mul, reduceSum } from '../../src/graph/index.ts';
 import type { Value } from '../../src/graph/index.ts';
+import { createRng } from '../../src/data/rng.ts';
 import { compileGraph } from '../../src/runtime/session.ts';
 import type { Tensor } from '../../src/tensor.ts';
 import { numel, tensor } from '../../src/tensor.ts';
 
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function randn(shape: readonly number[], seed: number, scale = 1, offset = 0): Tensor<'float64'> {
-  const r = rng(seed);
+  const r = createRng(seed);
   const data = new Float64Array(numel(shape));
   for (let i = 0; i < data.length; i++) {
     const u = Math.max(r(), 1e-12);
