@@ -20,14 +20,7 @@ export function dimMul(a: Dim, b: Dim): Dim {
   return `${a}*${b}`;
 }
 
-export function dimSub(a: Dim, b: number): Dim {
-  if (typeof a === 'number') return a - b;
-  return b === 0 ? a : `${a}-${b}`;
-}
 
-export function sameDim(a: Dim, b: Dim): boolean {
-  return a === b;
-}
 
 /** Numpy-style broadcast of several shapes; throws naming the op and the shapes. */
 export function broadcastShapes(op: string, shapes: readonly Shape[]): Dim[] {

@@ -3,7 +3,6 @@
  * they enter a frozen model: as virtual-token embeddings before the input, or as a
  * key/value prefix in every layer.
  */
-import type { ModelConfig } from '../formats/hf_config.ts';
 import type { Value } from '../graph/types.ts';
 import type { CausalLM, KV } from '../models/types.ts';
 
@@ -26,8 +25,4 @@ export interface PromptMethod {
   readonly params: readonly ParamSpec[];
   /** Graph side: given the params as graph values, how they enter `model`. */
   enter(model: CausalLM, params: Readonly<Record<string, Value>>): MethodEntry;
-}
-
-export interface MethodFactory<O> {
-  (config: ModelConfig, options: O): PromptMethod;
 }

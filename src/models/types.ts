@@ -2,7 +2,6 @@
 import type { ModelConfig } from '../formats/hf_config.ts';
 import type { Graph } from '../graph/graph.ts';
 import type { Value } from '../graph/types.ts';
-import type { Tensor } from '../tensor.ts';
 
 export type FloatDType = 'float32' | 'float64';
 
@@ -44,6 +43,3 @@ export interface CausalLM {
 export interface BuildOptions {
   dtype?: FloatDType;
 }
-
-/** The host-side token embedding table [V, d], used by initialisation and inspection. */
-export type EmbeddingTable = Tensor<'float32'>;

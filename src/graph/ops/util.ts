@@ -2,7 +2,7 @@
 import { GraphError } from '../../errors.ts';
 import type { DType } from '../../tensor.ts';
 import type { Graph } from '../graph.ts';
-import type { Shape, Value } from '../types.ts';
+import type { Value } from '../types.ts';
 import { attr } from '../types.ts';
 
 export type Operand = Value | number;
@@ -54,6 +54,3 @@ export function unbroadcast(dy: Value, x: Value): Value {
   return g.op1('Reshape', [summed, shapeOf(x)]);
 }
 
-export function sameShape(a: Shape, b: Shape): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
-}
