@@ -1,0 +1,262 @@
+/**
+ * Loading an adapter folder written by softprompt or by PEFT (save_pretrained with safetensors),
+ * checked against the model it is to run on. Every failure names the file and the field.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ConfigError, FormatError, MissingTensorError } from '../errors.ts';
+import type { ModelConfig } from '../formats/hf_config.ts';
+import { safetensorsWeightStore } from '../formats/weights.ts';
+import type { WeightStore } from '../formats/weights.ts';
+import { pTuning } from '../methods/p_tuning.ts';
+import { prefixTuning } from '../methods/prefix_tuning.ts';
+import { promptTuning } from '../methods/prompt_tuning.ts';
+import type { MethodKind, PromptMethod } from '../methods/types.ts';
+import type { Tensor } from '../tensor.ts';
+import { pTuningEncoderOutput } from './encoder.ts';
+import { AdapterError } from './errors.ts';
+import { fingerprintModel } from './fingerprint.ts';
+import { decodeEncoder, parseSoftpromptMeta } from './meta.ts';
+import { peftDims, SUPPORTED_PEFT_TYPES } from './peft_config.ts';
+import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, SOFTPROMPT_FILE } from './types.ts';
+import type { BaseModelFingerprint, LoadedAdapter, PeftType, SoftpromptMeta } from './types.ts';
+
+export const PICKLE_WEIGHTS_FILE = 'adapter_model.bin';
+
+/** The model an adapter is loaded for. Without weights the sha256 of the base model is not checked. */
+export interface AdapterModel {
+  readonly config: ModelConfig;
+  readonly weights?: WeightStore;
+}
+
+export interface LoadAdapterOptions {
+  /**
+   * Called for problems that do not stop loading: the base model's weights differ from those the
+   * adapter was trained on (a fine-tune of the same architecture is legitimate), sizes PEFT does not
+   * use that disagree, a prefix projection that was not saved. Default: process.emitWarning.
+   */
+  onWarning?: (message: string) => void;
+  /** The model's fingerprint when already computed (saves hashing the embedding table again). */
+  fingerprint?: BaseModelFingerprint;
+}
+
+const KIND_OF: Readonly<Record<PeftType, MethodKind>> = {
+  PROMPT_TUNING: 'prompt_tuning',
+  P_TUNING: 'p_tuning',
+  PREFIX_TUNING: 'prefix_tuning',
+};
+
+type Json = Record<string, unknown>;
+
+function readJsonObject(path: string): Json {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new FormatError(path, `cannot be read: ${(err as Error).message}`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new FormatError(path, `is not valid JSON (${(err as Error).message}); the file is corrupt or truncated`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new FormatError(path, `must hold a JSON object, found ${Array.isArray(value) ? 'an array' : String(value === null ? 'null' : typeof value)}`);
+  }
+  return value as Json;
+}
+
+/** Typed reads of adapter_config.json fields; failures are ConfigErrors naming file and field. */
+class PeftFields {
+  constructor(readonly raw: Json, readonly file: string) {}
+
+  posInt(key: string): number {
+    const v = this.raw[key];
+    if (v === undefined || v === null) throw new ConfigError(this.file, key, 'is missing');
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw new ConfigError(this.file, key, `must be a positive integer, got ${JSON.stringify(v)}`);
+    return v;
+  }
+
+  /** A positive integer, or undefined when absent/null (PEFT fills these from the model at runtime). */
+  optPosInt(key: string): number | undefined {
+    const v = this.raw[key];
+    return v === undefined || v === null ? undefined : this.posInt(key);
+  }
+}
+
+function peftTypeOf(f: PeftFields): PeftType {
+  const v = f.raw.peft_type;
+  if (v === undefined || v === null) {
+    throw new ConfigError(f.file, 'peft_type', `is missing; a PEFT adapter_config.json names its method (${SUPPORTED_PEFT_TYPES.join(', ')})`);
+  }
+  if (typeof v !== 'string') throw new ConfigError(f.file, 'peft_type', `must be a string, got ${JSON.stringify(v)}`);
+  if (!(SUPPORTED_PEFT_TYPES as readonly string[]).includes(v)) {
+    throw new AdapterError(
+      f.file, 'peft_type',
+      `is "${v}": softprompt supports prompt-learning adapters only (${SUPPORTED_PEFT_TYPES.join(', ')}), ` +
+        'which add virtual tokens to a frozen model; load other adapter types (LoRA, IA3, ...) with PEFT',
+    );
+  }
+  return v as PeftType;
+}
+
+/** Checks the PEFT sizes against the model; returns n. */
+function checkSizes(f: PeftFields, kind: MethodKind, config: ModelConfig, warn: (m: string) => void): number {
+  const task = f.raw.task_type;
+  if (task !== 'CAUSAL_LM') {
+    throw new AdapterError(f.file, 'task_type', `is ${JSON.stringify(task ?? null)}; softprompt runs causal language models only (task_type "CAUSAL_LM")`);
+  }
+  const n = f.posInt('num_virtual_tokens');
+  const sub = f.optPosInt('num_transformer_submodules') ?? 1;
+  if (sub !== 1) {
+    throw new AdapterError(f.file, 'num_transformer_submodules', `is ${sub}; a decoder-only causal LM has 1 (adapters for encoder-decoder models have 2)`);
+  }
+  const want = peftDims(config, kind);
+  const tokenDim = f.optPosInt('token_dim');
+  if (tokenDim !== undefined && tokenDim !== want.tokenDim) {
+    const what = kind === 'prefix_tuning' && want.tokenDim !== config.hiddenSize
+      ? `the model's key/value width is ${want.tokenDim} (num_key_value_heads ${config.numKvHeads} × head_dim ${config.headDim}, PEFT's prefix size for grouped-query attention)`
+      : `the model's hidden size is ${want.tokenDim}`;
+    throw new AdapterError(f.file, 'token_dim', `is ${tokenDim} but ${what}: the adapter was trained for another model`);
+  }
+  const checks: [string, number, string][] = [
+    ['num_layers', want.numLayers, `the model has ${want.numLayers} layers`],
+    [
+      'num_attention_heads', want.numAttentionHeads,
+      kind === 'prefix_tuning' ? `the model has ${want.numAttentionHeads} key/value heads (PEFT sizes a prefix by them)` : `the model has ${want.numAttentionHeads} attention heads`,
+    ],
+  ];
+  for (const [key, expected, what] of checks) {
+    const got = f.optPosInt(key);
+    if (got === undefined || got === expected) continue;
+    // Only a prefix is shaped by these; for the other methods a mismatch hints at another model.
+    if (kind === 'prefix_tuning') throw new AdapterError(f.file, key, `is ${got} but ${what}`);
+    warn(`${f.file}: field "${key}" is ${got} but ${what}; the adapter may have been trained on another model`);
+  }
+  return n;
+}
+
+function readWeights(root: string): WeightStore {
+  const path = join(root, ADAPTER_WEIGHTS_FILE);
+  if (existsSync(path)) return safetensorsWeightStore(path);
+  const pickle = join(root, PICKLE_WEIGHTS_FILE);
+  if (existsSync(pickle)) {
+    throw new FormatError(
+      pickle,
+      `is a pickle file, which softprompt does not read (it can run code); re-save the adapter with PEFT's ` +
+        `model.save_pretrained(dir, safe_serialization=True) to get ${ADAPTER_WEIGHTS_FILE}`,
+    );
+  }
+  throw new FormatError(path, `not found: a PEFT adapter folder needs ${ADAPTER_WEIGHTS_FILE} with the tensor "prompt_embeddings"`);
+}
+
+/** Architecture must match (error); weights (sha256) and vocabulary may differ (warning). */
+function checkBaseModel(meta: SoftpromptMeta, metaPath: string, model: AdapterModel, opts: LoadAdapterOptions, warn: (m: string) => void): void {
+  const fp = meta.base_model;
+  if (!fp) return;
+  const c = model.config;
+  const arch: [keyof BaseModelFingerprint, string | number][] = [
+    ['model_type', c.modelType],
+    ['hidden_size', c.hiddenSize],
+    ['num_layers', c.numLayers],
+    ['num_attention_heads', c.numHeads],
+  ];
+  for (const [key, actual] of arch) {
+    if (fp[key] !== actual) {
+      throw new AdapterError(
+        metaPath, `base_model.${key}`,
+        `is ${JSON.stringify(fp[key])} but the model's is ${JSON.stringify(actual)}: the adapter was trained on another architecture${fp.path ? ` (${fp.path})` : ''}`,
+      );
+    }
+  }
+  if (fp.vocab_size !== c.vocabSize) {
+    warn(`${metaPath}: field "base_model.vocab_size" is ${fp.vocab_size} but the model's is ${c.vocabSize}; the tokenizer may differ from the one the adapter was trained with`);
+  }
+  const current = opts.fingerprint ?? (model.weights ? fingerprintModel({ config: c, weights: model.weights }) : undefined);
+  if (current && current.sha256 !== fp.sha256) {
+    warn(
+      `${metaPath}: field "base_model.sha256" differs from the model's (${current.sha256.slice(0, 12)}… vs ${fp.sha256.slice(0, 12)}…): ` +
+        `the adapter was trained on other weights of the same architecture${fp.path ? ` (${fp.path})` : ''}; its results may not carry over`,
+    );
+  }
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** The p-tuning encoder from softprompt.json, checked against the method it trains. */
+function checkedEncoder(meta: SoftpromptMeta, metaPath: string, method: PromptMethod): Record<string, Tensor<'float32'>> {
+  const enc = decodeEncoder(meta, metaPath);
+  for (const p of method.params) {
+    const t = enc[p.name];
+    if (!t) throw new MissingTensorError(metaPath, `encoder.${p.name}`);
+    if (!sameShape(t.shape, p.shape)) {
+      throw new AdapterError(metaPath, `encoder.${p.name}`, `has shape [${t.shape.join(', ')}] but adapter_config.json and the model imply [${p.shape.join(', ')}]`);
+    }
+  }
+  const extra = Object.keys(enc).filter((k) => !method.params.some((p) => p.name === k));
+  if (extra.length) throw new AdapterError(metaPath, 'encoder', `has tensors p-tuning does not use: ${extra.join(', ')}`);
+  return enc;
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+/**
+ * Loads the adapter in `dir` for `model`. A folder without softprompt.json (written by PEFT) loads
+ * with meta null. P_TUNING runs as prompt tuning over the saved encoder output (the inference
+ * view); its encoder, when softprompt.json has it, is `trainable` for resuming (with `trainMethod`).
+ */
+export function loadAdapter(dir: string, model: AdapterModel, opts: LoadAdapterOptions = {}): LoadedAdapter {
+  const warn = opts.onWarning ?? ((m: string) => process.emitWarning(m, 'SoftpromptWarning'));
+  const root = resolve(dir);
+  if (!existsSync(root)) throw new FormatError(root, 'adapter folder does not exist');
+  if (!statSync(root).isDirectory()) throw new FormatError(root, `expected an adapter folder (with ${ADAPTER_CONFIG_FILE}), but this is a file`);
+
+  const configPath = join(root, ADAPTER_CONFIG_FILE);
+  if (!existsSync(configPath)) {
+    throw new FormatError(configPath, `not found: a PEFT adapter folder needs ${ADAPTER_CONFIG_FILE} (peft_type, num_virtual_tokens, ...) beside ${ADAPTER_WEIGHTS_FILE}`);
+  }
+  const raw = readJsonObject(configPath);
+  const f = new PeftFields(raw, configPath);
+  const peftType = peftTypeOf(f);
+  const kind = KIND_OF[peftType];
+  const { config } = model;
+  const n = checkSizes(f, kind, config, warn);
+
+  const store = readWeights(root);
+  const method = kind === 'prefix_tuning' ? prefixTuning(config, { numVirtualTokens: n }) : promptTuning(config, { numVirtualTokens: n });
+  const spec = method.params[0]!;
+  if (!store.has(spec.name)) throw new MissingTensorError(store.source, spec.name);
+  const params: Record<string, Tensor> = { [spec.name]: store.get(spec.name, spec.shape) }; // ShapeMismatchError names file and both shapes
+
+  const metaPath = join(root, SOFTPROMPT_FILE);
+  const meta = existsSync(metaPath) ? parseSoftpromptMeta(readJsonObject(metaPath), metaPath) : null;
+  if (meta) checkBaseModel(meta, metaPath, model, opts, warn);
+
+  let trainable: Record<string, Tensor> = params;
+  let trainMethod: PromptMethod = method;
+  if (kind === 'prefix_tuning' && raw.prefix_projection === true) {
+    warn(`${configPath}: field "prefix_projection" is true; PEFT saved the projected prefix, which runs exactly, but training resumes without the projection MLP`);
+  }
+  if (meta?.encoder && kind !== 'p_tuning') warn(`${metaPath}: field "encoder" is ignored: only p-tuning adapters have an encoder`);
+  if (kind === 'p_tuning' && meta?.encoder) {
+    const type = raw.encoder_reparameterization_type ?? 'MLP';
+    if (type !== 'MLP') throw new AdapterError(configPath, 'encoder_reparameterization_type', `is ${JSON.stringify(type)}; softprompt's p-tuning encoder is PEFT's MLP`);
+    trainMethod = pTuning(config, { numVirtualTokens: n, encoderHiddenSize: f.posInt('encoder_hidden_size') });
+    trainable = checkedEncoder(meta, metaPath, trainMethod);
+    // The saved output should be this encoder's; if not, the files come from different saves.
+    const out = pTuningEncoderOutput(trainable, metaPath);
+    const saved = params[spec.name]!.data as Float32Array;
+    const diff = maxAbsDiff(out.data, saved);
+    if (diff > 1e-5 * (1 + maxAbsDiff(saved, new Float32Array(saved.length)))) {
+      warn(`${store.source}: "prompt_embeddings" differ from the output of the encoder in ${metaPath} (max |Δ| ${diff.toExponential(2)}); inference uses prompt_embeddings`);
+    }
+  }
+  return { dir: root, peftType, method, params, trainable, trainMethod, peftConfig: raw, meta };
+}

@@ -1,0 +1,108 @@
+/**
+ * Writing an adapter folder: adapter_model.safetensors (one tensor, prompt_embeddings, as PEFT's
+ * get_peft_model_state_dict gives it), softprompt.json, then adapter_config.json. Each file is
+ * written atomically; the PEFT config goes last, so a folder whose config is there has its weights.
+ */
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { FormatError } from '../errors.ts';
+import { writeFileAtomic } from '../formats/atomic.ts';
+import type { ModelConfig } from '../formats/hf_config.ts';
+import { writeSafetensors } from '../formats/safetensors.ts';
+import type { PromptMethod } from '../methods/types.ts';
+import type { Tensor } from '../tensor.ts';
+import { castFloat } from '../tensor.ts';
+import { pTuningEncoderOutput } from './encoder.ts';
+import { AdapterError } from './errors.ts';
+import { encodeTensor, SOFTPROMPT_FORMAT, SOFTPROMPT_VERSION } from './meta.ts';
+import { buildPeftConfig, pythonJson } from './peft_config.ts';
+import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, SOFTPROMPT_FILE } from './types.ts';
+import type { BaseModelFingerprint, SoftpromptMeta } from './types.ts';
+
+/** What softprompt.json records besides the fingerprint and the encoder (which saveAdapter fills in). */
+export type AdapterMetaInput = Omit<SoftpromptMeta, 'format' | 'version' | 'base_model' | 'encoder'>;
+
+export interface SaveAdapterArgs {
+  /** The method trained (p-tuning with its encoder, not the inference view). */
+  method: PromptMethod;
+  /** Its trained tensors, keyed by `method.params` names; float32 (float64 is rounded). */
+  trainable: Readonly<Record<string, Tensor>>;
+  config: ModelConfig;
+  fingerprint: BaseModelFingerprint;
+  meta?: AdapterMetaInput;
+  /**
+   * base_model_name_or_path in adapter_config.json (also the tokenizer path of a TEXT init).
+   * Default: the fingerprint's path, else null.
+   */
+  baseModelPath?: string | null;
+}
+
+export interface SavedAdapter {
+  readonly dir: string;
+  readonly configPath: string;
+  readonly weightsPath: string;
+  readonly metaPath: string;
+}
+
+/** The checked float32 params of `method` from `trainable`. */
+function checkedParams(dir: string, method: PromptMethod, trainable: Readonly<Record<string, Tensor>>): Record<string, Tensor<'float32'>> {
+  const out: Record<string, Tensor<'float32'>> = {};
+  for (const p of method.params) {
+    const t = trainable[p.name];
+    const what = `cannot save ${method.kind}: trainable tensor "${p.name}"`;
+    if (!t) throw new AdapterError(dir, undefined, `${what} is missing (have: ${Object.keys(trainable).join(', ') || 'none'})`);
+    if (t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
+      throw new AdapterError(dir, undefined, `${what} has shape [${t.shape.join(', ')}] but the method needs [${p.shape.join(', ')}]`);
+    }
+    if (t.dtype === 'float32') out[p.name] = t as Tensor<'float32'>;
+    else if (t.dtype === 'float64') out[p.name] = castFloat(t as Tensor<'float64'>, 'float32');
+    else throw new AdapterError(dir, undefined, `${what} is ${t.dtype}; it must be float32`);
+    for (const x of out[p.name]!.data) {
+      if (!Number.isFinite(x)) throw new AdapterError(dir, undefined, `${what} holds ${x}; refusing to save a diverged adapter`);
+    }
+  }
+  return out;
+}
+
+/** Saves a trained method as a PEFT adapter folder plus softprompt.json (see the module comment). */
+export function saveAdapter(dir: string, args: SaveAdapterArgs): SavedAdapter {
+  const root = resolve(dir);
+  if (existsSync(root) && !statSync(root).isDirectory()) throw new FormatError(root, 'cannot save an adapter here: this is a file, not a folder');
+  const { method, config, fingerprint } = args;
+  const params = checkedParams(root, method, args.trainable);
+  mkdirSync(root, { recursive: true });
+
+  let promptEmbeddings: Tensor<'float32'>;
+  let encoder: SoftpromptMeta['encoder'];
+  let encoderHiddenSize: number | undefined;
+  if (method.kind === 'p_tuning') {
+    // PEFT saves the encoder's output; the encoder itself goes to softprompt.json for resuming.
+    promptEmbeddings = pTuningEncoderOutput(params);
+    encoder = Object.fromEntries(Object.entries(params).map(([k, v]) => [k, encodeTensor(v)]));
+    encoderHiddenSize = params['mlp_head.0.weight']!.shape[0];
+  } else {
+    promptEmbeddings = params['prompt_embeddings']!;
+  }
+
+  const baseModelPath = args.baseModelPath !== undefined ? args.baseModelPath : (fingerprint.path ?? null);
+  const meta: SoftpromptMeta = {
+    format: SOFTPROMPT_FORMAT,
+    version: SOFTPROMPT_VERSION,
+    ...(args.meta ?? {}),
+    base_model: fingerprint,
+    ...(encoder ? { encoder } : {}),
+  };
+  const peftConfig = buildPeftConfig({ method, config, baseModelPath, init: args.meta?.init, encoderHiddenSize });
+
+  const paths: SavedAdapter = {
+    dir: root,
+    configPath: join(root, ADAPTER_CONFIG_FILE),
+    weightsPath: join(root, ADAPTER_WEIGHTS_FILE),
+    metaPath: join(root, SOFTPROMPT_FILE),
+  };
+  const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
+  writeSafetensors(paths.weightsPath, { prompt_embeddings: promptEmbeddings }, { format: 'pt' }); // torch's save_file metadata
+  writeFileAtomic(paths.metaPath, [utf8(`${JSON.stringify(meta, null, 2)}\n`)]);
+  writeFileAtomic(paths.configPath, [utf8(pythonJson(peftConfig))]);
+  return paths;
+}
