@@ -1,0 +1,117 @@
+/**
+ * Training checkpoints for exact resume. Each checkpoint is a new folder
+ * `checkpoints/step-NNNNNNNN/` (params, optimizer moments, best params, state.json); only
+ * after it is complete does `checkpoints/latest.json` — written atomically — point at it.
+ * A kill at any moment leaves the pointer on a whole checkpoint. Older folders are removed
+ * after the pointer moves.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { SoftpromptError } from '../errors.ts';
+import { writeFileAtomic } from '../formats/atomic.ts';
+import { readSafetensors, writeSafetensors } from '../formats/safetensors.ts';
+import { tensor } from '../tensor.ts';
+import type { Tensor } from '../tensor.ts';
+import type { AdamWState } from './adamw.ts';
+
+export const CHECKPOINTS_DIR = 'checkpoints';
+const LATEST = 'latest.json';
+
+export class CheckpointError extends SoftpromptError {}
+
+/** The best evaluation so far. */
+export interface BestRecord {
+  value: number;
+  step: number;
+  epoch: number;
+  metrics: Record<string, number>;
+}
+
+/** Where a run stands: everything besides tensors that resume needs. */
+export interface TrainerState {
+  version: 1;
+  /** Optimizer updates done. */
+  step: number;
+  /** Current epoch (0-based). */
+  epoch: number;
+  /** Micro-batches of `epoch` already used. */
+  batchInEpoch: number;
+  examplesSeen: number;
+  best: BestRecord | null;
+  evalsSinceBest: number;
+  elapsedSeconds: number;
+  /** The run's recipe (seed, lr, batch size, data, method…); resume refuses a different one. */
+  recipe: Record<string, unknown>;
+}
+
+export interface Checkpoint {
+  state: TrainerState;
+  params: Record<string, Tensor<'float32'>>;
+  optimizer: AdamWState;
+  /** The params of the best evaluation (absent before the first evaluation). */
+  bestParams: Record<string, Tensor<'float32'>> | null;
+}
+
+const stepDir = (step: number): string => `step-${String(step).padStart(8, '0')}`;
+
+export function saveCheckpoint(outDir: string, ck: Checkpoint): string {
+  const root = join(outDir, CHECKPOINTS_DIR);
+  const name = stepDir(ck.state.step);
+  const dir = join(root, name);
+  rmSync(dir, { recursive: true, force: true }); // a leftover from a killed attempt at this step
+  mkdirSync(dir, { recursive: true });
+  writeSafetensors(join(dir, 'params.safetensors'), ck.params, { format: 'pt' });
+  const moments: Record<string, Tensor> = {};
+  for (const [k, a] of Object.entries(ck.optimizer.m)) moments[`m.${k}`] = tensor('float32', ck.params[k]?.shape ?? [a.length], a);
+  for (const [k, a] of Object.entries(ck.optimizer.v)) moments[`v.${k}`] = tensor('float32', ck.params[k]?.shape ?? [a.length], a);
+  writeSafetensors(join(dir, 'optimizer.safetensors'), moments);
+  if (ck.bestParams) writeSafetensors(join(dir, 'best.safetensors'), ck.bestParams, { format: 'pt' });
+  const { m: _m, v: _v, ...scalars } = ck.optimizer;
+  const json = JSON.stringify({ ...ck.state, optimizer: scalars }, null, 2) + '\n';
+  writeFileAtomic(join(dir, 'state.json'), [new TextEncoder().encode(json)]);
+  writeFileAtomic(join(root, LATEST), [new TextEncoder().encode(JSON.stringify({ dir: name, step: ck.state.step }) + '\n')]);
+  for (const other of readdirSync(root)) {
+    if (other !== name && other.startsWith('step-')) rmSync(join(root, other), { recursive: true, force: true });
+  }
+  return dir;
+}
+
+function float32Record(file: string, tensors: Map<string, Tensor>): Record<string, Tensor<'float32'>> {
+  const out: Record<string, Tensor<'float32'>> = {};
+  for (const [k, t] of tensors) {
+    if (t.dtype !== 'float32') throw new CheckpointError(`${file}: tensor "${k}" is ${t.dtype}, expected float32`);
+    out[k] = t as Tensor<'float32'>;
+  }
+  return out;
+}
+
+/** The checkpoint `latest.json` points at, or null when the run has none. */
+export function loadLatestCheckpoint(outDir: string): Checkpoint | null {
+  const root = join(outDir, CHECKPOINTS_DIR);
+  const pointer = join(root, LATEST);
+  if (!existsSync(pointer)) return null;
+  let dirName: string;
+  try {
+    dirName = (JSON.parse(readFileSync(pointer, 'utf8')) as { dir: string }).dir;
+  } catch (e) {
+    throw new CheckpointError(`${pointer}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
+  const dir = join(root, dirName);
+  const stateFile = join(dir, 'state.json');
+  if (!existsSync(stateFile)) throw new CheckpointError(`${pointer} points at ${dir}, which has no state.json; the checkpoint folder was removed by hand`);
+  const raw = JSON.parse(readFileSync(stateFile, 'utf8')) as TrainerState & { optimizer: Omit<AdamWState, 'm' | 'v'> };
+  if (raw.version !== 1) throw new CheckpointError(`${stateFile}: unsupported checkpoint version ${String(raw.version)}`);
+  const { optimizer: scalars, ...state } = raw;
+  const params = float32Record(join(dir, 'params.safetensors'), readSafetensors(join(dir, 'params.safetensors')));
+  const moments = readSafetensors(join(dir, 'optimizer.safetensors'));
+  const m: Record<string, Float32Array> = {};
+  const v: Record<string, Float32Array> = {};
+  for (const [k, t] of moments) {
+    const target = k.startsWith('m.') ? m : k.startsWith('v.') ? v : null;
+    if (!target || t.dtype !== 'float32') throw new CheckpointError(`${join(dir, 'optimizer.safetensors')}: unexpected tensor "${k}"`);
+    target[k.slice(2)] = t.data as Float32Array;
+  }
+  const bestFile = join(dir, 'best.safetensors');
+  const bestParams = existsSync(bestFile) ? float32Record(bestFile, readSafetensors(bestFile)) : null;
+  return { state, params, optimizer: { ...scalars, m, v }, bestParams };
+}
