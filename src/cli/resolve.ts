@@ -1,0 +1,174 @@
+/**
+ * Where the model and the dataset come from when a command can run without being told (the
+ * demo): the flag, then an environment variable, then `../shared` beside the working directory
+ * or the checkout, then a Hugging Face Hub download. With none of them it fails with a message
+ * that says what to provide, rather than a stack trace.
+ *
+ * The hub step uses `@huggingface/hub` only when it is installed (it is optional, loaded
+ * lazily), so a checkout without network or that package never tries to download.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SoftpromptError } from '../errors.ts';
+
+export type ResolvedSource = 'flag' | 'env' | 'shared' | 'hub';
+
+export interface Resolved {
+  /** An absolute path: a model folder, or a dataset folder or file. */
+  readonly path: string;
+  readonly source: ResolvedSource;
+}
+
+/** Downloads a hub repository and returns its local folder. Throws when it cannot. */
+export type HubDownloader = (repo: string, type: 'model' | 'dataset') => Promise<string>;
+
+export interface ResolveOptions {
+  /** Environment to read SOFTPROMPT_MODEL / SOFTPROMPT_DATA / SOFTPROMPT_SHARED from. Default process.env. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Default process.cwd(). */
+  cwd?: string;
+  /** The checkout's root, whose ../shared is searched. Default: derived from this file's location. */
+  packageRoot?: string;
+  /** Hub repository tried when nothing local is found (a flag or env value that looks like owner/name is tried as well). */
+  hubRepo?: string;
+  /** Replaces the @huggingface/hub download (tests); null turns the hub step off. */
+  download?: HubDownloader | null;
+}
+
+/** The checkout's root (src/cli/ is two levels below it). */
+export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export const MODEL_ENV = 'SOFTPROMPT_MODEL';
+export const DATA_ENV = 'SOFTPROMPT_DATA';
+export const SHARED_ENV = 'SOFTPROMPT_SHARED';
+/** The model and dataset looked for inside a shared folder. */
+export const SHARED_MODEL = join('models', 'stories260K');
+export const SHARED_DATASET = join('datasets', 'story_gender');
+
+/** Could `s` be a hub id (owner/name) rather than a path? */
+export function looksLikeHubId(s: string): boolean {
+  return /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/.test(s) && !s.includes('..');
+}
+
+/** Candidate shared folders, in the order searched: $SOFTPROMPT_SHARED (explicit, so first), ../shared beside the working directory, beside the checkout. */
+export function sharedRoots(opts: ResolveOptions = {}): string[] {
+  const env = opts.env ?? process.env;
+  const roots = [env[SHARED_ENV], join(opts.cwd ?? process.cwd(), '..', 'shared'), join(opts.packageRoot ?? PACKAGE_ROOT, '..', 'shared')];
+  return [...new Set(roots.filter((r): r is string => r !== undefined && r !== '').map((r) => resolve(r)))];
+}
+
+interface Kind {
+  readonly what: 'model' | 'dataset';
+  readonly flag: string;
+  readonly env: string;
+  readonly shared: string;
+  /** Whether a shared candidate is complete. */
+  readonly complete: (dir: string) => boolean;
+  /** What to provide, as lines of the final message. */
+  readonly layout: string;
+  readonly isDirOnly: boolean;
+}
+
+const MODEL: Kind = {
+  what: 'model',
+  flag: '--model',
+  env: MODEL_ENV,
+  shared: SHARED_MODEL,
+  complete: (dir) => existsSync(join(dir, 'config.json')) && existsSync(join(dir, 'tokenizer.json')),
+  layout:
+    'a Hugging Face model folder (gpt2 or llama) holding config.json, model.safetensors ' +
+    '(or model.safetensors.index.json with its shards) and tokenizer.json',
+  isDirOnly: true,
+};
+
+const DATASET: Kind = {
+  what: 'dataset',
+  flag: '--data',
+  env: DATA_ENV,
+  shared: SHARED_DATASET,
+  complete: (dir) => existsSync(join(dir, 'train.jsonl')) && existsSync(join(dir, 'validation.jsonl')),
+  layout: 'a dataset folder holding train.jsonl and validation.jsonl (one {"text", "label"} object per line), or a data file',
+  isDirOnly: false,
+};
+
+/** @huggingface/hub's snapshotDownload, if that optional package is installed. */
+async function hubDownload(repo: string, type: 'model' | 'dataset'): Promise<string> {
+  const pkg = '@huggingface/hub'; // a variable, so TypeScript does not require the package
+  let mod: { snapshotDownload?: (p: { repo: { type: string; name: string } }) => Promise<string> };
+  try {
+    mod = (await import(pkg)) as typeof mod;
+  } catch {
+    throw new Error(`${pkg} is not installed (npm install ${pkg} enables downloads)`);
+  }
+  if (typeof mod.snapshotDownload !== 'function') throw new Error(`the installed ${pkg} has no snapshotDownload`);
+  return mod.snapshotDownload({ repo: { type, name: repo } });
+}
+
+async function fromHub(kind: Kind, repo: string, opts: ResolveOptions): Promise<{ path?: string; problem?: string }> {
+  const download = opts.download === undefined ? hubDownload : opts.download;
+  if (download === null) return { problem: 'hub downloads are turned off' };
+  try {
+    return { path: resolve(await download(repo, kind.what)) };
+  } catch (e) {
+    return { problem: `could not download ${kind.what} "${repo}" from the Hugging Face Hub: ${e instanceof Error ? e.message : String(e)}` };
+  }
+}
+
+/** A value given by flag or env: an existing path, else a hub id, else an error naming where it came from. */
+async function given(kind: Kind, value: string, source: 'flag' | 'env', opts: ResolveOptions): Promise<Resolved> {
+  const where = source === 'flag' ? kind.flag : `$${kind.env}`;
+  const path = resolve(opts.cwd ?? process.cwd(), value);
+  if (existsSync(path)) {
+    if (kind.isDirOnly && !statSync(path).isDirectory()) {
+      throw new SoftpromptError(`${where} ${value}: is a file, but a ${kind.what} is ${kind.layout}`);
+    }
+    return { path, source };
+  }
+  if (looksLikeHubId(value)) {
+    const hub = await fromHub(kind, value, opts);
+    if (hub.path !== undefined) return { path: hub.path, source: 'hub' };
+    throw new SoftpromptError(`${where} ${value}: no such ${kind.what} folder here, and ${hub.problem}. Pass ${kind.flag} with ${kind.layout}`);
+  }
+  throw new SoftpromptError(`${where} ${value}: no such ${kind.what} folder${kind.isDirOnly ? '' : ' or file'} (${path}); it should be ${kind.layout}`);
+}
+
+async function resolveKind(kind: Kind, flag: string | undefined, opts: ResolveOptions): Promise<Resolved> {
+  if (flag !== undefined && flag !== '') return given(kind, flag, 'flag', opts);
+  const env = (opts.env ?? process.env)[kind.env];
+  if (env !== undefined && env !== '') return given(kind, env, 'env', opts);
+  const looked: string[] = [];
+  for (const root of sharedRoots(opts)) {
+    const dir = join(root, kind.shared);
+    looked.push(dir);
+    if (existsSync(dir) && statSync(dir).isDirectory() && kind.complete(dir)) return { path: dir, source: 'shared' };
+  }
+  let hubLine: string;
+  if (opts.hubRepo !== undefined) {
+    const hub = await fromHub(kind, opts.hubRepo, opts);
+    if (hub.path !== undefined) return { path: hub.path, source: 'hub' };
+    hubLine = `  (hub: ${hub.problem})`;
+  } else {
+    hubLine = '  (no hub repository to download from is configured)';
+  }
+  throw new SoftpromptError(
+    [
+      `no ${kind.what} found. Provide one of:`,
+      `  ${kind.flag} PATH         ${kind.layout}`,
+      `  ${kind.env}=PATH  the same, from the environment`,
+      `  ../shared/${kind.shared.split('\\').join('/')}  beside the working directory or the checkout (or ${SHARED_ENV}=DIR holding ${kind.shared})`,
+      `Looked in: ${looked.join(', ') || '(no shared folder candidates)'}`,
+      hubLine,
+    ].join('\n'),
+  );
+}
+
+/** The model folder: --model, then $SOFTPROMPT_MODEL, then ../shared/models/stories260K, then the hub. */
+export function resolveModel(flag?: string, opts: ResolveOptions = {}): Promise<Resolved> {
+  return resolveKind(MODEL, flag, opts);
+}
+
+/** The dataset (folder or file): --data, then $SOFTPROMPT_DATA, then ../shared/datasets/story_gender, then the hub. */
+export function resolveDataset(flag?: string, opts: ResolveOptions = {}): Promise<Resolved> {
+  return resolveKind(DATASET, flag, opts);
+}
