@@ -1,29 +1,51 @@
-/** The `softprompt` command line. */
-import { Command } from 'commander';
+/** The `softprompt` command line: each command is built by its module and registered here. */
+import { Command, CommanderError } from 'commander';
 import { SoftpromptError } from '../errors.ts';
+import { withConfigFile } from './config.ts';
+import { demoCommand } from './demo.ts';
+import { evalCommand } from './eval.ts';
 import { goldenCommand } from './golden.ts';
+import { rankTemplatesCommand } from './rank_templates.ts';
+import { trainCommand } from './train.ts';
+
+/** `softprompt golden` (its work is in golden.ts). */
+function goldenCli(): Command {
+  const cmd = new Command('golden')
+    .description('check the engine against the golden reference (logits, losses, gradients, greedy ids)')
+    .option('--golden <dir>', 'golden folder (default: $SOFTPROMPT_GOLDEN, then ../shared/golden)')
+    .option('--json', 'print one JSON object instead of a table')
+    .addHelpText('after', '\nExamples:\n  softprompt golden\n  softprompt golden --golden ../shared/golden --json\n');
+  withConfigFile(cmd);
+  return cmd.action(async (opts: { golden?: string; json?: boolean }) => {
+    const ok = await goldenCommand(opts);
+    if (!ok) process.exitCode = 1;
+  });
+}
 
 const program = new Command();
 program
   .name('softprompt')
   .description('Prompt tuning for frozen language models: soft prompts, p-tuning and prefix tuning on ONNX Runtime, saved in PEFT format.')
-  .showHelpAfterError();
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride(); // usage errors exit with 2 below, like every other input error
 
-program
-  .command('golden')
-  .description('check the engine against the golden reference (logits, losses, gradients, greedy ids)')
-  .option('--golden <dir>', 'golden folder (default: $SOFTPROMPT_GOLDEN, then ../shared/golden)')
-  .option('--json', 'print one JSON object instead of a table')
-  .addHelpText('after', '\nExamples:\n  softprompt golden\n  softprompt golden --golden ../shared/golden --json\n')
-  .action(async (opts: { golden?: string; json?: boolean }) => {
-    const ok = await goldenCommand(opts);
-    if (!ok) process.exitCode = 1;
-  });
+for (const command of [demoCommand(), trainCommand(), evalCommand(), rankTemplatesCommand(), goldenCli()]) {
+  program.addCommand(command.copyInheritedSettings(program));
+}
+
+// `softprompt ... | head` closes stdout early; that is not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  else throw e;
+});
 
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
-  if (e instanceof SoftpromptError) {
+  if (e instanceof CommanderError) {
+    // commander has printed the message (or the help) already
+    process.exitCode = e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : 2;
+  } else if (e instanceof SoftpromptError) {
     console.error(`softprompt: ${e.message}`);
     process.exitCode = 2;
   } else {

@@ -1,0 +1,343 @@
+/**
+ * `softprompt train`: a dataset and a frozen model in, a PEFT adapter out (best on the dev
+ * split, plus last/ and resumable checkpoints/), with metrics.jsonl beside it.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fingerprintModel } from '../adapter/fingerprint.ts';
+import { saveAdapter } from '../adapter/save.ts';
+import type { PromptInit } from '../adapter/types.ts';
+import { padIdOf } from '../data/collate.ts';
+import { ExampleEncoder } from '../data/encode.ts';
+import { readRecords, take } from '../data/readers.ts';
+import { Template } from '../data/template.ts';
+import { SoftpromptError } from '../errors.ts';
+import { loadModelDir } from '../formats/model_dir.ts';
+import { formatInit, initParams, parseInit } from '../methods/init.ts';
+import { pTuning } from '../methods/p_tuning.ts';
+import { prefixTuning } from '../methods/prefix_tuning.ts';
+import { promptTuning } from '../methods/prompt_tuning.ts';
+import type { PromptMethod } from '../methods/types.ts';
+import { SCHEDULES } from '../train/schedule.ts';
+import type { ScheduleKind } from '../train/schedule.ts';
+import { TrainSource } from '../train/source.ts';
+import { train } from '../train/trainer.ts';
+import type { DevMetric, Params, TrainResult } from '../train/trainer.ts';
+import { intArg, required, textArg, verbalizerArg } from './args.ts';
+import { withConfigFile } from './config.ts';
+import { encodeSplit, loadModel, longestField, readSplit, verbalizerEntries } from './eval.ts';
+import type { LoadedModel } from './eval.ts';
+import { formatTable, percent, processIo } from './output.ts';
+import type { Io } from './output.ts';
+import { trainProgress } from './progress.ts';
+
+export const METHODS = { 'prompt-tuning': 'prompt_tuning', 'p-tuning': 'p_tuning', 'prefix-tuning': 'prefix_tuning' } as const;
+export type MethodFlag = keyof typeof METHODS;
+
+/** Flags of `softprompt train` after config-file merging. */
+export interface TrainFlags {
+  model?: string;
+  train?: string;
+  validation?: string;
+  template?: string;
+  instruction?: string;
+  verbalizer?: string;
+  labelField: string;
+  truncateField?: string;
+  method: MethodFlag;
+  virtualTokens: number;
+  init: string;
+  encoderHiddenSize?: number;
+  lr?: number;
+  schedule: ScheduleKind;
+  warmupSteps: number;
+  weightDecay: number;
+  beta1: number;
+  beta2: number;
+  adamEps: number;
+  maxGradNorm: number;
+  epochs?: number;
+  steps?: number;
+  batchSize: number;
+  gradAccum: number;
+  seed: number;
+  out?: string;
+  maxTrainExamples?: number;
+  maxEvalExamples?: number;
+  evalEvery?: number;
+  patience?: number;
+  metric: DevMetric;
+  saveEvery: number;
+  bucket?: boolean;
+  shuffleBuffer: number;
+  lengthNormalize?: boolean;
+  resume?: boolean;
+  json?: boolean;
+}
+
+function floatArg(min: number, inclusive = true): (value: string) => number {
+  return (value) => {
+    const x = Number(value);
+    if (value.trim() === '' || !Number.isFinite(x) || (inclusive ? x < min : x <= min)) {
+      throw new InvalidArgumentError(`expected a number ${inclusive ? '>=' : '>'} ${min}, got "${value}"`);
+    }
+    return x;
+  };
+}
+
+export function makeMethod(flags: Pick<TrainFlags, 'method' | 'virtualTokens' | 'encoderHiddenSize'>, model: LoadedModel): PromptMethod {
+  const n = flags.virtualTokens;
+  switch (flags.method) {
+    case 'prompt-tuning':
+      return promptTuning(model.config, { numVirtualTokens: n });
+    case 'p-tuning':
+      return pTuning(model.config, { numVirtualTokens: n, encoderHiddenSize: flags.encoderHiddenSize ?? model.config.hiddenSize });
+    case 'prefix-tuning':
+      return prefixTuning(model.config, { numVirtualTokens: n });
+  }
+}
+
+export interface TrainOutcome {
+  result: TrainResult;
+  json: Record<string, unknown>;
+}
+
+/** Runs `softprompt train` with parsed flags. */
+export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (key: keyof TrainFlags) => boolean = () => true): Promise<TrainOutcome> {
+  const trainPath = required(flags.train, '--train', 'the labelled training split (JSONL, CSV, TSV or Parquet)');
+  const out = resolve(required(flags.out, '--out', 'the folder to write the adapter, checkpoints and metrics.jsonl to'));
+  const templateArg = textArg(required(flags.template, '--template', `the prompt template, e.g. '{text}\\nThe story is about a'`), '--template', fromCli('template'));
+  const instruction = flags.instruction !== undefined ? textArg(flags.instruction, '--instruction', fromCli('instruction')).text : undefined;
+  const template = new Template(templateArg.text, { source: templateArg.origin, ...(instruction !== undefined ? { instruction } : {}) });
+  const verbalizer = verbalizerArg(required(flags.verbalizer, '--verbalizer', `label -> continuation JSON, e.g. '{"girl": " girl", "boy": " boy"}'`));
+  const lr = required(flags.lr, '--lr', 'the peak learning rate (prompt tuning often uses 0.3; p-tuning 1e-3 to 1e-2)');
+  if (flags.epochs === undefined && flags.steps === undefined) throw new SoftpromptError('missing run length: pass --epochs N or --steps N');
+  if (flags.epochs !== undefined && flags.steps !== undefined) throw new SoftpromptError('pass --epochs N or --steps N, not both');
+  if (!existsSync(trainPath)) throw new SoftpromptError(`--train ${trainPath}: no such file`);
+  if (flags.validation !== undefined && !existsSync(flags.validation)) throw new SoftpromptError(`--validation ${flags.validation}: no such file`);
+  const init: PromptInit = parseInit(flags.init);
+
+  const model = await loadModel(flags.model);
+  const method = makeMethod(flags, model);
+  const maxLength = model.config.maxPositions - method.numVirtualTokens;
+  if (maxLength < 2) throw new SoftpromptError(`--virtual-tokens ${method.numVirtualTokens} leaves no room in the model's ${model.config.maxPositions} positions`);
+  const padId = padIdOf(model.tokenizer);
+
+  // The field cut when an input is too long: the template's longest, judged on the first records.
+  const sample = await take(readRecords(trainPath), 1000);
+  const truncateField = flags.truncateField ?? longestField(template, sample);
+  if (truncateField !== undefined && !template.fields.includes(truncateField)) {
+    throw new SoftpromptError(`--truncate-field "${truncateField}" is not a slot of the template (slots: ${template.fields.join(', ') || 'none'})`);
+  }
+  const encoder = new ExampleEncoder({
+    template,
+    verbalizer,
+    tokenizer: model.tokenizer,
+    maxLength,
+    labelField: flags.labelField,
+    ...(truncateField !== undefined ? { truncateField } : {}),
+  });
+  const source = new TrainSource({
+    file: trainPath,
+    encoder,
+    batchSize: flags.batchSize,
+    seed: flags.seed,
+    shuffleBuffer: flags.shuffleBuffer,
+    ...(flags.maxTrainExamples !== undefined ? { maxExamples: flags.maxTrainExamples } : {}),
+    ...(flags.bucket ? { bucket: true } : {}),
+  });
+  let validation;
+  if (flags.validation !== undefined) {
+    const records = await readSplit(flags.validation, flags.maxEvalExamples);
+    const split = encodeSplit(records, { template, verbalizer, labelField: flags.labelField, truncateField }, { k: 0, strategy: 'random', seed: 0 }, undefined, model.tokenizer, maxLength);
+    if (split.truncated > 0) io.err(`softprompt: warning: validation: ${split.truncated} of ${records.length} inputs were cut to fit the context (${maxLength} tokens)`);
+    validation = split.examples;
+  }
+
+  const modelDir = loadModelDir(model.dir);
+  const fingerprint = fingerprintModel(modelDir, model.dir);
+  const initValues = initParams(model.config, method, {
+    seed: flags.seed,
+    init,
+    weights: model.weights,
+    tokenizer: model.tokenizer,
+    verbalizer,
+    labelPrompt: template.render(Object.fromEntries(template.fields.map((f) => [f, '']))),
+  });
+  // What defines the run: a resume must match it exactly (or its losses would not).
+  const recipe: Record<string, unknown> = {
+    base_model: fingerprint.sha256,
+    train: resolve(trainPath),
+    max_train_examples: flags.maxTrainExamples ?? null,
+    template: template.source,
+    instruction: instruction ?? null,
+    verbalizer: verbalizerEntries(verbalizer),
+    label_field: flags.labelField,
+    truncate_field: truncateField ?? null,
+    method: flags.method,
+    virtual_tokens: method.numVirtualTokens,
+    encoder_hidden_size: flags.method === 'p-tuning' ? (flags.encoderHiddenSize ?? model.config.hiddenSize) : null,
+    init: formatInit(init),
+    lr,
+    schedule: flags.schedule,
+    warmup_steps: flags.warmupSteps,
+    weight_decay: flags.weightDecay,
+    betas: [flags.beta1, flags.beta2],
+    eps: flags.adamEps,
+    max_grad_norm: flags.maxGradNorm,
+    epochs: flags.epochs ?? null,
+    steps: flags.steps ?? null,
+    batch_size: flags.batchSize,
+    grad_accum: flags.gradAccum,
+    seed: flags.seed,
+    bucket: flags.bucket ?? false,
+    shuffle_buffer: flags.shuffleBuffer,
+  };
+  const training = { ...recipe, validation: flags.validation ? resolve(flags.validation) : null, eval_every: flags.evalEvery ?? null, patience: flags.patience ?? null, metric: flags.metric };
+  const save = (dir: string, params: Params, metrics: Record<string, unknown> | null): void => {
+    saveAdapter(dir, {
+      method,
+      trainable: params,
+      config: model.config,
+      fingerprint,
+      baseModelPath: model.dir,
+      meta: {
+        template: { source: template.source, ...(instruction !== undefined ? { instruction } : {}) },
+        verbalizer: verbalizerEntries(verbalizer),
+        label_field: flags.labelField,
+        training,
+        ...(metrics ? { metrics } : {}),
+        init,
+      },
+    });
+  };
+
+  const progress = trainProgress();
+  let result: TrainResult;
+  try {
+    result = await train({
+      config: model.config,
+      weights: model.weights,
+      method,
+      padId,
+      init: initValues,
+      source,
+      ...(validation ? { validation } : {}),
+      labels: verbalizer.labels,
+      outDir: out,
+      lr,
+      schedule: flags.schedule,
+      warmupSteps: flags.warmupSteps,
+      weightDecay: flags.weightDecay,
+      betas: [flags.beta1, flags.beta2],
+      eps: flags.adamEps,
+      maxGradNorm: flags.maxGradNorm,
+      gradAccum: flags.gradAccum,
+      ...(flags.epochs !== undefined ? { epochs: flags.epochs } : {}),
+      ...(flags.steps !== undefined ? { steps: flags.steps } : {}),
+      ...(flags.evalEvery !== undefined ? { evalEvery: flags.evalEvery } : {}),
+      ...(flags.patience !== undefined ? { patience: flags.patience } : {}),
+      metric: flags.metric,
+      saveEvery: flags.saveEvery,
+      resume: flags.resume === true,
+      recipe,
+      saveAdapter: save,
+      onEvent: (e) => progress.onEvent(e),
+      lengthNormalize: flags.lengthNormalize === true,
+    });
+  } finally {
+    progress.stop();
+  }
+  const best = result.best;
+  const json = {
+    adapter: out,
+    last: result.lastDir,
+    metrics_log: resolve(out, 'metrics.jsonl'),
+    steps: result.steps,
+    stop_reason: result.stopReason,
+    last_loss: result.lastLoss,
+    elapsed_s: Number(result.elapsedSeconds.toFixed(2)),
+    best: best ? { step: best.step, epoch: best.epoch, ...best.metrics } : null,
+    ...(best ? { accuracy: best.metrics['accuracy'], macro_f1: best.metrics['macro_f1'], n: best.metrics['n'] } : {}),
+  };
+  if (flags.json) io.out(JSON.stringify(json));
+  else {
+    const rows: string[][] = [['adapter', out], ['updates', String(result.steps)], ['stopped', result.stopReason], ['time', `${result.elapsedSeconds.toFixed(1)} s`]];
+    if (best) rows.push(['best', `update ${best.step}: accuracy ${percent(best.metrics['accuracy']!)}, macro-F1 ${percent(best.metrics['macro_f1']!)} on ${best.metrics['n']} examples`]);
+    else rows.push(['saved', 'the last params (no --validation, so no best)']);
+    for (const l of formatTable(['', ''], rows)) io.out(l);
+  }
+  return { result, json };
+}
+
+const TRAIN_HELP = `
+Output (--out DIR): the adapter in PEFT's format (adapter_config.json, adapter_model.safetensors) plus
+softprompt.json (template, verbalizer, training arguments, metrics, base-model fingerprint). With
+--validation it is the best evaluation's params; DIR/last/ holds the last. DIR/checkpoints/ lets
+--resume continue a killed run with exactly the losses it would have had; DIR/metrics.jsonl logs
+every update and evaluation.
+
+Schedules follow HF transformers: linear (default) and cosine decay to 0 after --warmup-steps,
+or constant. Gradients are averaged over --grad-accum micro-batches.
+
+Examples:
+  softprompt train --model ../shared/models/stories260K \\
+    --train ../shared/datasets/story_gender/train.jsonl --validation ../shared/datasets/story_gender/validation.jsonl \\
+    --template '{text}\\nThe story is about a' --verbalizer '{"girl": " girl", "boy": " boy"}' \\
+    --method prompt-tuning --virtual-tokens 20 --init text:"Is the story about a girl or a boy?" \\
+    --lr 0.3 --epochs 3 --batch-size 16 --seed 1 --out runs/story_gender
+  softprompt train --config train.yaml --resume
+  softprompt train --model DIR --train sst2/train.jsonl --template '{text} It was' \\
+    --verbalizer '{"negative": " bad", "positive": " good"}' --method p-tuning --virtual-tokens 10 \\
+    --lr 0.003 --steps 2000 --batch-size 32 --grad-accum 2 --out runs/sst2 --seed 0
+`;
+
+/** `softprompt train`. */
+export function trainCommand(): Command {
+  const cmd = new Command('train')
+    .description('train a soft prompt (prompt tuning, p-tuning or prefix tuning) on a frozen model and save it as a PEFT adapter')
+    .option('--model <dir>', 'Hugging Face model folder (default: $SOFTPROMPT_MODEL, then ../shared/models/stories260K)')
+    .option('--train <file>', 'labelled training split (.jsonl, .csv, .tsv, .parquet); streamed, never loaded whole')
+    .option('--validation <file>', 'labelled dev split: evaluated by rank classification for the best checkpoint and early stopping')
+    .option('--template <text>', 'prompt template with {field} slots (\\n is a newline; @FILE reads a file)')
+    .option('--instruction <text>', 'text put before the template')
+    .option('--verbalizer <json|file>', 'label -> continuation text, e.g. \'{"girl": " girl", "boy": " boy"}\'')
+    .option('--label-field <name>', 'field holding the gold label', 'label')
+    .option('--truncate-field <name>', "field cut when an example is longer than the context (default: the template's longest)")
+    .addOption(new Option('--method <name>', 'prompt-learning method').choices(Object.keys(METHODS)).default('prompt-tuning'))
+    .option('--virtual-tokens <n>', 'number of virtual tokens', intArg(1), 20)
+    .option('--init <how>', 'prompt-tuning init: random | vocab | labels | text:"…"', 'random')
+    .option('--encoder-hidden-size <n>', 'p-tuning MLP hidden size (default: the model hidden size)', intArg(1))
+    .option('--lr <x>', 'peak learning rate', floatArg(0, false))
+    .addOption(new Option('--schedule <name>', 'learning-rate schedule').choices([...SCHEDULES]).default('linear'))
+    .option('--warmup-steps <n>', 'linear warmup updates', intArg(0), 0)
+    .option('--weight-decay <x>', 'AdamW decoupled weight decay', floatArg(0), 0.01)
+    .option('--beta1 <x>', 'AdamW beta1', floatArg(0), 0.9)
+    .option('--beta2 <x>', 'AdamW beta2', floatArg(0), 0.999)
+    .option('--adam-eps <x>', 'AdamW epsilon', floatArg(0), 1e-8)
+    .option('--max-grad-norm <x>', 'clip the gradient norm (0: no clipping)', floatArg(0), 0)
+    .option('--epochs <n>', 'passes over the training split', intArg(1))
+    .option('--steps <n>', 'optimizer updates (instead of --epochs)', intArg(1))
+    .option('--batch-size <n>', 'examples per micro-batch', intArg(1), 16)
+    .option('--grad-accum <n>', 'micro-batches per optimizer update', intArg(1), 1)
+    .option('--seed <n>', 'seed for init and shuffling', intArg(0), 0)
+    .option('--out <dir>', 'output folder')
+    .option('--max-train-examples <n>', 'use only the first N training records', intArg(1))
+    .option('--max-eval-examples <n>', 'evaluate only the first N validation records', intArg(1))
+    .option('--eval-every <n>', 'evaluate every N updates (default: each epoch)', intArg(1))
+    .option('--patience <n>', 'stop after N evaluations without improvement', intArg(1))
+    .addOption(new Option('--metric <name>', 'dev metric for the best checkpoint').choices(['accuracy', 'macro_f1']).default('accuracy'))
+    .option('--save-every <n>', 'checkpoint every N updates (also after each evaluation and epoch)', intArg(1), 50)
+    .option('--bucket', 'batch similar lengths together (faster, less random)')
+    .option('--shuffle-buffer <n>', 'shuffle-buffer size in examples; larger files are shuffled through it', intArg(1), 16384)
+    .option('--length-normalize', 'rank labels by mean log-probability per token when evaluating')
+    .option('--resume', 'continue the run in --out from its last checkpoint')
+    .option('--json', 'print one JSON object as the last line of stdout');
+  withConfigFile(cmd, { structured: ['verbalizer'] });
+  cmd.addHelpText('after', TRAIN_HELP);
+  cmd.action(async (_opts: unknown, self: Command) => {
+    await runTrain(self.opts<TrainFlags>(), processIo, (key) => self.getOptionValueSource(key) === 'cli');
+  });
+  return cmd;
+}
