@@ -91,7 +91,12 @@ export class ExampleEncoder {
       });
     }
     const label = String(value);
-    this.verbalizer.continuation(label, record); // throws when there is no entry
+    if (!this.verbalizer.labels.includes(label)) {
+      throw new DataError(
+        `label field "${this.labelField}" holds "${label}", which has no verbalizer entry; the verbalizer${this.verbalizer.source ? ` (${this.verbalizer.source})` : ''} has: ${this.verbalizer.labels.join(', ')}`,
+        { file: record.__file, line: record.__line, field: this.labelField },
+      );
+    }
     return label;
   }
 

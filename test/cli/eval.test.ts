@@ -150,7 +150,7 @@ describe('eval errors exit with 2 and name the file, line and field', { concurre
     const r = await cli(['eval', '--model', STORIES, '--data', VALID, '--template', TEMPLATE, '--verbalizer', '{"girl": " girl", "kid": " kid"}']);
     assert.equal(r.status, 2, r.stderr);
     assert.ok(r.stderr.includes(`${VALID}:1:`), r.stderr);
-    assert.match(r.stderr, /label "boy" has no verbalizer entry/);
+    assert.match(r.stderr, /label field "label" holds "boy", which has no verbalizer entry/);
   });
 
   test('an empty split', async () => {

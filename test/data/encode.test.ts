@@ -140,7 +140,7 @@ describe('ExampleEncoder on story_gender', () => {
 
     const enc = new ExampleEncoder({ template, verbalizer, tokenizer: stories, maxLength: 512 });
     assert.throws(() => enc.encode({ text: 'a', __line: 5, __file: 'u.jsonl' }), (err: unknown) => err instanceof DataError && /u\.jsonl:5: record has no label field "label"/.test(err.message));
-    assert.throws(() => enc.encode({ text: 'a', label: 'dog', __line: 6 }), (err: unknown) => err instanceof DataError && err.field === 'dog' && err.line === 6);
+    assert.throws(() => enc.encode({ text: 'a', label: 'dog', __line: 6 }), (err: unknown) => err instanceof DataError && err.field === 'label' && err.line === 6 && /label field "label" holds "dog", which has no verbalizer entry/.test(err.message));
     assert.throws(() => enc.encode({ story: 'a', label: 'boy', __line: 9 }), (err: unknown) => err instanceof DataError && err.field === 'text' && err.line === 9);
     const unl = new ExampleEncoder({ template, verbalizer, tokenizer: stories, maxLength: 512, allowUnlabelled: true }).encode({ text: 'a', __line: 1 });
     assert.equal(unl.label, null);
