@@ -1,17 +1,15 @@
 /** --config FILE: the generic helper on a bare command, and `softprompt eval --config` end to end. */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Command, Option } from 'commander';
 import { intArg, parseShots } from '../../src/cli/args.ts';
 import { ConfigFileError, withConfigFile } from '../../src/cli/config.ts';
 import { SHARED, STORIES } from '../helpers/paths.ts';
+import { cli, lastJson } from '../helpers/cli.ts';
 
-const BIN = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'), 'bin', 'softprompt.js');
 const VALID = join(SHARED, 'datasets', 'story_gender', 'validation.jsonl');
 
 let tmp: string;
@@ -137,28 +135,8 @@ describe('withConfigFile', () => {
   });
 });
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-function cli(args: readonly string[]): Promise<Run> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [BIN, ...args]);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', fail);
-    child.on('close', (status) => done({ status, stdout, stderr }));
-  });
-}
 
-function lastJson(r: Run): Record<string, unknown> {
-  assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
-}
 
 describe('softprompt eval --config', { concurrency: true }, () => {
   test('a YAML config supplies every flag, multi-line template included', async () => {

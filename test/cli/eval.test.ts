@@ -1,10 +1,8 @@
 /** `softprompt eval` end to end through the bin, plus the demonstration-dropping logic in-process. */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fingerprintModel } from '../../src/adapter/fingerprint.ts';
 import { saveAdapter } from '../../src/adapter/save.ts';
@@ -18,36 +16,15 @@ import { promptTuning } from '../../src/methods/prompt_tuning.ts';
 import { createRng } from '../../src/data/rng.ts';
 import { tensor } from '../../src/tensor.ts';
 import { SHARED, STORIES } from '../helpers/paths.ts';
+import { cli, lastJson } from '../helpers/cli.ts';
 
-const BIN = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'), 'bin', 'softprompt.js');
 const VALID = join(SHARED, 'datasets', 'story_gender', 'validation.jsonl');
 const TRAIN = join(SHARED, 'datasets', 'story_gender', 'train.jsonl');
 const TEMPLATE = '{text}\\nThe story is about a'; // as typed in a shell: \n is the CLI escape
 const VERBALIZER = '{"girl":" girl","boy":" boy"}';
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-/** Runs the bin asynchronously (so independent runs can overlap). */
-function cli(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<Run> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', fail);
-    child.on('close', (status) => done({ status, stdout, stderr }));
-  });
-}
 
-function lastJson(r: Run): Record<string, unknown> {
-  assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
-}
 
 const base = ['eval', '--model', STORIES, '--data', VALID, '--template', TEMPLATE, '--verbalizer', VERBALIZER];
 

@@ -1,6 +1,5 @@
 /** `softprompt rank-templates`: file formats, the shipped story_gender examples, and a ranked run end to end. */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -10,9 +9,9 @@ import { ConfigFileError } from '../../src/cli/config.ts';
 import { readTemplatesFile, readVerbalizersFile } from '../../src/cli/rank_templates.ts';
 import { Template } from '../../src/data/template.ts';
 import { SHARED, STORIES } from '../helpers/paths.ts';
+import { cli } from '../helpers/cli.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const BIN = join(ROOT, 'bin', 'softprompt.js');
 const VALID = join(SHARED, 'datasets', 'story_gender', 'validation.jsonl');
 
 let tmp: string;
@@ -81,23 +80,7 @@ describe('templates and verbalizers files', () => {
   });
 });
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-function cli(args: readonly string[]): Promise<Run> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [BIN, ...args]);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', fail);
-    child.on('close', (status) => done({ status, stdout, stderr }));
-  });
-}
 
 interface Ranked {
   rank: number;
