@@ -13,7 +13,7 @@ import { prefixTuning } from '../methods/prefix_tuning.ts';
 import { promptTuning } from '../methods/prompt_tuning.ts';
 import type { MethodKind, PromptMethod } from '../methods/types.ts';
 import type { Tensor } from '../tensor.ts';
-import { pTuningEncoderOutput } from './encoder.ts';
+import { promptEmbeddingsToSave } from './encoder.ts';
 import { AdapterError } from './errors.ts';
 import { fingerprintModel } from './fingerprint.ts';
 import { decodeEncoder, parseSoftpromptMeta } from './meta.ts';
@@ -186,19 +186,37 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
-/** The p-tuning encoder from softprompt.json, checked against the method it trains. */
-function checkedEncoder(meta: SoftpromptMeta, metaPath: string, method: PromptMethod): Record<string, Tensor<'float32'>> {
+/** The encoder from softprompt.json, checked against the method it trains (`what` names that method). */
+function checkedEncoder(meta: SoftpromptMeta, metaPath: string, method: PromptMethod, what: string): Record<string, Tensor<'float32'>> {
   const enc = decodeEncoder(meta, metaPath);
   for (const p of method.params) {
     const t = enc[p.name];
     if (!t) throw new MissingTensorError(metaPath, `encoder.${p.name}`);
     if (!sameShape(t.shape, p.shape)) {
-      throw new AdapterError(metaPath, `encoder.${p.name}`, `has shape [${t.shape.join(', ')}] but adapter_config.json and the model imply [${p.shape.join(', ')}]`);
+      throw new AdapterError(
+        metaPath, `encoder.${p.name}`,
+        `has shape [${t.shape.join(', ')}] but adapter_config.json and the model imply [${p.shape.join(', ')}] (${what}): the encoder was saved for another model or configuration`,
+      );
     }
   }
   const extra = Object.keys(enc).filter((k) => !method.params.some((p) => p.name === k));
-  if (extra.length) throw new AdapterError(metaPath, 'encoder', `has tensors p-tuning does not use: ${extra.join(', ')}`);
+  if (extra.length) throw new AdapterError(metaPath, 'encoder', `has tensors ${what} does not use: ${extra.join(', ')}`);
   return enc;
+}
+
+/** The p-tuning method (with its encoder) that adapter_config.json describes. */
+function pTuningTrainMethod(f: PeftFields, config: ModelConfig, n: number): { method: PromptMethod; what: string } {
+  const type = f.raw.encoder_reparameterization_type ?? 'MLP';
+  const encoderHiddenSize = f.posInt('encoder_hidden_size');
+  if (type === 'MLP') return { method: pTuning(config, { numVirtualTokens: n, encoderHiddenSize }), what: `p-tuning's MLP encoder, hidden size ${encoderHiddenSize}` };
+  if (type === 'LSTM') {
+    const encoderNumLayers = f.optPosInt('encoder_num_layers') ?? 2;
+    return {
+      method: pTuning(config, { numVirtualTokens: n, encoderHiddenSize, encoderType: 'lstm', encoderNumLayers }),
+      what: `p-tuning's LSTM encoder, hidden size ${encoderHiddenSize}, ${encoderNumLayers} layers`,
+    };
+  }
+  throw new AdapterError(f.file, 'encoder_reparameterization_type', `is ${JSON.stringify(type)}; PEFT's p-tuning encoder is "MLP" or "LSTM"`);
 }
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -209,8 +227,9 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 /**
  * Loads the adapter in `dir` for `model`. A folder without softprompt.json (written by PEFT) loads
- * with meta null. P_TUNING runs as prompt tuning over the saved encoder output (the inference
- * view); its encoder, when softprompt.json has it, is `trainable` for resuming (with `trainMethod`).
+ * with meta null. P_TUNING runs as prompt tuning over the saved encoder output, PREFIX_TUNING with
+ * prefix_projection as plain prefix tuning over the saved projected table (the inference views);
+ * their encoder, when softprompt.json has it, is `trainable` for resuming (with `trainMethod`).
  */
 export function loadAdapter(dir: string, model: AdapterModel, opts: LoadAdapterOptions = {}): LoadedAdapter {
   const warn = opts.onWarning ?? ((m: string) => process.emitWarning(m, 'SoftpromptWarning'));
@@ -241,17 +260,30 @@ export function loadAdapter(dir: string, model: AdapterModel, opts: LoadAdapterO
 
   let trainable: Record<string, Tensor> = params;
   let trainMethod: PromptMethod = method;
-  if (kind === 'prefix_tuning' && raw.prefix_projection === true) {
+  const projection = kind === 'prefix_tuning' && raw.prefix_projection === true;
+  if (projection && !meta?.encoder) {
     warn(`${configPath}: field "prefix_projection" is true; PEFT saved the projected prefix, which runs exactly, but training resumes without the projection MLP`);
   }
-  if (meta?.encoder && kind !== 'p_tuning') warn(`${metaPath}: field "encoder" is ignored: only p-tuning adapters have an encoder`);
-  if (kind === 'p_tuning' && meta?.encoder) {
-    const type = raw.encoder_reparameterization_type ?? 'MLP';
-    if (type !== 'MLP') throw new AdapterError(configPath, 'encoder_reparameterization_type', `is ${JSON.stringify(type)}; softprompt's p-tuning encoder is PEFT's MLP`);
-    trainMethod = pTuning(config, { numVirtualTokens: n, encoderHiddenSize: f.posInt('encoder_hidden_size') });
-    trainable = checkedEncoder(meta, metaPath, trainMethod);
+  if (meta?.encoder && kind !== 'p_tuning' && !projection) {
+    warn(`${metaPath}: field "encoder" is ignored: only p-tuning adapters and prefix tuning with prefix_projection have an encoder`);
+  }
+  if (meta?.encoder && (kind === 'p_tuning' || projection)) {
+    const { method: m, what } = kind === 'p_tuning'
+      ? pTuningTrainMethod(f, config, n)
+      : { method: prefixTuning(config, { numVirtualTokens: n, projection: true, encoderHiddenSize: f.posInt('encoder_hidden_size') }), what: 'the prefix projection' };
+    trainMethod = m;
+    if (kind === 'p_tuning') {
+      const savedLstm = Object.keys(meta.encoder).some((k) => k.startsWith('lstm_head.'));
+      if (savedLstm !== (m.encoder?.type === 'lstm')) {
+        throw new AdapterError(
+          metaPath, 'encoder',
+          `holds ${savedLstm ? 'an LSTM' : 'an MLP'} encoder but ${configPath} has encoder_reparameterization_type ${JSON.stringify(raw.encoder_reparameterization_type ?? 'MLP')}: the files come from different saves`,
+        );
+      }
+    }
+    trainable = checkedEncoder(meta, metaPath, trainMethod, what);
     // The saved output should be this encoder's; if not, the files come from different saves.
-    const out = pTuningEncoderOutput(trainable, metaPath);
+    const out = promptEmbeddingsToSave(trainMethod, trainable, metaPath);
     const saved = params[spec.name]!.data as Float32Array;
     const diff = maxAbsDiff(out.data, saved);
     if (diff > 1e-5 * (1 + maxAbsDiff(saved, new Float32Array(saved.length)))) {

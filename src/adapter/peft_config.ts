@@ -76,7 +76,7 @@ export interface PeftConfigArgs {
   baseModelPath: string | null;
   /** Prompt tuning's init (ignored by the other methods). */
   init?: PromptInit;
-  /** P-tuning's encoder hidden size (mlp_head.0.weight's rows). */
+  /** P-tuning's encoder hidden size when `method.encoder` does not give it (mlp_head.0.weight's rows). */
   encoderHiddenSize?: number;
 }
 
@@ -101,17 +101,22 @@ export function buildPeftConfig({ method, config, baseModelPath, init, encoderHi
   switch (method.kind) {
     case 'prompt_tuning':
       return { ...common, ...promptTuningInitFields(init, baseModelPath) };
-    case 'p_tuning':
+    case 'p_tuning': {
+      const enc = method.encoder;
+      const lstm = enc?.type === 'lstm' ? enc : undefined;
       return {
         ...common,
-        encoder_dropout: 0.0,
-        encoder_hidden_size: encoderHiddenSize ?? dims.tokenDim,
-        encoder_num_layers: 2,
-        encoder_reparameterization_type: 'MLP',
+        encoder_dropout: 0.0, // softprompt trains without dropout
+        encoder_hidden_size: enc?.hiddenSize ?? encoderHiddenSize ?? dims.tokenDim,
+        encoder_num_layers: lstm?.numLayers ?? 2, // PEFT's MLP ignores it (always 2 hidden layers)
+        encoder_reparameterization_type: lstm ? 'LSTM' : 'MLP',
       };
-    case 'prefix_tuning':
+    }
+    case 'prefix_tuning': {
       // encoder_hidden_size is unused without projection; PEFT defaults it to token_dim.
-      return { ...common, encoder_hidden_size: dims.tokenDim, prefix_projection: false };
+      const proj = method.encoder?.type === 'prefix_projection' ? method.encoder : undefined;
+      return { ...common, encoder_hidden_size: proj?.hiddenSize ?? dims.tokenDim, prefix_projection: proj !== undefined };
+    }
   }
 }
 

@@ -1,6 +1,7 @@
 /**
  * Writing an adapter folder: adapter_model.safetensors (one tensor, prompt_embeddings, as PEFT's
- * get_peft_model_state_dict gives it), softprompt.json, then adapter_config.json. Each file is
+ * get_peft_model_state_dict gives it: for p-tuning and prefix projection the encoder's output),
+ * softprompt.json (with the encoder, to resume), then adapter_config.json. Each file is
  * written atomically; the PEFT config goes last, so a folder whose config is there has its weights.
  */
 import { existsSync, mkdirSync, statSync } from 'node:fs';
@@ -12,7 +13,7 @@ import { writeSafetensors } from '../formats/safetensors.ts';
 import type { PromptMethod } from '../methods/types.ts';
 import type { Tensor } from '../tensor.ts';
 import { castFloat } from '../tensor.ts';
-import { pTuningEncoderOutput } from './encoder.ts';
+import { promptEmbeddingsToSave } from './encoder.ts';
 import { AdapterError } from './errors.ts';
 import { encodeTensor, SOFTPROMPT_FORMAT, SOFTPROMPT_VERSION } from './meta.ts';
 import { buildPeftConfig, pythonJson } from './peft_config.ts';
@@ -23,7 +24,7 @@ import type { BaseModelFingerprint, SoftpromptMeta } from './types.ts';
 export type AdapterMetaInput = Omit<SoftpromptMeta, 'format' | 'version' | 'base_model' | 'encoder'>;
 
 export interface SaveAdapterArgs {
-  /** The method trained (p-tuning with its encoder, not the inference view). */
+  /** The method trained (p-tuning or prefix projection with its encoder, not the inference view). */
   method: PromptMethod;
   /** Its trained tensors, keyed by `method.params` names; float32 (float64 is rounded). */
   trainable: Readonly<Record<string, Tensor>>;
@@ -72,17 +73,13 @@ export function saveAdapter(dir: string, args: SaveAdapterArgs): SavedAdapter {
   const params = checkedParams(root, method, args.trainable);
   mkdirSync(root, { recursive: true });
 
-  let promptEmbeddings: Tensor<'float32'>;
-  let encoder: SoftpromptMeta['encoder'];
-  let encoderHiddenSize: number | undefined;
-  if (method.kind === 'p_tuning') {
-    // PEFT saves the encoder's output; the encoder itself goes to softprompt.json for resuming.
-    promptEmbeddings = pTuningEncoderOutput(params);
-    encoder = Object.fromEntries(Object.entries(params).map(([k, v]) => [k, encodeTensor(v)]));
-    encoderHiddenSize = params['mlp_head.0.weight']!.shape[0];
-  } else {
-    promptEmbeddings = params['prompt_embeddings']!;
-  }
+  // PEFT saves an encoder's output (p-tuning, prefix projection); the encoder itself goes to
+  // softprompt.json for resuming.
+  const promptEmbeddings = promptEmbeddingsToSave(method, params, root);
+  const hasEncoder = method.kind === 'p_tuning' || method.encoder !== undefined;
+  const encoder: SoftpromptMeta['encoder'] = hasEncoder ? Object.fromEntries(Object.entries(params).map(([k, v]) => [k, encodeTensor(v)])) : undefined;
+  // A p-tuning method built without an encoder spec: the MLP's hidden size is mlp_head.0's rows.
+  const encoderHiddenSize = method.kind === 'p_tuning' && !method.encoder ? params['mlp_head.0.weight']?.shape[0] : undefined;
 
   const baseModelPath = args.baseModelPath !== undefined ? args.baseModelPath : (fingerprint.path ?? null);
   const meta: SoftpromptMeta = {

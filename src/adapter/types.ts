@@ -49,8 +49,9 @@ export interface SoftpromptMeta {
   base_model?: BaseModelFingerprint;
   init?: PromptInit;
   /**
-   * Trainable tensors that are not the saved prompt_embeddings (the p-tuning encoder: embedding.weight,
-   * mlp_head.*), so training can resume. Little-endian float32, base64.
+   * Trainable tensors that are not the saved prompt_embeddings, so training can resume: the p-tuning
+   * encoder (embedding.weight, mlp_head.*, and lstm_head.* for the LSTM) or the prefix projection
+   * (embedding.weight, transform.*). Little-endian float32, base64.
    */
   encoder?: Record<string, { shape: number[]; dtype: 'F32'; data_base64: string }>;
 }
@@ -59,15 +60,19 @@ export interface SoftpromptMeta {
 export interface LoadedAdapter {
   readonly dir: string;
   readonly peftType: PeftType;
-  /** The method to run it with. For p-tuning this is the *inference* view: prompt tuning over the encoder's output. */
+  /**
+   * The method to run it with. For p-tuning this is the *inference* view: prompt tuning over the
+   * encoder's output; for prefix tuning with projection, prefix tuning over the projected table.
+   */
   readonly method: PromptMethod;
   /** Feeds for `method.params` (e.g. { prompt_embeddings }). */
   readonly params: Readonly<Record<string, Tensor>>;
-  /** The trainable params to resume training (p-tuning: the encoder; others: same as params). */
+  /** The trainable params to resume training (p-tuning, prefix projection: the encoder; others: same as params). */
   readonly trainable: Readonly<Record<string, Tensor>>;
   /**
-   * The method whose params are `trainable` (resume training with it): p-tuning with its encoder
-   * when softprompt.json has one, otherwise the same as `method`.
+   * The method whose params are `trainable` (resume training with it): p-tuning (MLP or LSTM) or
+   * prefix tuning with projection, with its encoder, when softprompt.json has one; otherwise the
+   * same as `method`.
    */
   readonly trainMethod: PromptMethod;
   /** The raw adapter_config.json. */

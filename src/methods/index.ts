@@ -1,7 +1,10 @@
 export * from './types.ts';
 export { promptTuning } from './prompt_tuning.ts';
-export { pTuning, pTuningEncoder } from './p_tuning.ts';
-export { prefixTuning, prefixPast, prefixWidth } from './prefix_tuning.ts';
+export { pTuning, pTuningEncoder, torchLinear, P_TUNING_ENCODER_TYPES } from './p_tuning.ts';
+export type { PTuningEncoderType, PTuningOptions } from './p_tuning.ts';
+export { bidirectionalLstm, lstmParams } from './lstm.ts';
+export { prefixTuning, prefixPast, prefixWidth, prefixTokenDim, prefixProjection } from './prefix_tuning.ts';
+export type { PrefixTuningOptions } from './prefix_tuning.ts';
 export { buildProgram, FEEDS } from './program.ts';
 export type { Program, ProgramOptions } from './program.ts';
 export { batchFeeds, IGNORE_INDEX } from './batch.ts';

@@ -6,9 +6,11 @@
  *   vocabulary; `text` (PEFT TEXT) copies the rows of tokenizer(text) — special tokens included,
  *   e.g. BOS for Llama — cut to n or repeated cyclically; `labels` (ours) starts with the rows of
  *   the verbalizer's continuation tokens and pads with vocabulary samples.
- * - p-tuning (PromptEncoder, MLP): embedding.weight ~ N(0, 1); every nn.Linear weight and bias
- *   ~ U(-1/√fan_in, 1/√fan_in), which is what kaiming_uniform_(a=√5) gives for the weight.
- * - prefix tuning without projection (PrefixEncoder): the table ~ N(0, 1), an nn.Embedding.
+ * - p-tuning (PromptEncoder): embedding.weight ~ N(0, 1); every nn.Linear weight and bias
+ *   ~ U(-1/√fan_in, 1/√fan_in), which is what kaiming_uniform_(a=√5) gives for the weight; with
+ *   the LSTM encoder every nn.LSTM weight and bias ~ U(-1/√h, 1/√h), h its hidden size.
+ * - prefix tuning (PrefixEncoder): without projection the table ~ N(0, 1), an nn.Embedding; with
+ *   it embedding.weight ~ N(0, 1) and the transform's nn.Linear layers as above.
  *
  * All randomness comes from one createRng(seed) stream, consumed in `method.params` order, so
  * equal seeds give equal tensors. The values cannot equal torch's (a different generator); the
@@ -186,7 +188,8 @@ export function promptEmbeddingsInit(config: ModelConfig, n: number, init: Promp
 
 /**
  * Initial values of every tensor in `method.params`, keyed by PEFT name, float32. Prompt tuning
- * honours `opts.init`; p-tuning and prefix tuning have only PEFT's random init.
+ * honours `opts.init`; p-tuning and prefix tuning (with or without projection) have only PEFT's
+ * random init.
  */
 export function initParams(config: ModelConfig, method: PromptMethod, opts: InitOptions): Record<string, Tensor<'float32'>> {
   const init = opts.init ?? { kind: 'random' };
@@ -202,15 +205,28 @@ export function initParams(config: ModelConfig, method: PromptMethod, opts: Init
     const size = numel(p.shape);
     if (method.kind === 'prompt_tuning') {
       out[p.name] = promptEmbeddingsInit(config, p.shape[0]!, init, rng, opts);
-    } else if (method.kind === 'p_tuning' && p.name.startsWith('mlp_head.')) {
+    } else if (LINEAR.test(p.name)) {
       // torch nn.Linear: weight [out, in] and bias share the bound 1/√in.
       const fanIn = p.name.endsWith('.weight') ? p.shape[1]! : linearFanIn(method, p.name);
       out[p.name] = tensor('float32', p.shape, fillUniform(new Float32Array(size), 1 / Math.sqrt(fanIn), rng));
+    } else if (p.name.startsWith('lstm_head.')) {
+      // torch nn.LSTM.reset_parameters: every weight and bias ~ U(-1/√h, 1/√h).
+      out[p.name] = tensor('float32', p.shape, fillUniform(new Float32Array(size), 1 / Math.sqrt(lstmHidden(method)), rng));
     } else {
       out[p.name] = tensor('float32', p.shape, fillNormal(new Float32Array(size), rng)); // nn.Embedding
     }
   }
   return out;
+}
+
+/** The nn.Linear layers of PEFT's encoders: PromptEncoder.mlp_head, PrefixEncoder.transform. */
+const LINEAR = /^(mlp_head|transform)\.\d+\.(weight|bias)$/;
+
+/** The LSTM's hidden size: weight_hh_l0 is [4h, h]. */
+function lstmHidden(method: PromptMethod): number {
+  const w = method.params.find((q) => q.name === 'lstm_head.weight_hh_l0');
+  if (!w) throw new InitError(`${method.kind}: an LSTM encoder needs "lstm_head.weight_hh_l0" to take its hidden size from`);
+  return w.shape[1]!;
 }
 
 /** fan_in of the Linear a bias belongs to: the in-features of its weight. */

@@ -19,10 +19,22 @@ export type MethodEntry =
   | { readonly placement: 'embeddings'; readonly virtualTokens: Value /* [n, d] */ }
   | { readonly placement: 'kv-prefix'; readonly past: (batchLike: Value) => KV[] };
 
+/**
+ * The network a method trains through instead of training its output directly (PEFT's
+ * reparameterisation): p-tuning's PromptEncoder (MLP or LSTM) or the PrefixEncoder's projection.
+ * PEFT saves only the output; softprompt keeps the encoder beside it to resume training.
+ */
+export type EncoderSpec =
+  | { readonly type: 'mlp'; readonly hiddenSize: number }
+  | { readonly type: 'lstm'; readonly hiddenSize: number; readonly numLayers: number }
+  | { readonly type: 'prefix_projection'; readonly hiddenSize: number };
+
 export interface PromptMethod {
   readonly kind: MethodKind;
   readonly numVirtualTokens: number;
   readonly params: readonly ParamSpec[];
+  /** Present when the params are an encoder whose output is what PEFT saves as prompt_embeddings. */
+  readonly encoder?: EncoderSpec;
   /** Graph side: given the params as graph values, how they enter `model`. */
   enter(model: CausalLM, params: Readonly<Record<string, Value>>): MethodEntry;
 }
