@@ -5,7 +5,9 @@ import { withConfigFile } from './config.ts';
 import { demoCommand } from './demo.ts';
 import { evalCommand } from './eval.ts';
 import { goldenCommand } from './golden.ts';
+import { inspectCommand } from './inspect.ts';
 import { rankTemplatesCommand } from './rank_templates.ts';
+import { reportCommand } from './report.ts';
 import { trainCommand } from './train.ts';
 
 /** `softprompt golden` (its work is in golden.ts). */
@@ -29,7 +31,7 @@ program
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride(); // usage errors exit with 2 below, like every other input error
 
-for (const command of [demoCommand(), trainCommand(), evalCommand(), rankTemplatesCommand(), goldenCli()]) {
+for (const command of [demoCommand(), trainCommand(), evalCommand(), rankTemplatesCommand(), goldenCli(), inspectCommand(), reportCommand()]) {
   program.addCommand(command.copyInheritedSettings(program));
 }
 

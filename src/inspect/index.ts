@@ -1,0 +1,14 @@
+export { InspectError } from './errors.ts';
+export { Vocabulary, quoteToken } from './vocab.ts';
+export type { NormStats, TokenScore, VocabTokenizer } from './vocab.ts';
+export { initReference } from './init_ref.ts';
+export type { InitModel, InitReference } from './init_ref.ts';
+export { inspectAdapter, modelVocabulary, promptOf, PREFIX_NOTE } from './inspect.ts';
+export type { AdapterInspection, Drift, InspectModel, InspectOptions, VirtualTokenReport } from './inspect.ts';
+export { comparePrompts } from './compare.ts';
+export type { ComparedPrompt, NearestTask, PromptComparison, SimilarityKind } from './compare.ts';
+export { discretize } from './discretize.ts';
+export type { Discretized } from './discretize.ts';
+export { comparisonJson, fmt, formatComparison, formatInspection, inspectionJson, neighbourList } from './format.ts';
+export { adapterModelHint, taskOf } from './resolve.ts';
+export type { ModelHint } from './resolve.ts';

@@ -1,0 +1,54 @@
+/**
+ * Which model an adapter belongs to, read from its own files before loading anything: the path
+ * softprompt.json recorded (base_model.path), else PEFT's base_model_name_or_path when it is a
+ * folder here. Also a short name for the task it was trained on.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { FormatError } from '../errors.ts';
+import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, SOFTPROMPT_FILE } from '../adapter/types.ts';
+import type { SoftpromptMeta } from '../adapter/types.ts';
+
+export interface ModelHint {
+  readonly path: string;
+  /** The file and field it came from. */
+  readonly from: string;
+}
+
+function readJson(path: string): Record<string, unknown> | null {
+  try {
+    const v: unknown = JSON.parse(readFileSync(path, 'utf8'));
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+  } catch {
+    return null; // loadAdapter reports a corrupt file properly, naming it
+  }
+}
+
+const isModelDir = (p: string): boolean => existsSync(p) && statSync(p).isDirectory() && existsSync(join(p, 'config.json'));
+
+/**
+ * Checks that `dir` looks like an adapter folder (so a wrong path fails before a model is loaded)
+ * and returns the model it names, if that folder exists here.
+ */
+export function adapterModelHint(dir: string): ModelHint | null {
+  const root = resolve(dir);
+  if (!existsSync(root)) throw new FormatError(root, 'adapter folder does not exist');
+  if (!statSync(root).isDirectory()) throw new FormatError(root, `expected an adapter folder (with ${ADAPTER_CONFIG_FILE}), but this is a file`);
+  if (!existsSync(join(root, ADAPTER_CONFIG_FILE))) {
+    throw new FormatError(join(root, ADAPTER_CONFIG_FILE), `not found: this is not an adapter folder (a PEFT adapter holds ${ADAPTER_CONFIG_FILE} and ${ADAPTER_WEIGHTS_FILE})`);
+  }
+  const meta = readJson(join(root, SOFTPROMPT_FILE));
+  const base = meta?.['base_model'];
+  const path = typeof base === 'object' && base !== null ? (base as Record<string, unknown>)['path'] : undefined;
+  if (typeof path === 'string' && isModelDir(resolve(root, path))) return { path: resolve(root, path), from: `${SOFTPROMPT_FILE} base_model.path` };
+  const name = readJson(join(root, ADAPTER_CONFIG_FILE))?.['base_model_name_or_path'];
+  if (typeof name === 'string' && name !== '' && isModelDir(resolve(root, name))) return { path: resolve(root, name), from: `${ADAPTER_CONFIG_FILE} base_model_name_or_path` };
+  return null;
+}
+
+/** "story_gender/train.jsonl" for a run trained on .../story_gender/train.jsonl; undefined when not recorded. */
+export function taskOf(meta: SoftpromptMeta | null): string | undefined {
+  const train = meta?.training?.['train'];
+  if (typeof train !== 'string' || train === '') return undefined;
+  return join(basename(dirname(train)), basename(train));
+}
