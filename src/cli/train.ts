@@ -15,7 +15,8 @@ import { Template } from '../data/template.ts';
 import { SoftpromptError } from '../errors.ts';
 import { loadModelDir } from '../formats/model_dir.ts';
 import { formatInit, initParams, parseInit } from '../methods/init.ts';
-import { pTuning } from '../methods/p_tuning.ts';
+import { P_TUNING_ENCODER_TYPES, pTuning } from '../methods/p_tuning.ts';
+import type { PTuningEncoderType } from '../methods/p_tuning.ts';
 import { prefixTuning } from '../methods/prefix_tuning.ts';
 import { promptTuning } from '../methods/prompt_tuning.ts';
 import type { PromptMethod } from '../methods/types.ts';
@@ -31,6 +32,7 @@ import type { LoadedModel } from './eval.ts';
 import { formatTable, percent, processIo } from './output.ts';
 import type { Io } from './output.ts';
 import { trainProgress } from './progress.ts';
+import { writeRunReport } from '../report/report.ts';
 
 export const METHODS = { 'prompt-tuning': 'prompt_tuning', 'p-tuning': 'p_tuning', 'prefix-tuning': 'prefix_tuning' } as const;
 export type MethodFlag = keyof typeof METHODS;
@@ -49,6 +51,8 @@ export interface TrainFlags {
   virtualTokens: number;
   init: string;
   encoderHiddenSize?: number;
+  encoderType?: PTuningEncoderType;
+  prefixProjection?: boolean;
   lr?: number;
   schedule: ScheduleKind;
   warmupSteps: number;
@@ -86,15 +90,17 @@ function floatArg(min: number, inclusive = true): (value: string) => number {
   };
 }
 
-export function makeMethod(flags: Pick<TrainFlags, 'method' | 'virtualTokens' | 'encoderHiddenSize'>, model: LoadedModel): PromptMethod {
+export function makeMethod(flags: Pick<TrainFlags, 'method' | 'virtualTokens' | 'encoderHiddenSize' | 'encoderType' | 'prefixProjection'>, model: LoadedModel): PromptMethod {
   const n = flags.virtualTokens;
+  if (flags.encoderType === 'lstm' && flags.method !== 'p-tuning') throw new SoftpromptError(`--encoder-type lstm applies to --method p-tuning only (got --method ${flags.method})`);
+  if (flags.prefixProjection && flags.method !== 'prefix-tuning') throw new SoftpromptError(`--prefix-projection applies to --method prefix-tuning only (got --method ${flags.method})`);
   switch (flags.method) {
     case 'prompt-tuning':
       return promptTuning(model.config, { numVirtualTokens: n });
     case 'p-tuning':
-      return pTuning(model.config, { numVirtualTokens: n, encoderHiddenSize: flags.encoderHiddenSize ?? model.config.hiddenSize });
+      return pTuning(model.config, { numVirtualTokens: n, encoderHiddenSize: flags.encoderHiddenSize ?? model.config.hiddenSize, encoderType: flags.encoderType ?? 'mlp' });
     case 'prefix-tuning':
-      return prefixTuning(model.config, { numVirtualTokens: n });
+      return prefixTuning(model.config, { numVirtualTokens: n, projection: flags.prefixProjection === true, ...(flags.encoderHiddenSize !== undefined ? { encoderHiddenSize: flags.encoderHiddenSize } : {}) });
   }
 }
 
@@ -177,7 +183,10 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
     truncate_field: truncateField ?? null,
     method: flags.method,
     virtual_tokens: method.numVirtualTokens,
-    encoder_hidden_size: flags.method === 'p-tuning' ? (flags.encoderHiddenSize ?? model.config.hiddenSize) : null,
+    encoder_hidden_size: method.encoder?.hiddenSize ?? null,
+    // Only when not the default, so checkpoints written before these flags still resume.
+    ...(method.encoder?.type === 'lstm' ? { encoder_type: 'lstm' } : {}),
+    ...(method.encoder?.type === 'prefix_projection' ? { prefix_projection: true } : {}),
     init: formatInit(init),
     lr,
     schedule: flags.schedule,
@@ -194,7 +203,15 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
     bucket: flags.bucket ?? false,
     shuffle_buffer: flags.shuffleBuffer,
   };
-  const training = { ...recipe, validation: flags.validation ? resolve(flags.validation) : null, eval_every: flags.evalEvery ?? null, patience: flags.patience ?? null, metric: flags.metric };
+  const training = {
+    ...recipe,
+    validation: flags.validation ? resolve(flags.validation) : null,
+    max_eval_examples: flags.maxEvalExamples ?? null,
+    length_normalize: flags.lengthNormalize === true,
+    eval_every: flags.evalEvery ?? null,
+    patience: flags.patience ?? null,
+    metric: flags.metric,
+  };
   const save = (dir: string, params: Params, metrics: Record<string, unknown> | null): void => {
     saveAdapter(dir, {
       method,
@@ -250,10 +267,19 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
     progress.stop();
   }
   const best = result.best;
+  // The picture of the run; a failure here must not cost the trained adapter.
+  let report: string | null = null;
+  try {
+    report = await writeRunReport(out, { model });
+    io.err(`report: ${report}`);
+  } catch (e) {
+    io.err(`softprompt: warning: could not write ${resolve(out, 'report.html')}: ${e instanceof Error ? e.message : String(e)}`);
+  }
   const json = {
     adapter: out,
     last: result.lastDir,
     metrics_log: resolve(out, 'metrics.jsonl'),
+    report,
     steps: result.steps,
     stop_reason: result.stopReason,
     last_loss: result.lastLoss,
@@ -308,7 +334,9 @@ export function trainCommand(): Command {
     .addOption(new Option('--method <name>', 'prompt-learning method').choices(Object.keys(METHODS)).default('prompt-tuning'))
     .option('--virtual-tokens <n>', 'number of virtual tokens', intArg(1), 20)
     .option('--init <how>', 'prompt-tuning init: random | vocab | labels | text:"…"', 'random')
-    .option('--encoder-hidden-size <n>', 'p-tuning MLP hidden size (default: the model hidden size)', intArg(1))
+    .option('--encoder-hidden-size <n>', "p-tuning encoder (MLP or LSTM) hidden size (default: the model hidden size); prefix projection's hidden size (default: its token_dim)", intArg(1))
+    .addOption(new Option('--encoder-type <type>', 'p-tuning encoder, as PEFT: mlp, or lstm (bidirectional, 2 layers, then an MLP head)').choices([...P_TUNING_ENCODER_TYPES]).default('mlp'))
+    .option('--prefix-projection', "prefix tuning: train PEFT's Embedding → Linear → Tanh → Linear prefix encoder instead of the table")
     .option('--lr <x>', 'peak learning rate', floatArg(0, false))
     .addOption(new Option('--schedule <name>', 'learning-rate schedule').choices([...SCHEDULES]).default('linear'))
     .option('--warmup-steps <n>', 'linear warmup updates', intArg(0), 0)
