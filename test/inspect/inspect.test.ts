@@ -180,6 +180,23 @@ describe('softprompt inspect (the bin)', { concurrency: true }, () => {
     assert.ok(m[0]![1]! < 1);
   });
 
+  test('two tasks trained from the same init and seed are compared: 1 on the diagonal, different off it', async () => {
+    const D = join(SHARED, 'datasets');
+    const train = (name: string, file: string, template: string, verbalizer: string): Promise<unknown> =>
+      cli(['train', '--model', STORIES, '--train', join(D, file), '--max-train-examples', '48', '--template', template, '--verbalizer', verbalizer,
+        '--virtual-tokens', '8', '--init', 'text:Is the story about a girl or a boy?', '--lr', '0.3', '--steps', '6', '--batch-size', '8', '--seed', '3',
+        '--out', join(tmp, name), '--json']).then((r) => lastJson(r));
+    await train('task_gender', join('story_gender', 'train.jsonl'), '{text}\\nThe story is about a', '{"girl":" girl","boy":" boy"}');
+    await train('task_sst2', join('sst2', 'train.jsonl'), '{text} It was', '{"negative":" bad","positive":" good"}');
+    const j = lastJson(await cli(['inspect', '--compare', join(tmp, 'task_gender'), join(tmp, 'task_sst2'), '--json']));
+    const m = j['matrix'] as number[][];
+    assert.equal(m[0]![0], 1);
+    assert.equal(m[1]![1], 1);
+    assert.equal(m[0]![1], m[1]![0]);
+    assert.ok(m[0]![1]! < 0.999, `two trained tasks differ (similarity ${m[0]![1]})`);
+    assert.ok(m[0]![1]! > 0, 'yet they share their text init');
+  });
+
   test('errors exit 2 with a clear message: not an adapter, --compare with one, --discretize without --data', async () => {
     const empty = join(tmp, 'empty');
     mkdirSync(empty, { recursive: true });
