@@ -119,7 +119,12 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
   const verbalizer = verbalizerArg(required(flags.verbalizer, '--verbalizer', `label -> continuation JSON, e.g. '{"girl": " girl", "boy": " boy"}'`));
   const lr = required(flags.lr, '--lr', 'the peak learning rate (prompt tuning often uses 0.3; p-tuning 1e-3 to 1e-2)');
   if (flags.epochs === undefined && flags.steps === undefined) throw new SoftpromptError('missing run length: pass --epochs N or --steps N');
-  if (flags.epochs !== undefined && flags.steps !== undefined) throw new SoftpromptError('pass --epochs N or --steps N, not both');
+  if (flags.epochs !== undefined && flags.steps !== undefined) {
+    // One of them typed on the command line beats the other from a config file.
+    if (fromCli('steps') && !fromCli('epochs')) flags = { ...flags, epochs: undefined };
+    else if (fromCli('epochs') && !fromCli('steps')) flags = { ...flags, steps: undefined };
+    else throw new SoftpromptError('pass --epochs N or --steps N, not both');
+  }
   if (!existsSync(trainPath)) throw new SoftpromptError(`--train ${trainPath}: no such file`);
   if (flags.validation !== undefined && !existsSync(flags.validation)) throw new SoftpromptError(`--validation ${flags.validation}: no such file`);
   const init: PromptInit = parseInit(flags.init);
