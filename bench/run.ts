@@ -6,7 +6,8 @@
  * Options: --quick (roofline 10 runs, 3 timed training steps),
  * --steps N (timed training steps, default 5), --warmup N (untimed training steps, default 2:
  * the first two session runs are ~2x slower while ORT grows its memory), --roofline-runs N
- * (default 20), --threads N (ORT intra-op threads; default all cores), --only roofline|train.
+ * (default 20), --threads N (ORT intra-op threads; default all cores), --only roofline|train|infer
+ * (infer: KV-cached prefill and decode tokens/s at batch 1 and 8, with and without a 20-token adapter).
  * A readable table goes to stdout; the LAST stdout line is one JSON object with flat keys.
  */
 import { existsSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { availableParallelism, cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readHfConfig } from '../src/formats/hf_config.ts';
+import { benchInference } from './infer.ts';
 import { measureRoofline } from './roofline.ts';
 import { benchPromptTuning } from './train_prompt_tuning.ts';
 import { log, ortVersion, peakRssMb, REPO_ROOT, round, rssMb } from './util.ts';
@@ -48,7 +50,7 @@ async function main(): Promise<void> {
   const rooflineRuns = positiveInt('roofline-runs', values['roofline-runs'], quick ? 10 : 20);
   const threads = values.threads === undefined ? undefined : positiveInt('threads', values.threads, 1);
   const only = values.only;
-  if (only !== undefined && only !== 'roofline' && only !== 'train') throw new Error(`--only must be "roofline" or "train", got ${JSON.stringify(only)}`);
+  if (only !== undefined && only !== 'roofline' && only !== 'train' && only !== 'infer') throw new Error(`--only must be "roofline", "train" or "infer", got ${JSON.stringify(only)}`);
 
   const cores = availableParallelism();
   const result: Record<string, number | string | boolean> = {
@@ -64,7 +66,7 @@ async function main(): Promise<void> {
 
   let roofline: number | null = null;
   let chainRoofline: number | null = null;
-  if (only !== 'train') {
+  if (only === undefined || only === 'roofline') {
     const r = await measureRoofline({ runs: rooflineRuns, chainRuns: quick ? 5 : 10, threads });
     roofline = r.gflops;
     chainRoofline = r.chainGflops;
@@ -77,7 +79,35 @@ async function main(): Promise<void> {
     );
   }
 
-  if (only !== 'roofline') {
+  // Inference runs before training: the training session leaves the process with GBs of freed
+  // arena that make the decode timings noisier.
+  if (only === undefined || only === 'infer') {
+    const config = readHfConfig(join(sharedDir(), 'tokenizers', 'gpt2', 'config.json'));
+    const r = await benchInference({ config, threads, runs: quick ? 2 : 7, newTokens: quick ? 16 : 32 });
+    const k = 'infer.gpt2-small';
+    result[`${k}.prompt_tokens`] = r.promptTokens;
+    result[`${k}.new_tokens`] = r.newTokens;
+    result[`${k}.adapter_virtual_tokens`] = r.numVirtualTokens;
+    result[`${k}.compile_s`] = round(r.compileS, 3);
+    rows.push([`GPT-2 small KV-cached inference: prompt ${r.promptTokens} tokens, ${r.newTokens} new, adapter = ${r.numVirtualTokens}-token prefix (median of ${r.runs})`, '']);
+    for (const c of r.cases) {
+      const tag = `b${c.batch}.${c.adapter ? 'adapter' : 'base'}`;
+      result[`${k}.prefill_tokens_per_s.${tag}`] = round(c.prefillTokensPerS, 1);
+      result[`${k}.decode_tokens_per_s.${tag}`] = round(c.decodeTokensPerS, 2);
+      result[`${k}.decode_step_ms.${tag}`] = round(c.decodeStepMs, 2);
+      rows.push([`  batch ${c.batch}, ${c.adapter ? `with a ${r.numVirtualTokens}-token adapter` : 'no adapter'}`, `prefill ${c.prefillTokensPerS.toFixed(0)} tok/s, decode ${c.decodeTokensPerS.toFixed(1)} tok/s (${c.decodeStepMs.toFixed(1)} ms/step)`]);
+    }
+    for (const B of new Set(r.cases.map((c) => c.batch))) {
+      const base = r.cases.find((c) => c.batch === B && !c.adapter)!;
+      const ad = r.cases.find((c) => c.batch === B && c.adapter)!;
+      const overhead = (100 * (base.decodeTokensPerS - ad.decodeTokensPerS)) / base.decodeTokensPerS;
+      const best = (100 * (ad.bestDecodeStepMs - base.bestDecodeStepMs)) / base.bestDecodeStepMs;
+      result[`${k}.adapter_decode_overhead_pct.b${B}`] = round(overhead, 2);
+      result[`${k}.adapter_decode_overhead_pct_best_run.b${B}`] = round(best, 2);
+      rows.push([`  adapter overhead on decode, batch ${B} (medians; fastest runs)`, `${overhead.toFixed(2)} %; ${best.toFixed(2)} %`]);
+    }
+  }
+  if (only === undefined || only === 'train') {
     const configPath = join(sharedDir(), 'tokenizers', 'gpt2', 'config.json');
     const config = readHfConfig(configPath);
     const t = await benchPromptTuning({ config, steps, warmup, threads });

@@ -1,0 +1,443 @@
+/**
+ * The InferenceEngine (types.ts): one frozen model, many named tasks, each turned into a KV
+ * prefix once at load. Requests from every call go into one queue; a worker takes up to
+ * `maxBatchSize` of them at a time and runs them as one mixed-task batch (generator.ts), so
+ * concurrent callers share batches. Classification uses evaluation's rank scoring (RankScorer:
+ * summed log-probability of each verbalizer continuation, tokenized with the prompt), one
+ * compiled scorer per method shape (kind, virtual tokens) shared by the tasks of that shape.
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import type { LoadedAdapter } from '../adapter/types.ts';
+import { loadAdapterDir, loadModel } from '../cli/eval.ts';
+import type { LoadedModel } from '../cli/eval.ts';
+import { padIdOf } from '../data/collate.ts';
+import { ExampleEncoder } from '../data/encode.ts';
+import { Template } from '../data/template.ts';
+import { Verbalizer } from '../data/verbalizer.ts';
+import { RankScorer } from '../eval/rank.ts';
+import type { RankExample } from '../eval/rank.ts';
+import { SoftpromptError } from '../errors.ts';
+import { InferenceError } from './errors.ts';
+import { Generator } from './generator.ts';
+import type { RowSpec } from './generator.ts';
+import type { TaskPrefix } from './kv.ts';
+import { prefixFromTable } from './kv.ts';
+import { validateSampling } from './sampling.ts';
+import type {
+  ClassifyRequest,
+  ClassifyResult,
+  GenerateChunk,
+  GenerateRequest,
+  GenerateResult,
+  InferenceEngine,
+  TaskInfo,
+} from './types.ts';
+
+export interface EngineOptions {
+  /** A loaded model, or its folder. */
+  model: LoadedModel | string;
+  /** Task name → adapter folder, or a folder whose sub-folders are adapters (named by the sub-folder). */
+  adapters?: Readonly<Record<string, string>> | string;
+  /** Rows per generation batch. Default 8. */
+  maxBatchSize?: number;
+  /** Upper bound on maxNewTokens of a request. Default 4096. */
+  maxNewTokensLimit?: number;
+  /** ORT intra-op threads. Default: all cores. */
+  intraOpThreads?: number;
+  /** Adapter warnings and adapters skipped because they failed to load. Default: process.emitWarning. */
+  onWarning?: (message: string) => void;
+}
+
+/** An adapter that did not load (the engine starts without it). */
+export interface SkippedAdapter {
+  readonly name: string;
+  readonly dir: string;
+  readonly message: string;
+}
+
+interface Task {
+  readonly info: TaskInfo;
+  readonly adapter: LoadedAdapter;
+  readonly prefix: TaskPrefix;
+}
+
+interface Job {
+  row: RowSpec;
+  cancelled: boolean;
+  resolve: (r: GenerateResult) => void;
+  reject: (e: unknown) => void;
+}
+
+/** Per-call options the engine takes beyond the InferenceEngine interface. */
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+/** Task names: a letter or digit first, then letters, digits, '.', '_', '-' (no path separators, no '..'). */
+export const TASK_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export function isValidTaskName(name: string): boolean {
+  return TASK_NAME.test(name) && !name.includes('..');
+}
+
+/** The adapters of a folder: every sub-folder holding adapter_config.json, by name. */
+export function adapterDirs(root: string): Record<string, string> {
+  const dir = resolve(root);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new SoftpromptError(`adapters folder ${dir} does not exist or is not a folder`);
+  const out: Record<string, string> = {};
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory() && existsSync(join(p, 'adapter_config.json'))) out[name] = p;
+  }
+  return out;
+}
+
+export class Engine implements InferenceEngine {
+  readonly baseModel: string;
+  readonly model: LoadedModel;
+  readonly generator: Generator;
+  /** Adapters that failed to load or had an invalid name. */
+  readonly skipped: readonly SkippedAdapter[];
+  readonly maxBatchSize: number;
+  readonly maxNewTokensLimit: number;
+  readonly #tasks: ReadonlyMap<string, Task>;
+  readonly #scorers = new Map<string, Promise<RankScorer>>();
+  readonly #intraOpThreads: number | undefined;
+  readonly #pending: Job[] = [];
+  #pumping = false;
+  /** Callers queued for the sessions (a running generation batch stops admitting rows while > 0). */
+  #waiting = 0;
+  #lock: Promise<unknown> = Promise.resolve();
+  #closed = false;
+
+  constructor(model: LoadedModel, generator: Generator, tasks: Map<string, Task>, skipped: SkippedAdapter[], opts: EngineOptions) {
+    this.model = model;
+    this.baseModel = basename(model.dir);
+    this.generator = generator;
+    this.#tasks = tasks;
+    this.skipped = skipped;
+    this.maxBatchSize = opts.maxBatchSize ?? 8;
+    this.maxNewTokensLimit = opts.maxNewTokensLimit ?? 4096;
+    this.#intraOpThreads = opts.intraOpThreads;
+  }
+
+  tasks(): TaskInfo[] {
+    return [...this.#tasks.values()].map((t) => ({ ...t.info }));
+  }
+
+  #task(name: string | null, field = 'task'): Task | null {
+    if (name === null) return null;
+    const t = typeof name === 'string' ? this.#tasks.get(name) : undefined;
+    if (!t) {
+      const known = [...this.#tasks.keys()];
+      throw new InferenceError(`unknown task ${JSON.stringify(name)}; loaded: ${known.length ? known.join(', ') : '(none)'} (null for the base model)`, field);
+    }
+    return t;
+  }
+
+  /** Runs `fn` with the ORT sessions to itself (generation batches and classification take turns). */
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    this.#waiting++;
+    const start = (): Promise<T> => {
+      this.#waiting--;
+      return fn();
+    };
+    const run = this.#lock.then(start, start);
+    this.#lock = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Tokenizes and checks a request; throws InferenceError naming the field. */
+  #row(r: GenerateRequest, onChunk?: (c: GenerateChunk) => void): RowSpec {
+    if (this.#closed) throw new InferenceError('the engine is closed');
+    if (typeof r.prompt !== 'string') throw new InferenceError('prompt must be a string', 'prompt');
+    validateSampling(r, this.maxNewTokensLimit);
+    const task = this.#task(r.task);
+    const tok = this.model.tokenizer;
+    let ids = tok.encode(r.prompt);
+    if (ids.length === 0) {
+      const start = tok.bosTokenId ?? tok.eosTokenId;
+      if (start === undefined) throw new InferenceError('prompt is empty and the tokenizer has no BOS or EOS token to start from', 'prompt');
+      ids = [start];
+    }
+    const n = task?.prefix.n ?? 0;
+    const max = this.model.config.maxPositions;
+    if (n + ids.length >= max) {
+      throw new InferenceError(
+        `prompt is ${ids.length} tokens; with ${n} virtual tokens it leaves no room in the model's ${max} positions`,
+        'prompt',
+      );
+    }
+    return { promptIds: ids, prefix: task?.prefix ?? null, options: { ...r, stop: r.stop ? [...r.stop] : [] }, ...(onChunk ? { onChunk } : {}) };
+  }
+
+  /**
+   * Beyond the interface: `signal` aborts the call (its promise rejects with an InferenceError at
+   * once; rows already running leave their batch at the next token).
+   */
+  async generate(requests: readonly GenerateRequest[], options: CallOptions = {}): Promise<GenerateResult[]> {
+    if (options.signal?.aborted) throw new InferenceError('aborted');
+    const rows = requests.map((r, i) => {
+      try {
+        return this.#row(r);
+      } catch (e) {
+        if (e instanceof InferenceError && requests.length > 1) throw new InferenceError(`request ${i}: ${e.message}`, e.field);
+        throw e;
+      }
+    });
+    return Promise.all(rows.map((row) => this.#enqueue(row, options.signal)));
+  }
+
+  #enqueue(row: RowSpec, signal?: AbortSignal): Promise<GenerateResult> {
+    return new Promise<GenerateResult>((res, rej) => {
+      const job: Job = { row, cancelled: false, resolve: res, reject: rej };
+      job.row = { ...row, cancelled: () => job.cancelled };
+      if (signal) {
+        const onAbort = (): void => {
+          job.cancelled = true;
+          rej(new InferenceError('aborted'));
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        const done = (): void => signal.removeEventListener('abort', onAbort);
+        job.resolve = (r) => (done(), res(r));
+        job.reject = (e) => (done(), rej(e));
+      }
+      this.#pending.push(job);
+      if (!this.#pumping) {
+        this.#pumping = true;
+        // Let callers in the same turn of the event loop join the first batch.
+        setImmediate(() => void this.#pump());
+      }
+    });
+  }
+
+  /** The queued rows to run next (cancelled ones dropped), each resolving its job when done. */
+  #takeJobs(room: number, running: Set<Job>): RowSpec[] {
+    const rows: RowSpec[] = [];
+    while (rows.length < room && this.#pending.length > 0) {
+      const job = this.#pending.shift()!;
+      if (job.cancelled) continue;
+      running.add(job);
+      rows.push({
+        ...job.row,
+        onDone: (r) => {
+          running.delete(job);
+          job.resolve(r);
+        },
+      });
+    }
+    return rows;
+  }
+
+  async #pump(): Promise<void> {
+    try {
+      while (this.#pending.length > 0) {
+        const running = new Set<Job>();
+        const rows = this.#takeJobs(this.maxBatchSize, running);
+        if (rows.length === 0) continue;
+        try {
+          // Requests that arrive while this batch decodes join it (unless classification waits for the sessions).
+          await this.#exclusive(() =>
+            this.generator.run(rows, { maxBatch: this.maxBatchSize, admit: (room) => (this.#waiting > 0 ? [] : this.#takeJobs(room, running)) }),
+          );
+        } catch (e) {
+          for (const j of running) j.reject(e);
+        }
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  /** Beyond the interface: `signal` aborts; leaving the loop early (break) also drops the row. */
+  generateStream(request: GenerateRequest, options: CallOptions = {}): AsyncIterable<GenerateChunk> {
+    const queue: GenerateChunk[] = [];
+    const stop = new AbortController();
+    options.signal?.addEventListener('abort', () => stop.abort(), { once: true });
+    let wake: (() => void) | null = null;
+    let failure: { error: unknown } | null = null;
+    let done = false;
+    const notify = (): void => {
+      const w = wake;
+      wake = null;
+      w?.();
+    };
+    let row: RowSpec;
+    try {
+      row = this.#row(request, (c) => {
+        queue.push(c);
+        notify();
+      });
+    } catch (e) {
+      failure = { error: e };
+      done = true;
+    }
+    if (!done) {
+      this.#enqueue(row!, stop.signal).then(
+        () => {
+          done = true;
+          notify();
+        },
+        (e: unknown) => {
+          failure = { error: e };
+          done = true;
+          notify();
+        },
+      );
+    }
+    return {
+      async *[Symbol.asyncIterator]() {
+        try {
+          for (;;) {
+            if (queue.length > 0) {
+              yield queue.shift()!;
+              continue;
+            }
+            if (done) {
+              if (failure) throw failure.error;
+              return;
+            }
+            await new Promise<void>((r) => (wake = r));
+          }
+        } finally {
+          if (!done) stop.abort(); // the consumer left early: free the row's batch slot
+        }
+      },
+    };
+  }
+
+  #scorer(task: Task | null): Promise<RankScorer> {
+    const method = task?.adapter.method ?? null;
+    const key = method ? `${method.kind}:${method.numVirtualTokens}` : 'base';
+    let s = this.#scorers.get(key);
+    if (!s) {
+      s = RankScorer.create(this.model.config, this.model.weights, method, {
+        batchRows: 64,
+        padId: padIdOf(this.model.tokenizer),
+        ...(this.#intraOpThreads !== undefined ? { intraOpThreads: this.#intraOpThreads } : {}),
+      });
+      this.#scorers.set(key, s);
+      s.catch(() => this.#scorers.delete(key));
+    }
+    return s;
+  }
+
+  /** The rank example and label list of one classification request (eval's encoding). */
+  #encodeClassify(r: ClassifyRequest, task: Task | null, index: number): { example: RankExample; labels: readonly string[] } {
+    const meta = task?.adapter.meta ?? null;
+    const where = task ? `task ${task.info.name}` : 'the base model';
+    let template: Template;
+    if (r.template !== undefined) {
+      if (typeof r.template !== 'string') throw new InferenceError('template must be a string', 'template');
+      template = new Template(r.template, { source: 'request' });
+    } else if (meta?.template) {
+      template = new Template(meta.template.source, { ...(meta.template.instruction !== undefined ? { instruction: meta.template.instruction } : {}) });
+    } else throw new InferenceError(`${where} has no template (softprompt.json); pass one in the request`, 'template');
+    let verbalizer: Verbalizer;
+    if (r.verbalizer !== undefined) verbalizer = new Verbalizer(r.verbalizer as Record<string, string>, 'request');
+    else if (meta?.verbalizer) verbalizer = new Verbalizer(meta.verbalizer);
+    else throw new InferenceError(`${where} has no verbalizer (softprompt.json); pass one in the request`, 'verbalizer');
+    let record: Record<string, string>;
+    if (typeof r.input === 'string') record = { [template.fields.length === 1 ? template.fields[0]! : 'text']: r.input };
+    else if (r.input !== null && typeof r.input === 'object' && !Array.isArray(r.input)) record = { ...r.input };
+    else throw new InferenceError('input must be a string or an object of template fields', 'input');
+    for (const f of template.fields) {
+      if (typeof record[f] !== 'string') throw new InferenceError(`input has no string field "${f}" that the template needs`, 'input');
+    }
+    const n = task?.prefix.n ?? 0;
+    const encoder = new ExampleEncoder({
+      template,
+      verbalizer,
+      tokenizer: this.model.tokenizer,
+      maxLength: this.model.config.maxPositions - n,
+      allowUnlabelled: true,
+      labelField: '\u0000no-label',
+    });
+    const e = encoder.encode({ ...record, __line: index + 1 });
+    return { example: { promptIds: e.promptIds, candidates: e.candidates }, labels: verbalizer.labels };
+  }
+
+  async classify(requests: readonly ClassifyRequest[]): Promise<ClassifyResult[]> {
+    if (this.#closed) throw new InferenceError('the engine is closed');
+    const encoded = requests.map((r, i) => {
+      try {
+        const task = this.#task(r.task);
+        return { task, ...this.#encodeClassify(r, task, i) };
+      } catch (e) {
+        if (e instanceof SoftpromptError && requests.length > 1) {
+          throw new InferenceError(`request ${i}: ${e.message}`, e instanceof InferenceError ? e.field : undefined);
+        }
+        if (e instanceof SoftpromptError && !(e instanceof InferenceError)) throw new InferenceError(e.message);
+        throw e;
+      }
+    });
+    const results: ClassifyResult[] = new Array(requests.length);
+    const groups = new Map<string, number[]>();
+    encoded.forEach((e, i) => {
+      const k = e.task?.info.name ?? '';
+      groups.set(k, [...(groups.get(k) ?? []), i]);
+    });
+    for (const idx of groups.values()) {
+      const task = encoded[idx[0]!]!.task;
+      const scorer = await this.#scorer(task);
+      const r = await this.#exclusive(() => scorer.score(idx.map((i) => encoded[i]!.example), task?.adapter.params));
+      idx.forEach((i, k) => {
+        const labels = encoded[i]!.labels;
+        const scores = r.scores[k]!;
+        results[i] = { label: labels[r.predictions[k]!]!, scores: Object.fromEntries(labels.map((l, j) => [l, scores[j]!])) };
+      });
+    }
+    return results;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    // Queued requests are refused; a batch already running finishes first (close waits for it).
+    for (const j of this.#pending.splice(0)) j.reject(new InferenceError('the engine is closed'));
+    await this.#exclusive(async () => {
+      for (const s of this.#scorers.values()) await (await s.catch(() => null))?.release();
+      this.#scorers.clear();
+      await this.generator.release();
+    });
+  }
+}
+
+/** Loads the model and every adapter, compiles the step graph and computes each task's KV prefix. */
+export async function createEngine(opts: EngineOptions): Promise<Engine> {
+  const warn = opts.onWarning ?? ((m: string) => process.emitWarning(m, 'SoftpromptWarning'));
+  const model = typeof opts.model === 'string' ? await loadModel(opts.model) : opts.model;
+  const dirs = opts.adapters === undefined ? {} : typeof opts.adapters === 'string' ? adapterDirs(opts.adapters) : opts.adapters;
+  const skipped: SkippedAdapter[] = [];
+  const loaded: [string, LoadedAdapter][] = [];
+  for (const [name, dir] of Object.entries(dirs)) {
+    if (!isValidTaskName(name)) {
+      const message = `invalid task name ${JSON.stringify(name)}: use letters, digits, '.', '_' and '-', starting with a letter or digit`;
+      skipped.push({ name, dir, message });
+      warn(`adapter ${dir} skipped: ${message}`);
+      continue;
+    }
+    try {
+      loaded.push([name, loadAdapterDir(dir, model, (m) => warn(`adapter ${name}: ${m}`))]);
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      skipped.push({ name, dir, message });
+      warn(`adapter ${name} (${dir}) skipped: ${message}`);
+    }
+  }
+  const generator = await Generator.create(model.config, model.weights, model.tokenizer, {
+    padId: padIdOf(model.tokenizer),
+    ...(opts.intraOpThreads !== undefined ? { intraOpThreads: opts.intraOpThreads } : {}),
+  });
+  const soft = loaded.filter(([, a]) => a.method.kind !== 'prefix_tuning');
+  const softPrefixes = await generator.promptPrefixes(soft.map(([, a]) => a.params['prompt_embeddings']!));
+  const tasks = new Map<string, Task>();
+  for (const [name, adapter] of loaded) {
+    const i = soft.findIndex(([n]) => n === name);
+    const prefix = i >= 0 ? softPrefixes[i]! : prefixFromTable(model.config, adapter.params['prompt_embeddings']!);
+    const method = adapter.peftType === 'P_TUNING' ? 'p_tuning' : adapter.method.kind;
+    tasks.set(name, { info: { name, method, numVirtualTokens: adapter.method.numVirtualTokens, dir: adapter.dir }, adapter, prefix });
+  }
+  return new Engine(model, generator, tasks, skipped, opts);
+}
