@@ -3,11 +3,14 @@ import { Command, CommanderError } from 'commander';
 import { SoftpromptError } from '../errors.ts';
 import { withConfigFile } from './config.ts';
 import { demoCommand } from './demo.ts';
+import { classifyCommand } from './classify.ts';
 import { evalCommand } from './eval.ts';
+import { generateCommand } from './generate.ts';
 import { goldenCommand } from './golden.ts';
 import { inspectCommand } from './inspect.ts';
 import { rankTemplatesCommand } from './rank_templates.ts';
 import { reportCommand } from './report.ts';
+import { serveCommand } from './serve.ts';
 import { trainCommand } from './train.ts';
 
 /** `softprompt golden` (its work is in golden.ts). */
@@ -31,7 +34,7 @@ program
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride(); // usage errors exit with 2 below, like every other input error
 
-for (const command of [demoCommand(), trainCommand(), evalCommand(), rankTemplatesCommand(), goldenCli(), inspectCommand(), reportCommand()]) {
+for (const command of [demoCommand(), trainCommand(), evalCommand(), rankTemplatesCommand(), goldenCli(), inspectCommand(), reportCommand(), generateCommand(), classifyCommand(), serveCommand()]) {
   program.addCommand(command.copyInheritedSettings(program));
 }
 

@@ -1,0 +1,10 @@
+export { createServer, listen, toApiError, DEFAULTS } from './server.ts';
+export type { ListenOptions, ServerOptions } from './server.ts';
+export { Scheduler } from './scheduler.ts';
+export type { BatchRecord, SchedulerOptions, SchedulerStats, StreamLease } from './scheduler.ts';
+export { ADAPTER_NAME, isValidAdapterName, loadRegistry } from './registry.ts';
+export type { Registry, RegistryEntry, RegistryOptions, SkippedEntry } from './registry.ts';
+export { ApiError, QueueFullError, RequestTimeoutError, ShuttingDownError } from './errors.ts';
+export { parseClassify, parseCompletion, DEFAULT_MAX_TOKENS } from './validate.ts';
+export { runLoad } from './load.ts';
+export type { LoadOptions, LoadReport, PassReport } from './load.ts';

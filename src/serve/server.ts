@@ -1,0 +1,405 @@
+/**
+ * The HTTP server: OpenAI-compatible completions, classification, the model list and health, in
+ * front of one {@link InferenceEngine} with dynamic batching ({@link Scheduler}).
+ *
+ * Statuses: 400 invalid request (the message and `error.param` name the field), 404 unknown
+ * model (an adapter name is only ever looked up among the engine's tasks, never used as a path),
+ * 413 body over `bodyLimit`, 415 not JSON, 429 queue full (with Retry-After), 503 shutting down,
+ * 504 past the per-request timeout, 500 an engine failure that is not the request's fault.
+ */
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import Fastify from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
+import { SoftpromptError } from '../errors.ts';
+import type {
+  ClassifyRequest,
+  FinishReason,
+  GenerateChunk,
+  GenerateRequest,
+  GenerateResult,
+  InferenceEngine,
+} from '../infer/types.ts';
+import { ApiError, ClientGoneError, RequestTimeoutError } from './errors.ts';
+import { Scheduler } from './scheduler.ts';
+import type { BatchRecord, SchedulerStats } from './scheduler.ts';
+import { parseClassify, parseCompletion } from './validate.ts';
+
+export interface ServerOptions {
+  engine: InferenceEngine;
+  /** Waiting prompts the queue holds; beyond, 429 (default 64). */
+  maxQueue?: number;
+  /** Prompts per engine call (default 8). */
+  maxBatch?: number;
+  /** How long a request waits for others to join its batch (default 10 ms). */
+  batchWindowMs?: number;
+  /** Engine batches running at once (default 1). */
+  concurrency?: number;
+  /** Streams running at once (default maxBatch). */
+  maxStreams?: number;
+  /** Per-request timeout, queueing included (default 60 000 ms): 504 past it. */
+  requestTimeoutMs?: number;
+  /** Largest request body in bytes (default 1 MiB): 413 above. */
+  bodyLimit?: number;
+  /** Largest max_tokens accepted (default 4096). */
+  maxTokens?: number;
+  /** The model's context length (max_position_embeddings); max_tokens above it is refused. */
+  maxContext?: number;
+  /** How long close() waits for in-flight work before closing the engine anyway (default requestTimeoutMs + 10 s). */
+  shutdownTimeoutMs?: number;
+  /** fastify's logger option (default off). */
+  logger?: FastifyServerOptions['logger'];
+  /** Called after every engine batch. */
+  onBatch?: (b: BatchRecord) => void;
+}
+
+export interface ListenOptions {
+  /** Default 127.0.0.1 (loopback only). */
+  host?: string;
+  /** Default 8080; 0 picks a free port. */
+  port?: number;
+}
+
+export const DEFAULTS = {
+  maxQueue: 64,
+  maxBatch: 8,
+  batchWindowMs: 10,
+  concurrency: 1,
+  requestTimeoutMs: 60_000,
+  bodyLimit: 1024 * 1024,
+  maxTokens: 4096,
+  host: '127.0.0.1',
+  port: 8080,
+} as const;
+
+/** OpenAI's finish reasons are "stop" and "length"; EOS is a stop. */
+function finishReason(r: FinishReason): 'stop' | 'length' {
+  return r === 'length' ? 'length' : 'stop';
+}
+
+interface ModelEntry {
+  id: string;
+  task: string | null;
+  method: string | null;
+  numVirtualTokens: number;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The server's scheduler (queue and batching), for stats and tests. */
+    scheduler: Scheduler;
+  }
+}
+
+/** Builds the server (not listening yet: call {@link listen} or `app.listen`). close() shuts down gracefully. */
+export function createServer(opts: ServerOptions): FastifyInstance {
+  const { engine } = opts;
+  const maxBatch = opts.maxBatch ?? DEFAULTS.maxBatch;
+  const maxQueue = opts.maxQueue ?? DEFAULTS.maxQueue;
+  const timeoutMs = opts.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs;
+  const maxTokensCap = Math.min(opts.maxTokens ?? DEFAULTS.maxTokens, opts.maxContext ?? Infinity);
+  const maxTokensWhy = opts.maxContext !== undefined && opts.maxContext <= (opts.maxTokens ?? DEFAULTS.maxTokens)
+    ? `the model's context is ${opts.maxContext} tokens`
+    : "the server's limit";
+  const shutdownTimeoutMs = opts.shutdownTimeoutMs ?? timeoutMs + 10_000;
+
+  const scheduler = new Scheduler(engine, {
+    maxQueue,
+    maxBatch,
+    batchWindowMs: opts.batchWindowMs ?? DEFAULTS.batchWindowMs,
+    concurrency: opts.concurrency ?? DEFAULTS.concurrency,
+    maxStreams: opts.maxStreams ?? maxBatch,
+  });
+  scheduler.onBatch = opts.onBatch;
+
+  // The model table: the base model, then every task. Looked up by exact name in a Map only.
+  const models = new Map<string, ModelEntry>();
+  models.set(engine.baseModel, { id: engine.baseModel, task: null, method: null, numVirtualTokens: 0 });
+  for (const t of engine.tasks()) {
+    if (models.has(t.name)) continue; // the base model's name wins over an adapter of the same name
+    models.set(t.name, { id: t.name, task: t.name, method: t.method, numVirtualTokens: t.numVirtualTokens });
+  }
+  const created = Math.floor(Date.now() / 1000);
+
+  function lookup(model: string): ModelEntry {
+    const m = models.get(model);
+    if (!m) {
+      const names = [...models.keys()];
+      const shown = names.length > 10 ? `${names.slice(0, 10).join(', ')}, ...` : names.join(', ');
+      throw new ApiError(404, `model "${model}" does not exist: it is neither the base model nor a loaded adapter (available: ${shown})`, 'model', 'invalid_request_error', 'model_not_found');
+    }
+    return m;
+  }
+
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit: opts.bodyLimit ?? DEFAULTS.bodyLimit,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  app.decorate('scheduler', scheduler);
+
+  // In-flight requests (counted until their response closes, however it ends) for the graceful shutdown.
+  let inFlight = 0;
+  let inFlightWaiters: (() => void)[] = [];
+  app.addHook('onRequest', async (_req, reply) => {
+    inFlight++;
+    reply.raw.once('close', () => {
+      inFlight--;
+      if (inFlight === 0) {
+        const w = inFlightWaiters;
+        inFlightWaiters = [];
+        for (const f of w) f();
+      }
+    });
+  });
+  const noneInFlight = (): Promise<void> => (inFlight === 0 ? Promise.resolve() : new Promise((done) => inFlightWaiters.push(done)));
+
+  // close(): fastify refuses new requests (503) from here on; we finish queued and running work,
+  // wait for the responses to go out, then the listener closes and the engine is freed.
+  app.addHook('preClose', async () => {
+    scheduler.close();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((done) => (timer = setTimeout(done, shutdownTimeoutMs)));
+    await Promise.race([Promise.all([scheduler.idle(), noneInFlight()]), deadline]);
+    clearTimeout(timer);
+  });
+  app.addHook('onClose', async () => {
+    await engine.close();
+  });
+
+  app.setErrorHandler((err: FastifyError | Error, _req, reply) => {
+    const e = toApiError(err);
+    if (e.status >= 500) reply.log.error(err);
+    void reply.code(e.status).headers(e.headers).send(e.body());
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const e = new ApiError(404, `no route ${req.method} ${req.url}; the routes are POST /v1/completions, POST /v1/classify, GET /v1/models, GET /health`, null, 'invalid_request_error', 'not_found');
+    void reply.code(404).send(e.body());
+  });
+
+  /** An AbortSignal that fires at the request's timeout or when its client goes away; `done` clears the timer. */
+  function requestSignal(reply: FastifyReply): { signal: AbortSignal; done: () => void } {
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(new RequestTimeoutError(timeoutMs)), timeoutMs);
+    const onClose = (): void => {
+      clearTimeout(timer);
+      if (!reply.raw.writableFinished) ac.abort(new ClientGoneError());
+    };
+    reply.raw.once('close', onClose);
+    return {
+      signal: ac.signal,
+      done: () => {
+        clearTimeout(timer);
+      },
+    };
+  }
+
+  app.get('/health', async (_req, reply) => {
+    const s: SchedulerStats = scheduler.stats();
+    const body = {
+      status: scheduler.isClosing ? 'closing' : 'ok',
+      model: engine.baseModel,
+      adapters: models.size - 1,
+      queue: { waiting: s.waiting, max: maxQueue, running_batches: s.runningBatches, running: s.runningJobs, streams: s.activeStreams },
+      batches: { count: s.batches, mean_size: Number(s.meanBatchSize.toFixed(3)), max_size: s.maxBatchSeen, max_batch: maxBatch },
+    };
+    return reply.code(scheduler.isClosing ? 503 : 200).send(body);
+  });
+
+  app.get('/v1/models', async () => ({
+    object: 'list',
+    data: [...models.values()].map((m) => ({
+      id: m.id,
+      object: 'model',
+      created,
+      owned_by: 'softprompt',
+      root: engine.baseModel,
+      parent: m.task === null ? null : engine.baseModel,
+      method: m.method,
+      num_virtual_tokens: m.numVirtualTokens,
+    })),
+  }));
+
+  app.post('/v1/completions', async (req: FastifyRequest, reply: FastifyReply) => {
+    const p = parseCompletion(req.body, { maxTokens: maxTokensCap, maxTokensWhy, maxPrompts: maxQueue });
+    const entry = lookup(p.model);
+    const requests: GenerateRequest[] = p.prompts.map((prompt) => ({
+      task: entry.task,
+      prompt,
+      maxNewTokens: p.maxTokens,
+      ...(p.temperature !== undefined ? { temperature: p.temperature } : {}),
+      ...(p.topP !== undefined ? { topP: p.topP } : {}),
+      ...(p.topK !== undefined ? { topK: p.topK } : {}),
+      ...(p.seed !== undefined ? { seed: p.seed } : {}),
+      ...(p.stop !== undefined ? { stop: p.stop } : {}),
+    }));
+    const id = `cmpl-${randomUUID().replace(/-/g, '')}`;
+    const createdAt = Math.floor(Date.now() / 1000);
+    const { signal, done } = requestSignal(reply);
+
+    if (!p.stream) {
+      let results: GenerateResult[];
+      try {
+        results = await scheduler.generate(requests, signal);
+      } finally {
+        done();
+      }
+      const promptTokens = results.reduce((s, r) => s + r.promptTokens, 0);
+      const completionTokens = results.reduce((s, r) => s + r.ids.length, 0);
+      return {
+        id,
+        object: 'text_completion',
+        created: createdAt,
+        model: entry.id,
+        choices: results.map((r, index) => ({ text: r.text, index, logprobs: null, finish_reason: finishReason(r.finishReason) })),
+        usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+      };
+    }
+
+    // Streaming: the status is decided only once the first chunk is there (so a full queue, a
+    // timeout or an engine error before it still get their own status); then server-sent events.
+    let lease;
+    let first: IteratorResult<GenerateChunk>;
+    try {
+      lease = await scheduler.openStream(requests[0]!, signal);
+    } catch (err) {
+      done();
+      throw err;
+    }
+    const { iterator, release } = lease;
+    let finished = false;
+    const stop = (): void => {
+      if (!finished) {
+        finished = true;
+        void Promise.resolve(iterator.return?.()).catch(() => {});
+      }
+      release();
+      done();
+    };
+    try {
+      first = await untilAborted(iterator.next(), signal);
+    } catch (err) {
+      stop();
+      throw err;
+    }
+    const chunkJson = (c: GenerateChunk): string =>
+      `data: ${JSON.stringify({
+        id,
+        object: 'text_completion',
+        created: createdAt,
+        model: entry.id,
+        choices: [{ text: c.text, index: 0, logprobs: null, finish_reason: c.finishReason ? finishReason(c.finishReason) : null }],
+      })}\n\n`;
+    async function* events(): AsyncGenerator<string> {
+      try {
+        let r = first;
+        while (!r.done) {
+          yield chunkJson(r.value);
+          r = await untilAborted(iterator.next(), signal);
+        }
+        finished = true;
+        yield 'data: [DONE]\n\n';
+      } catch (err) {
+        if (!(err instanceof ClientGoneError)) {
+          const e = toApiError(err);
+          yield `data: ${JSON.stringify(e.body())}\n\n`;
+        }
+      } finally {
+        stop();
+      }
+    }
+    return reply
+      .code(200)
+      .header('content-type', 'text/event-stream; charset=utf-8')
+      .header('cache-control', 'no-cache')
+      .header('x-accel-buffering', 'no')
+      .send(Readable.from(events(), { objectMode: false }));
+  });
+
+  app.post('/v1/classify', async (req: FastifyRequest, reply: FastifyReply) => {
+    const p = parseClassify(req.body);
+    const entry = lookup(p.model);
+    if (entry.task === null && (p.verbalizer === undefined || p.template === undefined)) {
+      throw new ApiError(
+        400,
+        `the base model "${entry.id}" has no template or verbalizer of its own: give both template and verbalizer, or name an adapter`,
+        p.verbalizer === undefined ? 'verbalizer' : 'template',
+      );
+    }
+    const request: ClassifyRequest = {
+      task: entry.task,
+      input: p.input,
+      ...(p.verbalizer !== undefined ? { verbalizer: p.verbalizer } : {}),
+      ...(p.template !== undefined ? { template: p.template } : {}),
+    };
+    const { signal, done } = requestSignal(reply);
+    try {
+      const [r] = await scheduler.classify([request], signal);
+      return { object: 'classification', model: entry.id, label: r!.label, scores: r!.scores };
+    } finally {
+      done();
+    }
+  });
+
+  return app;
+}
+
+/** Resolves as `p` does, or rejects with the signal's reason when it aborts first. */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/** Maps any error to the status and body the client gets. */
+export function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  const fe = err as Partial<FastifyError>;
+  switch (fe.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new ApiError(400, `the request body is not valid JSON: ${fe.message}`, 'body', 'invalid_request_error', 'invalid_json');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new ApiError(400, 'the request body is empty; send a JSON object', 'body', 'invalid_request_error', 'invalid_json');
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ApiError(413, `the request body is too large: ${fe.message}; the server's --body-limit caps it`, 'body', 'invalid_request_error', 'body_too_large');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ApiError(415, `unsupported content type: send the body as application/json (${fe.message})`, 'body', 'invalid_request_error', 'unsupported_media_type');
+    default:
+      break;
+  }
+  if (err instanceof SyntaxError && (fe.statusCode === 400 || /JSON/.test(err.message))) {
+    return new ApiError(400, `the request body is not valid JSON: ${err.message}`, 'body', 'invalid_request_error', 'invalid_json');
+  }
+  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    return new ApiError(fe.statusCode, fe.message ?? 'bad request', null);
+  }
+  if (err instanceof ClientGoneError) return new ApiError(499, err.message, null, 'client_closed', 'client_closed');
+  // The engine refusing a request's content (a prompt too long for the context, a task without a
+  // verbalizer, ...) throws a SoftpromptError: that is the request's fault.
+  if (err instanceof SoftpromptError) return new ApiError(400, err.message, null, 'invalid_request_error', 'rejected_by_model');
+  const message = err instanceof Error ? err.message : String(err);
+  return new ApiError(500, `the model failed on this request: ${message}`, null, 'server_error', 'engine_error');
+}
+
+/** Starts listening (127.0.0.1:8080 unless told otherwise); returns the base URL. */
+export async function listen(app: FastifyInstance, opts: ListenOptions = {}): Promise<string> {
+  const host = opts.host ?? DEFAULTS.host;
+  await app.listen({ host, port: opts.port ?? DEFAULTS.port });
+  const addr = app.server.address();
+  if (addr === null || typeof addr === 'string') return `http://${host}`;
+  const h = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  return `http://${h}:${addr.port}`;
+}
