@@ -8,6 +8,7 @@ import { evalCommand } from './eval.ts';
 import { generateCommand } from './generate.ts';
 import { goldenCommand } from './golden.ts';
 import { inspectCommand } from './inspect.ts';
+import { libraryCommand } from './library.ts';
 import { rankTemplatesCommand } from './rank_templates.ts';
 import { reportCommand } from './report.ts';
 import { serveCommand } from './serve.ts';
@@ -34,7 +35,7 @@ program
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride(); // usage errors exit with 2 below, like every other input error
 
-for (const command of [demoCommand(), trainCommand(), evalCommand(), rankTemplatesCommand(), goldenCli(), inspectCommand(), reportCommand(), generateCommand(), classifyCommand(), serveCommand()]) {
+for (const command of [demoCommand(), trainCommand(), evalCommand(), rankTemplatesCommand(), goldenCli(), inspectCommand(), reportCommand(), generateCommand(), classifyCommand(), serveCommand(), libraryCommand()]) {
   program.addCommand(command.copyInheritedSettings(program));
 }
 

@@ -33,6 +33,7 @@ import { formatTable, percent, processIo } from './output.ts';
 import type { Io } from './output.ts';
 import { trainProgress } from './progress.ts';
 import { writeRunReport } from '../report/report.ts';
+import { initFromAdapter } from '../library/transfer.ts';
 
 export const METHODS = { 'prompt-tuning': 'prompt_tuning', 'p-tuning': 'p_tuning', 'prefix-tuning': 'prefix_tuning' } as const;
 export type MethodFlag = keyof typeof METHODS;
@@ -50,6 +51,7 @@ export interface TrainFlags {
   method: MethodFlag;
   virtualTokens: number;
   init: string;
+  initFrom?: string;
   encoderHiddenSize?: number;
   encoderType?: PTuningEncoderType;
   prefixProjection?: boolean;
@@ -168,7 +170,8 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
 
   const modelDir = loadModelDir(model.dir);
   const fingerprint = fingerprintModel(modelDir, model.dir);
-  const initValues = initParams(model.config, method, {
+  if (flags.initFrom !== undefined && flags.init !== 'random') throw new SoftpromptError(`pass --init ${flags.init} or --init-from, not both`);
+  const initValues = flags.initFrom !== undefined ? initFromAdapter(flags.initFrom, method, model, (m) => io.err(`softprompt: warning: ${m}`)) : initParams(model.config, method, {
     seed: flags.seed,
     init,
     weights: model.weights,
@@ -193,6 +196,7 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
     ...(method.encoder?.type === 'lstm' ? { encoder_type: 'lstm' } : {}),
     ...(method.encoder?.type === 'prefix_projection' ? { prefix_projection: true } : {}),
     init: formatInit(init),
+    ...(flags.initFrom !== undefined ? { init_from: resolve(flags.initFrom) } : {}),
     lr,
     schedule: flags.schedule,
     warmup_steps: flags.warmupSteps,
@@ -339,6 +343,7 @@ export function trainCommand(): Command {
     .addOption(new Option('--method <name>', 'prompt-learning method').choices(Object.keys(METHODS)).default('prompt-tuning'))
     .option('--virtual-tokens <n>', 'number of virtual tokens', intArg(1), 20)
     .option('--init <how>', 'prompt-tuning init: random | vocab | labels | text:"…"', 'random')
+    .option('--init-from <dir>', "prompt transfer: start from this adapter's trainable tensors (same method and shapes), e.g. a library task")
     .option('--encoder-hidden-size <n>', "p-tuning encoder (MLP or LSTM) hidden size (default: the model hidden size); prefix projection's hidden size (default: its token_dim)", intArg(1))
     .addOption(new Option('--encoder-type <type>', 'p-tuning encoder, as PEFT: mlp, or lstm (bidirectional, 2 layers, then an MLP head)').choices([...P_TUNING_ENCODER_TYPES]).default('mlp'))
     .option('--prefix-projection', "prefix tuning: train PEFT's Embedding → Linear → Tanh → Linear prefix encoder instead of the table")
