@@ -122,8 +122,10 @@ export async function runDemo(flags: DemoFlags, io: Io = processIo): Promise<Rec
   say(`\n3/3 evaluating the saved adapter from ${out}…`);
   const soft = await runEval({ model: model.dir, adapter: out, data: valFile, demoSelection: 'balanced', seed: flags.seed, batchSize: 16 }, quiet, () => false);
 
+  // The task template is templates[0], so rankTemplates scored it (same verbalizer).
+  const taskTemplate = ranked.results.find((r) => r.template.template === template)!.report;
   const rows: { name: string; acc: number; f1: number }[] = [
-    { name: `zero-shot, task template ${oneLine(template, 40)}`, acc: ranked.results.find((r) => r.template.template === template)?.report.accuracy ?? NaN, f1: ranked.results.find((r) => r.template.template === template)?.report.macroF1 ?? NaN },
+    { name: `zero-shot, task template ${oneLine(template, 40)}`, acc: taskTemplate.accuracy, f1: taskTemplate.macroF1 },
     { name: `zero-shot, best of ${templates.length} templates`, acc: best.report.accuracy, f1: best.report.macroF1 },
     ...fewShot.runs.map((r) => ({ name: `${r.shots}-shot balanced, best template`, acc: r.report.accuracy, f1: r.report.macroF1 })),
     { name: `soft prompt (${flags.virtualTokens} virtual tokens, ${trained.result.steps} updates)`, acc: soft.runs[0]!.report.accuracy, f1: soft.runs[0]!.report.macroF1 },

@@ -276,17 +276,13 @@ export function contextOf(model: LoadedModel, adapter: LoadedAdapter | undefined
 // ---------------------------------------------------------------------------------------------
 // The command
 
-/** Flags of `softprompt eval`, after config-file merging and commander's parsing. */
-export interface EvalFlags {
+/** The flags {@link addPromptOptions} adds, shared by eval and rank-templates. */
+export interface PromptOptionFlags {
   model?: string;
-  adapter?: string;
   data?: string;
-  template?: string;
   instruction?: string;
-  verbalizer?: string;
   labelField?: string;
   truncateField?: string;
-  shots?: number[];
   demosFrom?: string;
   demoSelection: DemoStrategy;
   seed: number;
@@ -294,6 +290,14 @@ export interface EvalFlags {
   lengthNormalize?: boolean;
   batchSize: number;
   json?: boolean;
+}
+
+/** Flags of `softprompt eval`, after config-file merging and commander's parsing. */
+export interface EvalFlags extends PromptOptionFlags {
+  adapter?: string;
+  template?: string;
+  verbalizer?: string;
+  shots?: number[];
 }
 
 export interface EvalRun {

@@ -27,11 +27,10 @@ import {
   verbalizerEntries,
   warnEncoding,
 } from './eval.ts';
-import type { LoadedModel, ShotSetting } from './eval.ts';
+import type { LoadedModel, PromptOptionFlags, ShotSetting } from './eval.ts';
 import { formatTable, oneLine, percent, processIo, Progress } from './output.ts';
 import type { Io } from './output.ts';
 import type { DataRecord } from '../data/readers.ts';
-import type { DemoStrategy } from '../data/demos.ts';
 
 /** One template to try. */
 export interface TemplateChoice {
@@ -218,23 +217,11 @@ function rankedJson(r: RankedPrompt, rank: number): Record<string, unknown> {
   };
 }
 
-interface RankTemplatesFlags {
-  model?: string;
-  data?: string;
+interface RankTemplatesFlags extends PromptOptionFlags {
   templates?: string;
   verbalizers?: string;
   verbalizer?: string;
-  instruction?: string;
-  labelField?: string;
-  truncateField?: string;
   shots?: number;
-  demosFrom?: string;
-  demoSelection: DemoStrategy;
-  seed: number;
-  maxExamples?: number;
-  lengthNormalize?: boolean;
-  batchSize: number;
-  json?: boolean;
 }
 
 async function rankTemplatesAction(flags: RankTemplatesFlags, io: Io, fromCli: (key: string) => boolean): Promise<RankTemplatesResult> {

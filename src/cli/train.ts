@@ -13,7 +13,6 @@ import { ExampleEncoder } from '../data/encode.ts';
 import { readRecords, take } from '../data/readers.ts';
 import { Template } from '../data/template.ts';
 import { SoftpromptError } from '../errors.ts';
-import { loadModelDir } from '../formats/model_dir.ts';
 import { formatInit, initParams, parseInit } from '../methods/init.ts';
 import { P_TUNING_ENCODER_TYPES, pTuning } from '../methods/p_tuning.ts';
 import type { PTuningEncoderType } from '../methods/p_tuning.ts';
@@ -168,8 +167,7 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
     validation = split.examples;
   }
 
-  const modelDir = loadModelDir(model.dir);
-  const fingerprint = fingerprintModel(modelDir, model.dir);
+  const fingerprint = fingerprintModel(model, model.dir);
   if (flags.initFrom !== undefined && flags.init !== 'random') throw new SoftpromptError(`pass --init ${flags.init} or --init-from, not both`);
   const initValues = flags.initFrom !== undefined ? initFromAdapter(flags.initFrom, method, model, (m) => io.err(`softprompt: warning: ${m}`)) : initParams(model.config, method, {
     seed: flags.seed,

@@ -23,6 +23,7 @@ import type { Rng } from '../data/rng.ts';
 import type { Verbalizer } from '../data/verbalizer.ts';
 import type { ModelConfig } from '../formats/hf_config.ts';
 import type { WeightStore } from '../formats/weights.ts';
+import { gpt2WeightPrefix } from '../models/gpt2.ts';
 import type { Tensor } from '../tensor.ts';
 import { numel, tensor } from '../tensor.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
@@ -69,7 +70,7 @@ export function formatInit(init: PromptInit): string {
  */
 export function inputEmbeddingName(config: ModelConfig, weights: WeightStore): string {
   switch (config.modelType) {
-    case 'gpt2': return weights.has('transformer.wte.weight') ? 'transformer.wte.weight' : 'wte.weight';
+    case 'gpt2': return `${gpt2WeightPrefix(weights)}wte.weight`;
     case 'llama': return 'model.embed_tokens.weight';
   }
 }

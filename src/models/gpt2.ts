@@ -24,6 +24,11 @@ interface Gpt2Layer {
   fcW: Value; fcB: Value; fcProjW: Value; fcProjB: Value;
 }
 
+/** Checkpoints saved from GPT2LMHeadModel prefix every name with "transformer."; the original ones do not. */
+export function gpt2WeightPrefix(store: Pick<WeightStore, 'has'>): string {
+  return store.has('transformer.wte.weight') ? 'transformer.' : '';
+}
+
 export function buildGpt2(g: Graph, config: ModelConfig, store: WeightStore, opts: BuildOptions = {}): CausalLM {
   const dtype = opts.dtype ?? 'float32';
   const { hiddenSize: d, numHeads: H, headDim: hd, intermediateSize: ff, vocabSize: V } = config;
@@ -31,8 +36,7 @@ export function buildGpt2(g: Graph, config: ModelConfig, store: WeightStore, opt
   if (!act) {
     throw new ConfigError('config.json', 'activation_function', `"${config.activation}" is not supported (supported: ${Object.keys(ACTIVATIONS).join(', ')})`);
   }
-  // Checkpoints saved from GPT2LMHeadModel prefix every name with "transformer."; the original ones do not.
-  const pre = store.has('transformer.wte.weight') ? 'transformer.' : '';
+  const pre = gpt2WeightPrefix(store);
   const w = new WeightLoader(g, store, dtype);
   const wte = w.get(`${pre}wte.weight`, [V, d]);
   const wpe = w.get(`${pre}wpe.weight`, [config.maxPositions, d]);

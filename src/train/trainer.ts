@@ -189,7 +189,7 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
   let stopReason = '';
   let lastLoss: number | null = null;
   const names = method.params.map((p) => p.name);
-  let grads: Record<string, Float32Array> = {};
+  const grads: Record<string, Float32Array> = Object.fromEntries(names.map((n) => [n, new Float32Array(params[n]!.data.length)]));
   let lossSum = 0;
   let micro = 0;
   let tokens = 0;
@@ -204,7 +204,7 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
         for (const n of names) feeds[n] = params[n]!;
         const out = await session.run(feeds);
         const loss = out['loss']!.data[0] as number;
-        if (micro === 0) grads = Object.fromEntries(names.map((n) => [n, new Float32Array(params[n]!.data.length)]));
+        if (micro === 0) for (const n of names) grads[n]!.fill(0);
         for (const n of names) {
           const g = out[`grad.${n}`]!.data as Float32Array;
           const acc = grads[n]!;

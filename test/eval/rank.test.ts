@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import { accuracy } from '../../src/eval/metrics.ts';
 import { argmax, RankError, rankExample, RankScorer } from '../../src/eval/rank.ts';
 import type { RankExample } from '../../src/eval/rank.ts';
@@ -174,7 +174,7 @@ test('bad inputs are reported', async () => {
 
 test('rankExample splits a common prompt and keeps each joint encoding', () => {
   const fake = {
-    encodeContinuation(prompt: string, c: string) {
+    encodeContinuation(_prompt: string, c: string) {
       // Pretend the tokenizer merges the prompt's last token with "x..." continuations.
       return c.startsWith('x') ? { promptIds: [1, 10], continuationIds: [30] } : { promptIds: [1, 10, 11], continuationIds: [20 + c.length] };
     },
