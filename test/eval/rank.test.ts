@@ -1,13 +1,10 @@
 /**
  * Rank classification against an independent oracle (one unpadded full-logits forward per
- * sequence, log-softmax in JS), with and without prompt tuning, and a zero-shot sanity run
- * on story_gender.
+ * sequence, log-softmax in JS), with and without prompt tuning. The zero-shot story_gender figure
+ * (45.0%, as HF PEFT) is asserted exactly in test/cli/eval.test.ts.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { before, test } from 'node:test';
-import { accuracy } from '../../src/eval/metrics.ts';
 import { argmax, RankError, rankExample, RankScorer } from '../../src/eval/rank.ts';
 import type { RankExample } from '../../src/eval/rank.ts';
 import { loadModelDir } from '../../src/formats/model_dir.ts';
@@ -21,7 +18,7 @@ import type { Tensor } from '../../src/tensor.ts';
 import { tensor } from '../../src/tensor.ts';
 import { loadTokenizer } from '../../src/tokenizer/tokenizer.ts';
 import type { Tokenizer } from '../../src/tokenizer/tokenizer.ts';
-import { SHARED, STORIES } from '../helpers/paths.ts';
+import { STORIES } from '../helpers/paths.ts';
 
 let model: ModelDir;
 let tok: Tokenizer;
@@ -183,17 +180,4 @@ test('rankExample splits a common prompt and keeps each joint encoding', () => {
   const ex = rankExample(tok, 'Once upon a time, there was a little', [' girl', ' boy']);
   assert.equal(ex.promptIds[0], tok.bosTokenId);
   assert.deepEqual(ex.candidates.map((c) => tok.decode(c)), ['girl', 'boy']);
-});
-
-test('zero-shot rank classification on story_gender (plumbing sanity)', async (t) => {
-  const lines = readFileSync(join(SHARED, 'datasets', 'story_gender', 'validation.jsonl'), 'utf8').split('\n').filter((l) => l.trim());
-  const data = lines.slice(0, 40).map((l) => JSON.parse(l) as { text: string; label: string });
-  const labels = ['girl', 'boy'];
-  const examples = data.map((d) => rankExample(tok, `${d.text}\nThe story is about a`, labels.map((l) => ` ${l}`)));
-  const scorer = await RankScorer.create(model.config, model.weights, null, { batchRows: 16 });
-  const { predictions } = await scorer.score(examples);
-  await scorer.release();
-  const acc = accuracy(data.map((d) => d.label), predictions.map((p) => labels[p]!));
-  t.diagnostic(`zero-shot accuracy on the first ${data.length} validation examples: ${(acc * 100).toFixed(1)}% (HF PEFT reference on all 400: 45.0%)`);
-  assert.ok(acc >= 0.3 && acc <= 0.65, `zero-shot accuracy ${acc} outside the plausible 30–65% range`);
 });
