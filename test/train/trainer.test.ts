@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -113,4 +113,14 @@ test('a non-finite loss stops the run with a clear error and keeps the last good
   assert.ok([...ck.params['prompt_embeddings']!.data].every(Number.isFinite), 'the checkpoint holds finite params');
   const err = MetricsLog.read(join(o.outDir, 'metrics.jsonl')).find((e) => e.event === 'error');
   assert.match(String(err?.['error']), /non-finite/);
+});
+
+test('a broken checkpoint pointer is a clear error naming the file, not a silent fresh start', async () => {
+  const o = options({ steps: 2 });
+  await train(o);
+  const pointer = join(o.outDir, 'checkpoints', 'latest.json');
+  writeFileSync(pointer, '{"dir": ');
+  await assert.rejects(train({ ...o, resume: true }), (e: Error) => e.message.includes(pointer) && /not valid JSON/.test(e.message));
+  writeFileSync(pointer, '{"dir": "step-00000099"}');
+  await assert.rejects(train({ ...o, resume: true }), (e: Error) => e.message.includes(pointer) && /no state\.json/.test(e.message));
 });
