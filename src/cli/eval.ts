@@ -75,6 +75,8 @@ export interface PromptSpec {
   readonly labelField: string;
   /** The field cut when an example is too long. Default: the template's longest field over the data. */
   readonly truncateField?: string | undefined;
+  /** Multitask adapters: the task names (id order), the field naming each record's task, or one task for all. */
+  readonly tasks?: { readonly names: readonly string[]; readonly field?: string; readonly only?: string } | undefined;
 }
 
 /** How many demonstrations to put before each query, and how to choose them. */
@@ -125,7 +127,11 @@ export function encodeSplit(
     maxLength,
     labelField: prompt.labelField,
     ...(truncateField !== undefined ? { truncateField } : {}),
+    ...taskOptions(prompt.tasks),
   });
+  if (shot.k > 0 && prompt.template.softTokens > 0) {
+    throw new SoftpromptError(`${shot.k}-shot with a {soft:N} template: demonstrations would each repeat the virtual tokens; evaluate the adapter 0-shot`);
+  }
   if (shot.k > 0 && pool === undefined) throw new SoftpromptError(`${shot.k}-shot needs demonstrations: pass --demos-from FILE`);
   const selector =
     shot.k > 0
@@ -141,7 +147,7 @@ export function encodeSplit(
       : undefined;
   // Would this prefix overflow even with the input field empty? (Then the encoder cannot help.)
   const overflows = (record: DataRecord, prefix: string): boolean => {
-    const text = prefix + prompt.template.render(record, truncateField === undefined ? {} : { [truncateField]: '' });
+    const text = prefix + prompt.template.renderWithSlots(record, truncateField === undefined ? {} : { [truncateField]: '' }).text;
     const v = prompt.verbalizer.encode(tokenizer, text);
     return v.promptIds.length + Math.max(...v.candidates.map((c) => c.length)) > maxLength;
   };
@@ -181,6 +187,41 @@ export interface ScorerOptions {
   /** Most labels any verbalizer used with this scorer has (sets the rows per pass). Default 2. */
   maxLabels?: number;
   lengthNormalize?: boolean;
+  /** The template has {soft:N} slots (see {@link checkSoftSlots}). */
+  softSlots?: boolean;
+}
+
+/** ExampleEncoder options for a PromptSpec's tasks: one task for every record, or each record's field. */
+export function taskOptions(tasks: PromptSpec['tasks']): { tasks?: readonly string[]; taskField?: string; defaultTask?: string } {
+  if (!tasks) return {};
+  if (tasks.only !== undefined) return { tasks: tasks.names, defaultTask: tasks.only };
+  return { tasks: tasks.names, taskField: tasks.field ?? 'task' };
+}
+
+/**
+ * Checks a template's {soft:N} slots against the adapter: they must add up to its virtual tokens,
+ * and only methods that place embeddings can fill them. Returns whether the scorer needs softSlots.
+ */
+export function checkSoftSlots(template: Template, adapter: LoadedAdapter | undefined, warn: (m: string) => void): boolean {
+  const slots = template.softTokens;
+  const where = template.origin ? ` (${template.origin})` : '';
+  if (slots === 0) {
+    if (adapter?.meta?.template && new Template(adapter.meta.template.source).softTokens > 0) {
+      warn(`the adapter ${adapter.dir} was trained with its virtual tokens at {soft:N} slots of its template; this template has none, so they go before the input`);
+    }
+    return false;
+  }
+  if (!adapter) throw new SoftpromptError(`the template${where} has {soft:N} slots (${slots} virtual tokens); a hard prompt has nothing to fill them with: pass --adapter DIR`);
+  const n = adapter.method.numVirtualTokens;
+  if (adapter.method.kind === 'prefix_tuning') {
+    throw new SoftpromptError(`the template${where} has {soft:N} slots but ${adapter.dir} is a prefix-tuning adapter (its prefix lives in every layer's keys/values, not in the input); drop the slots`);
+  }
+  if (slots !== n) {
+    throw new SoftpromptError(
+      `the template${where} has {soft:N} slots for ${slots} virtual tokens but the adapter ${adapter.dir} has ${n} (adapter_config.json num_virtual_tokens); the slots must add up to ${n}`,
+    );
+  }
+  return true;
 }
 
 /** One compiled scorer for the model (and adapter), reused for every setting and template. */
@@ -189,6 +230,7 @@ export function createScorer(model: LoadedModel, adapter: LoadedAdapter | undefi
     batchRows: (opts.batchSize ?? 16) * Math.max(1, opts.maxLabels ?? 2),
     padId: padIdOf(model.tokenizer),
     lengthNormalize: opts.lengthNormalize ?? false,
+    softSlots: opts.softSlots ?? false,
     ...(adapter ? { params: adapter.params } : {}),
   });
 }
@@ -298,6 +340,8 @@ export interface EvalFlags extends PromptOptionFlags {
   template?: string;
   verbalizer?: string;
   shots?: number[];
+  task?: string;
+  taskField?: string;
 }
 
 export interface EvalRun {
@@ -342,7 +386,25 @@ function promptFrom(flags: EvalFlags, fromCli: (key: keyof EvalFlags) => boolean
         : `no verbalizer: pass --verbalizer JSON or FILE (e.g. '{"girl": " girl", "boy": " boy"}')`,
     );
   }
-  return { template, verbalizer, labelField: flags.labelField ?? meta?.label_field ?? 'label', truncateField: flags.truncateField };
+  return { template, verbalizer, labelField: flags.labelField ?? meta?.label_field ?? 'label', truncateField: flags.truncateField, tasks: tasksFrom(flags, adapter) };
+}
+
+/** The task setting of a multitask adapter: --task for every record, else each record's --task-field. */
+function tasksFrom(flags: Pick<EvalFlags, 'task' | 'taskField'>, adapter: LoadedAdapter | undefined): PromptSpec['tasks'] {
+  const numTasks = adapter?.method.numTasks;
+  if (numTasks === undefined) {
+    if (flags.task !== undefined || flags.taskField !== undefined) {
+      throw new SoftpromptError(`--task/--task-field apply to multitask prompt tuning adapters only${adapter ? `; ${adapter.dir} is ${adapter.peftType}` : ''}`);
+    }
+    return undefined;
+  }
+  const names = adapter!.tasks ?? Array.from({ length: numTasks }, (_, i) => String(i));
+  if (flags.task !== undefined) {
+    if (!names.includes(flags.task)) throw new SoftpromptError(`--task ${JSON.stringify(flags.task)} is not a task of ${adapter!.dir}; its tasks are: ${names.join(', ')}`);
+    return { names, only: flags.task };
+  }
+  const trained = adapter!.meta?.training?.['task_field'];
+  return { names, field: flags.taskField ?? (typeof trained === 'string' ? trained : 'task') };
 }
 
 /** Runs `softprompt eval` with parsed flags; prints the table (or JSON) to `io`. */
@@ -360,7 +422,8 @@ export async function runEval(flags: EvalFlags, io: Io = processIo, fromCli: (ke
   const context = contextOf(model, adapter);
   const labels = prompt.verbalizer.labels;
 
-  const scorer = await createScorer(model, adapter, { batchSize: flags.batchSize, maxLabels: labels.length, lengthNormalize: flags.lengthNormalize ?? false });
+  const softSlots = checkSoftSlots(prompt.template, adapter, (m) => io.err(`softprompt: warning: ${m}`));
+  const scorer = await createScorer(model, adapter, { batchSize: flags.batchSize, maxLabels: labels.length, lengthNormalize: flags.lengthNormalize ?? false, softSlots });
   const runs: EvalRun[] = [];
   const bar = new Progress(io);
   try {
@@ -455,7 +518,8 @@ export function addPromptOptions(cmd: Command): Command {
 
 const EVAL_HELP = `
 Template text: {field} slots are filled from each record and the verbalizer's text follows the
-template directly. On the command line, \\n in --template and --instruction is a newline (\\t a tab,
+template directly. {soft:N} slots place N of an adapter's virtual tokens at that point (they must
+add up to its num_virtual_tokens); an adapter trained with slots records its template. On the command line, \\n in --template and --instruction is a newline (\\t a tab,
 \\\\ a backslash); @FILE reads the text from a file as it is. Config files hold real newlines.
 
 Config files: --config FILE (JSON or YAML) may set any flag, by its name without dashes
@@ -487,7 +551,9 @@ export function evalCommand(): Command {
     .option('--adapter <dir>', 'trained adapter folder (PEFT files + softprompt.json); its template, verbalizer and label field are the defaults')
     .option('--template <text>', 'prompt template with {field} slots, e.g. "{text}\\nThe story is about a" (or @FILE)')
     .option('--verbalizer <json|file>', 'label -> continuation text, inline JSON or a JSON file, e.g. \'{"girl": " girl", "boy": " boy"}\'')
-    .option('--shots <k>', 'demonstrations per query: one count, or a comma list such as 0,1,4 (one row each; default 0)', parseShots);
+    .option('--shots <k>', 'demonstrations per query: one count, or a comma list such as 0,1,4 (one row each; default 0)', parseShots)
+    .option('--task <name>', "multitask adapters: score every record with this task's prompt")
+    .option('--task-field <name>', "multitask adapters: the field naming each record's task (default: the one it was trained with, else \"task\")");
   withConfigFile(cmd, { structured: ['verbalizer', 'shots'] });
   cmd.addHelpText('after', EVAL_HELP);
   cmd.action(async (_opts: unknown, self: Command) => {

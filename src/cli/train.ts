@@ -131,6 +131,17 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
   const init: PromptInit = parseInit(flags.init);
 
   const model = await loadModel(flags.model);
+  const softSlots = template.softTokens > 0;
+  if (softSlots) {
+    // The slots fix the number of virtual tokens; a different --virtual-tokens is a contradiction.
+    if (fromCli('virtualTokens') && flags.virtualTokens !== template.softTokens) {
+      throw new SoftpromptError(`--virtual-tokens ${flags.virtualTokens} disagrees with the template's {soft:N} slots, which hold ${template.softTokens}; drop --virtual-tokens or change the slots`);
+    }
+    if (flags.method === 'prefix-tuning') {
+      throw new SoftpromptError("the template has {soft:N} slots but --method prefix-tuning puts its prefix into every layer's keys/values, not into the input; use prompt-tuning or p-tuning, or drop the slots");
+    }
+    flags = { ...flags, virtualTokens: template.softTokens };
+  }
   const method = makeMethod(flags, model);
   const maxLength = model.config.maxPositions - method.numVirtualTokens;
   if (maxLength < 2) throw new SoftpromptError(`--virtual-tokens ${method.numVirtualTokens} leaves no room in the model's ${model.config.maxPositions} positions`);
@@ -175,7 +186,7 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
     weights: model.weights,
     tokenizer: model.tokenizer,
     verbalizer,
-    labelPrompt: template.render(Object.fromEntries(template.fields.map((f) => [f, '']))),
+    labelPrompt: template.renderWithSlots(Object.fromEntries(template.fields.map((f) => [f, '']))).text,
   });
   // What defines the run: a resume must match it exactly (or its losses would not).
   const recipe: Record<string, unknown> = {
@@ -269,6 +280,7 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
       saveAdapter: save,
       onEvent: (e) => progress.onEvent(e),
       lengthNormalize: flags.lengthNormalize === true,
+      softSlots,
     });
   } finally {
     progress.stop();

@@ -17,6 +17,26 @@ import { shuffleInPlace } from './rng.ts';
 export interface PromptTarget {
   readonly promptIds: readonly number[];
   readonly targetIds: readonly number[];
+  /** Where the virtual tokens go in promptIds ({soft:N} slots); see EncodedExample. */
+  readonly softAt?: readonly number[];
+  /** Task id (multitask prompt tuning). */
+  readonly taskId?: number;
+}
+
+/** The per-row virtual-token positions and task ids of a batch, when its examples have them. */
+export function placementOf(examples: readonly Pick<PromptTarget, 'softAt' | 'taskId'>[]): Pick<TokenBatch, 'virtualAt' | 'taskIds'> {
+  const out: { virtualAt?: (readonly number[])[]; taskIds?: number[] } = {};
+  const withSoft = examples.filter((e) => e.softAt !== undefined).length;
+  if (withSoft > 0) {
+    if (withSoft !== examples.length) throw new DataError('some examples of a batch have {soft:N} slot positions and some do not; encode them all with one template');
+    out.virtualAt = examples.map((e) => e.softAt!);
+  }
+  const withTask = examples.filter((e) => e.taskId !== undefined).length;
+  if (withTask > 0) {
+    if (withTask !== examples.length) throw new DataError('some examples of a batch have a task id and some do not');
+    out.taskIds = examples.map((e) => e.taskId!);
+  }
+  return out;
 }
 
 /** The id used for padding: the tokenizer's pad token, else EOS, else 0. */
@@ -62,6 +82,7 @@ export function collateTrain(examples: readonly PromptTarget[], opts: CollateOpt
     inputIds: tensor('int64', [B, T], ids),
     attentionMask: tensor('int64', [B, T], mask),
     labels: tensor('int64', [B, T], labels),
+    ...placementOf(examples),
   };
 }
 

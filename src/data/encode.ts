@@ -24,6 +24,14 @@ export interface ExampleEncoderOptions {
   labelField?: string;
   /** Records without a label give `label: null` and no target instead of an error. Default false. */
   allowUnlabelled?: boolean;
+  /**
+   * Multitask prompt tuning: the field naming each record's task, and the task names in id order
+   * (the field's value, written with String(), must be one of them). Both or neither.
+   */
+  taskField?: string;
+  tasks?: readonly string[];
+  /** A record without the task field gets this task instead of an error (e.g. eval --task). */
+  defaultTask?: string;
 }
 
 export interface EncodedExample {
@@ -37,6 +45,13 @@ export interface EncodedExample {
   labelIndex: number;
   /** Every label's continuation ids, in the verbalizer's label order. */
   candidates: number[][];
+  /**
+   * With {soft:N} slots in the template: for each virtual token, the index in promptIds it goes
+   * before (non-decreasing). Absent when the template has no slots (virtual tokens go first).
+   */
+  softAt?: number[];
+  /** The task id (index into the encoder's tasks) when the encoder has a task field. */
+  taskId?: number;
   /** Whether the input field was cut to fit `maxLength`. */
   truncated: boolean;
   /** Where the record came from. */
@@ -58,6 +73,9 @@ export class ExampleEncoder {
   readonly truncateField: string | undefined;
   readonly labelField: string;
   readonly allowUnlabelled: boolean;
+  readonly taskField: string | undefined;
+  readonly tasks: readonly string[] | undefined;
+  readonly defaultTask: string | undefined;
 
   constructor(opts: ExampleEncoderOptions) {
     if (!Number.isInteger(opts.maxLength) || opts.maxLength < 1) throw new RangeError(`maxLength must be a positive integer, got ${opts.maxLength}`);
@@ -68,6 +86,16 @@ export class ExampleEncoder {
     this.labelField = opts.labelField ?? 'label';
     this.allowUnlabelled = opts.allowUnlabelled ?? false;
     this.truncateField = opts.truncateField ?? opts.template.fields[0];
+    if ((opts.taskField === undefined) !== (opts.tasks === undefined) && opts.defaultTask === undefined) {
+      throw new DataError(opts.tasks === undefined ? `task field "${opts.taskField}" given without the task names` : 'task names given without a task field (--task-field)');
+    }
+    if (opts.tasks !== undefined && opts.tasks.length === 0) throw new DataError('the task list is empty');
+    if (opts.defaultTask !== undefined && !(opts.tasks ?? []).includes(opts.defaultTask)) {
+      throw new DataError(`task "${opts.defaultTask}" is not one of the adapter's tasks: ${(opts.tasks ?? []).join(', ') || '(none)'}`);
+    }
+    this.taskField = opts.taskField;
+    this.tasks = opts.tasks;
+    this.defaultTask = opts.defaultTask;
     if (opts.truncateField !== undefined && !opts.template.fields.includes(opts.truncateField)) {
       throw new DataError(`truncation field "${opts.truncateField}" is not a slot of the template; slots are: ${opts.template.fields.join(', ') || '(none)'}`, {
         file: opts.template.origin,
@@ -100,15 +128,36 @@ export class ExampleEncoder {
     return label;
   }
 
+  /** The task id of `record` (undefined when the encoder has no tasks). */
+  taskOf(record: DataRecord): number | undefined {
+    if (this.tasks === undefined) return undefined;
+    const value = this.taskField === undefined ? undefined : record[this.taskField];
+    const where = { file: record.__file, line: record.__line, field: this.taskField };
+    if (value === undefined || value === null) {
+      if (this.defaultTask !== undefined) return this.tasks.indexOf(this.defaultTask);
+      throw new DataError(`record has no task field "${this.taskField}"; multitask prompts need each record's task`, where);
+    }
+    if (typeof value !== 'string' && typeof value !== 'number') throw new DataError(`task field "${this.taskField}" is a ${typeof value}, not a task name or id`, where);
+    const id = this.tasks.indexOf(String(value));
+    if (id < 0) {
+      throw new DataError(`task field "${this.taskField}" holds ${JSON.stringify(value)}, which is not one of the tasks: ${this.tasks.join(', ')}`, where);
+    }
+    return id;
+  }
+
   /**
    * Encodes one record. `prefix` (rendered demonstrations, see demos.ts) goes before the query and
    * is never cut. Throws DataError when even an empty input field does not fit.
    */
   encode(record: DataRecord, prefix = ''): EncodedExample {
     const label = this.labelOf(record);
+    const taskId = this.taskOf(record);
     const fits = (v: VerbalizedPrompt): boolean => v.promptIds.length + longest(v.candidates) <= this.maxLength;
-    const encodeWith = (overrides: Record<string, string>): VerbalizedPrompt =>
-      this.verbalizer.encode(this.tokenizer, prefix + this.template.render(record, overrides));
+    const encodeWith = (overrides: Record<string, string>): VerbalizedPrompt & { softAt?: number[] } => {
+      const { text, slots } = this.template.renderWithSlots(record, overrides);
+      const enc = this.verbalizer.encode(this.tokenizer, prefix + text);
+      return slots.length === 0 ? enc : { ...enc, softAt: this.#softPositions(prefix + text, slots, prefix.length, enc.promptIds) };
+    };
 
     let enc = encodeWith({});
     let truncated = false;
@@ -146,6 +195,8 @@ export class ExampleEncoder {
     const labelIndex = label === null ? -1 : this.verbalizer.labels.indexOf(label);
     return {
       promptIds: enc.promptIds,
+      ...(enc.softAt ? { softAt: enc.softAt } : {}),
+      ...(taskId !== undefined ? { taskId } : {}),
       targetIds: labelIndex < 0 ? [] : [...enc.candidates[labelIndex]!],
       label,
       labelIndex,
@@ -154,6 +205,26 @@ export class ExampleEncoder {
       line: record.__line,
       file: record.__file,
     };
+  }
+
+  /**
+   * Token index of each {soft:N} slot: a slot at character c goes where the tokenization of the
+   * text before c stops agreeing with the whole prompt's (the same boundary rule as the
+   * verbalizer's). The prompt's own tokens are exactly the hard prompt's; a merge across the slot
+   * moves the merged token after it. A slot at the very start goes before BOS, as PEFT prepends.
+   */
+  #softPositions(full: string, slots: readonly { offset: number; count: number }[], shift: number, promptIds: readonly number[]): number[] {
+    const at: number[] = [];
+    for (const { offset, count } of slots) {
+      const c = offset + shift;
+      let k = 0;
+      if (c > 0) {
+        const head = this.tokenizer.encode(full.slice(0, c));
+        while (k < head.length && k < promptIds.length && head[k] === promptIds[k]) k++;
+      }
+      for (let i = 0; i < count; i++) at.push(k);
+    }
+    return at;
   }
 
   /** Encodes a stream of records lazily. */

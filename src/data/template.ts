@@ -1,7 +1,7 @@
 /**
  * Prompt templates: literal text with `{field}` slots filled from a record, `{{` and `}}` for
  * literal braces, an optional instruction put in front, and `{soft:N}` slots for N virtual
- * tokens placed inside the text (parsed here; rendering them is another layer's job).
+ * tokens placed inside the text (rendered as positions: data/encode.ts turns them into token indices).
  *
  * A rendered template is the prompt; the verbalizer's continuation follows it directly, so
  * "{text}\nThe story is about a" + " girl" is the scored sequence.
@@ -133,20 +133,36 @@ export class Template {
   /**
    * Fills the slots from `record`. `overrides` replaces a field's text (used to truncate an input).
    * Throws DataError naming the field, the record's file and line when a slot's field is missing,
-   * null or not text/number/boolean. `{soft:N}` slots are not supported here yet.
+   * null or not text/number/boolean, and when the template has {soft:N} slots: text alone cannot
+   * hold virtual tokens (see {@link renderWithSlots}).
    */
   render(record: DataRecord | Readonly<Record<string, unknown>>, overrides: Readonly<Record<string, string>> = {}): string {
-    let out = '';
-    for (const p of this.parts) {
-      if (p.kind === 'text') out += p.text;
-      else if (p.kind === 'field') out += overrides[p.name] ?? this.fieldValue(record, p.name);
-      else {
-        throw new DataError(`template slot {soft:${p.count}}: soft-prompt slots inside a template are not supported yet by text rendering`, {
-          file: this.origin,
-        });
-      }
+    const { text, slots } = this.renderWithSlots(record, overrides);
+    if (slots.length > 0) {
+      throw new DataError(
+        `template has {soft:N} slots (${this.softTokens} virtual tokens in all); it needs a prompt-tuning or p-tuning adapter with ${this.softTokens} virtual tokens to fill them, and a hard prompt has none`,
+        { file: this.origin },
+      );
     }
-    return out;
+    return text;
+  }
+
+  /**
+   * Fills the field slots and leaves the {soft:N} slots out of the text, returning where each
+   * one was: `offset` is the character index in `text` the virtual tokens go before.
+   */
+  renderWithSlots(
+    record: DataRecord | Readonly<Record<string, unknown>>,
+    overrides: Readonly<Record<string, string>> = {},
+  ): { text: string; slots: { offset: number; count: number }[] } {
+    let text = '';
+    const slots: { offset: number; count: number }[] = [];
+    for (const p of this.parts) {
+      if (p.kind === 'text') text += p.text;
+      else if (p.kind === 'field') text += overrides[p.name] ?? this.fieldValue(record, p.name);
+      else slots.push({ offset: text.length, count: p.count });
+    }
+    return { text, slots };
   }
 
   /** The text of one field of `record`, with the same checks as {@link render}. */

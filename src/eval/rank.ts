@@ -34,6 +34,10 @@ export interface RankExample {
   readonly promptIds: readonly number[];
   /** Each candidate's continuation ids, as they follow the prompt in the joint encoding. Non-empty each. */
   readonly candidates: readonly (readonly number[])[];
+  /** Where the virtual tokens go in promptIds ({soft:N} slots); needs a scorer with softSlots. */
+  readonly softAt?: readonly number[];
+  /** Task id, for a multitask method. */
+  readonly taskId?: number;
 }
 
 export interface RankScorerOptions {
@@ -49,6 +53,8 @@ export interface RankScorerOptions {
   dtype?: FloatDType;
   /** Threads per op for the session (defaults to the runtime's choice). */
   intraOpThreads?: number;
+  /** Virtual tokens go where each example's softAt says (templates with {soft:N} slots). Default false. */
+  softSlots?: boolean;
   /** Method params used when `score` is called without any. */
   params?: Readonly<Record<string, Tensor>>;
 }
@@ -63,6 +69,8 @@ export interface RankResult {
 interface Row {
   readonly example: number;
   readonly candidate: number;
+  readonly softAt: readonly number[] | undefined;
+  readonly taskId: number | undefined;
   readonly prompt: readonly number[];
   readonly cont: readonly number[];
   readonly length: number;
@@ -97,6 +105,7 @@ export class RankScorer {
       lengthNormalize: opts.lengthNormalize ?? false,
       sortByLength: opts.sortByLength ?? true,
       dtype: opts.dtype ?? 'float32',
+      softSlots: opts.softSlots ?? false,
     };
   }
 
@@ -115,6 +124,7 @@ export class RankScorer {
         logprobs: true,
         loss: false,
         gradients: false,
+        softSlots: this.options.softSlots,
       });
       this.#session = compileGraph(program.graph, {
         outputs: ['logprobs'],
@@ -160,11 +170,27 @@ export class RankScorer {
         throw new RankError(`example ${i}: promptIds is empty; the first candidate token needs at least one token (e.g. BOS) before it`);
       }
       if (ex.candidates.length === 0) throw new RankError(`example ${i}: no candidates to rank`);
+      const n = this.method?.numVirtualTokens ?? 0;
+      if (this.options.softSlots && ex.softAt?.length !== n) {
+        throw new RankError(
+          ex.softAt
+            ? `example ${i}: the template's {soft:N} slots hold ${ex.softAt.length} virtual tokens but the adapter has ${n}`
+            : `example ${i}: the scorer places virtual tokens at {soft:N} slots but the example has no slot positions`,
+        );
+      }
+      if (!this.options.softSlots && ex.softAt) throw new RankError(`example ${i}: has {soft:N} slot positions but the scorer was made without softSlots`);
+      if ((this.method?.numTasks !== undefined) !== (ex.taskId !== undefined)) {
+        throw new RankError(
+          this.method?.numTasks !== undefined
+            ? `example ${i}: the ${this.method.kind} adapter has ${this.method.numTasks} tasks; the example needs a task id`
+            : `example ${i}: has a task id but the ${this.method?.kind ?? 'base model'} has no per-task prompts`,
+        );
+      }
       checkIds(ex.promptIds, `example ${i} prompt`);
       ex.candidates.forEach((c, k) => {
         if (c.length === 0) throw new RankError(`example ${i}, candidate ${k}: no tokens (an empty continuation would always score 0)`);
         checkIds(c, `example ${i}, candidate ${k}`);
-        rows.push({ example: i, candidate: k, prompt: ex.promptIds, cont: c, length: ex.promptIds.length + c.length });
+        rows.push({ example: i, candidate: k, softAt: ex.softAt, taskId: ex.taskId, prompt: ex.promptIds, cont: c, length: ex.promptIds.length + c.length });
       });
     });
     return rows;
@@ -205,6 +231,8 @@ export class RankScorer {
         inputIds: tensor('int64', [B, T], ids),
         attentionMask: tensor('int64', [B, T], mask),
         labels: tensor('int64', [B, T], labels),
+        ...(this.options.softSlots ? { virtualAt: batch.map((r) => r.softAt!) } : {}),
+        ...(this.method?.numTasks !== undefined ? { taskIds: batch.map((r) => r.taskId!) } : {}),
       });
       const expected = batch.reduce((s, r) => s + r.cont.length, 0);
       const out = (await session.run({ ...feeds, ...paramFeeds }, ['logprobs']))['logprobs']!;

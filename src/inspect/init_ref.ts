@@ -77,7 +77,7 @@ export function initReference(adapter: LoadedAdapter, model: InitModel): InitRef
       verbalizer = new Verbalizer(meta.verbalizer);
       // As train does: the continuation ids as they follow the template with empty fields.
       const template = new Template(meta.template.source, meta.template.instruction !== undefined ? { instruction: meta.template.instruction } : {});
-      labelPrompt = template.render(Object.fromEntries(template.fields.map((f) => [f, ''])));
+      labelPrompt = template.renderWithSlots(Object.fromEntries(template.fields.map((f) => [f, '']))).text;
     }
     const values = initParams(model.config, adapter.trainMethod, {
       seed: seed ?? 0,

@@ -2,6 +2,12 @@
  * Host side of a method: turns a padded token batch into the feeds of a Program,
  * following PEFT exactly (virtual tokens first, mask extended with ones, positions,
  * labels shifted by one and ignored at -100).
+ *
+ * With {soft:N} slots (TokenBatch.virtualAt) the virtual tokens sit inside each row instead of
+ * before it: token t of row b is preceded by the virtual tokens j with virtualAt[b][j] ≤ t, so it
+ * lands at sequence slot t + #{j : virtualAt[b][j] ≤ t}. Every slot stays before the row's padding,
+ * so the sequence is still [virtual + real tokens, then padding] and the mask and positions are
+ * the same as for prepended tokens; only the order of embeddings and the loss positions change.
  */
 import { SoftpromptError } from '../errors.ts';
 import type { Tensor } from '../tensor.ts';
@@ -18,6 +24,58 @@ export interface TokenBatch {
   readonly attentionMask: Tensor<'int64'>;
   /** [B, T] targets, IGNORE_INDEX where not counted; omit for forward-only use. */
   readonly labels?: Tensor<'int64'>;
+  /**
+   * Per row, for each of the method's n virtual tokens, the index of the real token it goes
+   * before (0..row length, non-decreasing); a Program built with softSlots needs it. Omitted: all
+   * before the input, as PEFT does.
+   */
+  readonly virtualAt?: readonly (readonly number[])[];
+  /** Per row, the task id (methods with numTasks, i.e. multitask prompt tuning). */
+  readonly taskIds?: readonly number[];
+}
+
+/**
+ * One row's layout with slots: the sequence slot of each real token t, and for each sequence slot
+ * the index into the program's table (virtual tokens of all rows, then tokens of all rows).
+ */
+function layoutRow(at: readonly number[], b: number, B: number, T: number, n: number, order: BigInt64Array, S: number): Int32Array {
+  const slot = new Int32Array(T);
+  let s = 0;
+  let j = 0;
+  for (let t = 0; t <= T; t++) {
+    while (j < n && at[j] === t) order[b * S + s++] = BigInt(b * n + j++);
+    if (t < T) {
+      slot[t] = s;
+      order[b * S + s++] = BigInt(B * n + b * T + t);
+    }
+  }
+  return slot;
+}
+
+function checkVirtualAt(method: PromptMethod | null, batch: TokenBatch, B: number, T: number, n: number): void {
+  const at = batch.virtualAt!;
+  if (!method || method.kind === 'prefix_tuning') {
+    throw new SoftpromptError(`virtual-token positions ({soft:N} slots) need a method that places embeddings, not ${method ? 'prefix tuning' : 'no method'}`);
+  }
+  if (at.length !== B) throw new SoftpromptError(`virtualAt has ${at.length} rows but the batch has ${B}`);
+  for (let b = 0; b < B; b++) {
+    const row = at[b]!;
+    if (row.length !== n) {
+      throw new SoftpromptError(`row ${b}: the template places ${row.length} virtual tokens but the ${method.kind} adapter has ${n}; the {soft:N} slots must add up to its num_virtual_tokens`);
+    }
+    let len = 0;
+    for (let t = 0; t < T; t++) {
+      const m = batch.attentionMask.data[b * T + t]!;
+      if (m === 1n && len !== t) throw new SoftpromptError(`row ${b}: {soft:N} slots need right-padded rows (mask 1…1 0…0)`);
+      if (m === 1n) len++;
+    }
+    for (let j = 0; j < n; j++) {
+      const p = row[j]!;
+      if (!Number.isInteger(p) || p < 0 || p > len || (j > 0 && p < row[j - 1]!)) {
+        throw new SoftpromptError(`row ${b}: virtual token ${j} is placed before token ${p}; positions must be non-decreasing integers in 0..${len} (the row's length)`);
+      }
+    }
+  }
 }
 
 /** The feeds for `batch`, without the method's params (the caller adds those). */
@@ -42,17 +100,40 @@ export function batchFeeds(method: PromptMethod | null, batch: TokenBatch): Reco
     [FEEDS.positionIds]: tensor('int64', [B, S], pos),
   };
 
+  if (method?.numTasks !== undefined) {
+    const ids = batch.taskIds;
+    if (!ids) throw new SoftpromptError(`${method.kind}: every row needs a task id (TokenBatch.taskIds); the adapter has ${method.numTasks} tasks`);
+    if (ids.length !== B) throw new SoftpromptError(`${method.kind}: ${ids.length} task ids for a batch of ${B} rows`);
+    ids.forEach((id, b) => {
+      if (!Number.isInteger(id) || id < 0 || id >= method.numTasks!) {
+        throw new SoftpromptError(`${method.kind}: row ${b} has task id ${id}, but the adapter's tasks are 0..${method.numTasks! - 1}`);
+      }
+    });
+    feeds[FEEDS.taskIds] = tensor('int64', [B], BigInt64Array.from(ids, BigInt));
+  } else if (batch.taskIds) {
+    throw new SoftpromptError(`rows carry task ids but the ${method?.kind ?? 'base model'} has no per-task prompts (only multitask prompt tuning does)`);
+  }
+
+  // slot[b][t]: the sequence slot of real token t.
+  let slotOf: (b: number, t: number) => number = (_b, t) => (inSequence ? n + t : t);
+  if (batch.virtualAt) {
+    checkVirtualAt(method, batch, B, T, n);
+    const order = new BigInt64Array(B * S);
+    const slots = batch.virtualAt.map((at, b) => layoutRow(at, b, B, T, n, order, S));
+    slotOf = (b, t) => slots[b]![t]!;
+    feeds[FEEDS.sequenceOrder] = tensor('int64', [B, S], order);
+  }
+
   if (batch.labels) {
-    // Logit at sequence slot s predicts the label at slot s+1. Slots of virtual tokens have no label.
-    const lead = inSequence ? n : 0;
+    // Logit at sequence slot s predicts the token at slot s+1. Slots of virtual tokens have no label.
     const positions: bigint[] = [];
     const targets: bigint[] = [];
     for (let b = 0; b < B; b++) {
-      for (let s = 0; s + 1 < S; s++) {
-        const t = s + 1 - lead; // index of the label in the real sequence
-        if (t < 0) continue;
+      for (let t = 0; t < T; t++) {
         const y = batch.labels.data[b * T + t]!;
         if (y === BigInt(IGNORE_INDEX)) continue;
+        const s = slotOf(b, t) - 1;
+        if (s < 0) continue; // the first token has nothing before it
         positions.push(BigInt(b * S + s));
         targets.push(y);
       }

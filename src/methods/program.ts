@@ -4,6 +4,7 @@
  */
 import type { ModelConfig } from '../formats/hf_config.ts';
 import type { WeightStore } from '../formats/weights.ts';
+import { SoftpromptError } from '../errors.ts';
 import { gradients } from '../graph/autodiff.ts';
 import { Graph } from '../graph/graph.ts';
 import * as op from '../graph/ops/index.ts';
@@ -20,6 +21,13 @@ export const FEEDS = {
   positionIds: 'position_ids',
   lossPositions: 'loss_positions',
   lossTargets: 'loss_targets',
+  /** [B] task id per row (methods with numTasks). */
+  taskIds: 'task_ids',
+  /**
+   * [B, S] where each sequence slot takes its embedding from (programs with softSlots): index j < B·n
+   * is row j/n's virtual token j%n, index B·n + b·T + t is token t of row b. See methods/batch.ts.
+   */
+  sequenceOrder: 'sequence_order',
 } as const;
 
 export interface ProgramOptions {
@@ -34,6 +42,11 @@ export interface ProgramOptions {
   fullLogits?: boolean;
   /** Also output "grad.virtual_tokens" (the encoder output's gradient; p-tuning diagnostics). */
   virtualTokenGradient?: boolean;
+  /**
+   * The virtual tokens go where each row says (a template's {soft:N} slots) instead of before the
+   * input: adds the `sequence_order` input. Needs a method that places embeddings.
+   */
+  softSlots?: boolean;
 }
 
 export interface Program {
@@ -56,14 +69,27 @@ export function buildProgram(config: ModelConfig, weights: WeightStore, method: 
   let embeds = model.embedTokens(ids);
   let virtual: Value | null = null;
   let past;
+  if (opts.softSlots && (!method || method.kind === 'prefix_tuning')) {
+    throw new SoftpromptError(
+      `{soft:N} slots place virtual-token embeddings inside the input; ${method ? 'prefix tuning puts its prefix into every layer\'s keys/values, so it has no tokens to place' : 'there is no method'}. Use prompt tuning, p-tuning or multitask prompt tuning`,
+    );
+  }
   if (method) {
-    const entry = method.enter(model, params);
+    const taskIds = method.numTasks ? g.input(FEEDS.taskIds, 'int64', ['B']) : undefined;
+    const entry = method.enter(model, params, taskIds ? { taskIds } : {});
     if (entry.placement === 'embeddings') {
       virtual = entry.virtualTokens;
-      // [n, d] → [B, n, d], then before the input embeddings.
+      // [n, d] → [B, n, d] (per-example tokens already are).
       const batch = op.slice(op.shapeOf(ids), [0], [0], [1]);
-      const vt = op.expand(op.unsqueeze(virtual, [0]), op.concat([batch, g.ints([1, 1])], 0), ['B', 1, 1]);
-      embeds = op.concat([vt, embeds], 1);
+      const vt = entry.perExample ? virtual : op.expand(op.unsqueeze(virtual, [0]), op.concat([batch, g.ints([1, 1])], 0), ['B', 1, 1]);
+      if (opts.softSlots) {
+        // One table of every row's virtual tokens then every row's tokens, gathered into sequence order.
+        const d = config.hiddenSize;
+        const order = g.input(FEEDS.sequenceOrder, 'int64', ['B', 'S']);
+        embeds = op.gather(op.concat([op.reshape(vt, [-1, d]), op.reshape(embeds, [-1, d])], 0), order);
+      } else {
+        embeds = op.concat([vt, embeds], 1);
+      }
     } else {
       past = entry.past(ids);
     }

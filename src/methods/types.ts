@@ -6,7 +6,7 @@
 import type { Value } from '../graph/types.ts';
 import type { CausalLM, KV } from '../models/types.ts';
 
-export type MethodKind = 'prompt_tuning' | 'p_tuning' | 'prefix_tuning';
+export type MethodKind = 'prompt_tuning' | 'p_tuning' | 'prefix_tuning' | 'multitask_prompt_tuning';
 
 export interface ParamSpec {
   /** PEFT's tensor name, e.g. "prompt_embeddings" or "mlp_head.0.weight". */
@@ -14,10 +14,20 @@ export interface ParamSpec {
   readonly shape: readonly number[];
 }
 
-/** How the trainable tensors reach the model, per batch of size B (taken from `like`). */
+/**
+ * How the trainable tensors reach the model, per batch of size B (taken from `like`).
+ * Embeddings are [n, d], shared by every row, or [B, n, d] when `perExample` (multitask prompt
+ * tuning: each row's prompt depends on its task id).
+ */
 export type MethodEntry =
-  | { readonly placement: 'embeddings'; readonly virtualTokens: Value /* [n, d] */ }
+  | { readonly placement: 'embeddings'; readonly virtualTokens: Value; readonly perExample?: boolean }
   | { readonly placement: 'kv-prefix'; readonly past: (batchLike: Value) => KV[] };
+
+/** Graph inputs a method may read besides its params. */
+export interface MethodInputs {
+  /** [B] int64 task id of each row; present when the method has `numTasks`. */
+  readonly taskIds?: Value;
+}
 
 /**
  * The network a method trains through instead of training its output directly (PEFT's
@@ -35,6 +45,11 @@ export interface PromptMethod {
   readonly params: readonly ParamSpec[];
   /** Present when the params are an encoder whose output is what PEFT saves as prompt_embeddings. */
   readonly encoder?: EncoderSpec;
+  /**
+   * Set when the virtual tokens depend on a task id per example (multitask prompt tuning): the
+   * program then has a `task_ids` [B] input, fed from TokenBatch.taskIds, each in 0..numTasks-1.
+   */
+  readonly numTasks?: number;
   /** Graph side: given the params as graph values, how they enter `model`. */
-  enter(model: CausalLM, params: Readonly<Record<string, Value>>): MethodEntry;
+  enter(model: CausalLM, params: Readonly<Record<string, Value>>, inputs: MethodInputs): MethodEntry;
 }

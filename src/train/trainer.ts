@@ -71,6 +71,8 @@ export interface TrainerOptions {
   saveAdapter: (dir: string, params: Params, metrics: Record<string, unknown> | null) => void;
   onEvent?: (e: TrainEvent) => void;
   lengthNormalize?: boolean;
+  /** The template has {soft:N} slots: virtual tokens go where each example's softAt says. */
+  softSlots?: boolean;
   /** Rows per evaluation batch. */
   evalBatchRows?: number;
 }
@@ -161,10 +163,15 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
   opts.onEvent?.({ kind: 'start', totalSteps, startStep: state.step, examples: stats.examples, batchesPerEpoch: stats.batchesPerEpoch, resumed: ck !== null, truncated: stats.truncated });
   if (!ck) checkpoint(); // step 0: a good checkpoint always exists
 
-  const program = buildProgram(opts.config, opts.weights, method);
+  const program = buildProgram(opts.config, opts.weights, method, { softSlots: opts.softSlots ?? false });
   const session: CompiledSession = await compileGraph(program.graph, { label: `${program.graph.name}_train` });
   const scorer = hasVal
-    ? await RankScorer.create(opts.config, opts.weights, method, { padId: opts.padId, lengthNormalize: opts.lengthNormalize ?? false, batchRows: opts.evalBatchRows ?? 32 })
+    ? await RankScorer.create(opts.config, opts.weights, method, {
+        padId: opts.padId,
+        lengthNormalize: opts.lengthNormalize ?? false,
+        batchRows: opts.evalBatchRows ?? 32,
+        softSlots: opts.softSlots ?? false,
+      })
     : null;
 
   const evaluate = async (): Promise<boolean> => {
