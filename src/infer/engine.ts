@@ -307,14 +307,15 @@ export class Engine implements InferenceEngine {
     };
   }
 
-  #scorer(task: Task | null): Promise<RankScorer> {
+  #scorer(task: Task | null, softSlots: boolean): Promise<RankScorer> {
     const method = task?.adapter.method ?? null;
-    const key = method ? `${method.kind}:${method.numVirtualTokens}` : 'base';
+    const key = method ? `${method.kind}:${method.numVirtualTokens}${softSlots ? ':slots' : ''}` : 'base';
     let s = this.#scorers.get(key);
     if (!s) {
       s = RankScorer.create(this.model.config, this.model.weights, method, {
         batchRows: 64,
         padId: padIdOf(this.model.tokenizer),
+        softSlots,
         ...(this.#intraOpThreads !== undefined ? { intraOpThreads: this.#intraOpThreads } : {}),
       });
       this.#scorers.set(key, s);
@@ -346,6 +347,14 @@ export class Engine implements InferenceEngine {
       if (typeof record[f] !== 'string') throw new InferenceError(`input has no string field "${f}" that the template needs`, 'input');
     }
     const n = task?.prefix.n ?? 0;
+    if (template.softTokens > 0) {
+      if (!task || task.adapter.method.kind === 'prefix_tuning' || template.softTokens !== task.adapter.method.numVirtualTokens) {
+        throw new InferenceError(
+          `the template's {soft:N} slots hold ${template.softTokens} virtual tokens, but ${task ? `task ${task.info.name} (${task.info.method}) has ${task.adapter.method.kind === 'prefix_tuning' ? 'a key/value prefix, no input tokens' : `${task.adapter.method.numVirtualTokens}`}` : 'the base model has none'}`,
+          'template',
+        );
+      }
+    }
     const encoder = new ExampleEncoder({
       template,
       verbalizer,
@@ -355,7 +364,7 @@ export class Engine implements InferenceEngine {
       labelField: '\u0000no-label',
     });
     const e = encoder.encode({ ...record, __line: index + 1 });
-    return { example: { promptIds: e.promptIds, candidates: e.candidates }, labels: verbalizer.labels };
+    return { example: { promptIds: e.promptIds, candidates: e.candidates, ...(e.softAt ? { softAt: e.softAt } : {}) }, labels: verbalizer.labels };
   }
 
   async classify(requests: readonly ClassifyRequest[]): Promise<ClassifyResult[]> {
@@ -375,12 +384,12 @@ export class Engine implements InferenceEngine {
     const results: ClassifyResult[] = new Array(requests.length);
     const groups = new Map<string, number[]>();
     encoded.forEach((e, i) => {
-      const k = e.task?.info.name ?? '';
+      const k = `${e.task?.info.name ?? ''}${e.example.softAt ? '\u0000slots' : ''}`;
       groups.set(k, [...(groups.get(k) ?? []), i]);
     });
     for (const idx of groups.values()) {
-      const task = encoded[idx[0]!]!.task;
-      const scorer = await this.#scorer(task);
+      const { task, example } = encoded[idx[0]!]!;
+      const scorer = await this.#scorer(task, example.softAt !== undefined);
       const r = await this.#exclusive(() => scorer.score(idx.map((i) => encoded[i]!.example), task?.adapter.params));
       idx.forEach((i, k) => {
         const labels = encoded[i]!.labels;
@@ -419,7 +428,11 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       continue;
     }
     try {
-      loaded.push([name, loadAdapterDir(dir, model, (m) => warn(`adapter ${name}: ${m}`))]);
+      const adapter = loadAdapterDir(dir, model, (m) => warn(`adapter ${name}: ${m}`));
+      if (adapter.meta?.template && new Template(adapter.meta.template.source).softTokens > 0) {
+        warn(`adapter ${name}: its template places the virtual tokens at {soft:N} slots; classify puts them there, generate puts them before the prompt (raw text has no slots)`);
+      }
+      loaded.push([name, adapter]);
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       skipped.push({ name, dir, message });
