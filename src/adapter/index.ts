@@ -7,6 +7,6 @@ export type { AdapterMetaInput, SaveAdapterArgs, SavedAdapter } from './save.ts'
 export { loadAdapter, PICKLE_WEIGHTS_FILE } from './load.ts';
 export type { AdapterModel, LoadAdapterOptions } from './load.ts';
 export { lstmLayerCount, prefixProjectionOutput, promptEmbeddingsToSave, pTuningEncoderOutput } from './encoder.ts';
-export { buildPeftConfig, peftDims, promptTuningInitFields, pythonJson, PEFT_TYPES, SUPPORTED_PEFT_TYPES } from './peft_config.ts';
+export { buildPeftConfig, multitaskInitFields, peftDims, promptTuningInitFields, pythonJson, MULTITASK_SOURCE_INITS, PEFT_TYPES, SUPPORTED_PEFT_TYPES } from './peft_config.ts';
 export type { PeftConfigArgs, PeftDims } from './peft_config.ts';
 export { decodeTensor, encodeTensor, parseSoftpromptMeta, SOFTPROMPT_FORMAT, SOFTPROMPT_VERSION } from './meta.ts';

@@ -10,6 +10,7 @@ import { safetensorsWeightStore } from '../formats/weights.ts';
 import type { WeightStore } from '../formats/weights.ts';
 import { pTuning } from '../methods/p_tuning.ts';
 import { prefixTuning } from '../methods/prefix_tuning.ts';
+import { multitaskPromptTuning } from '../methods/multitask.ts';
 import { promptTuning } from '../methods/prompt_tuning.ts';
 import type { MethodKind, PromptMethod } from '../methods/types.ts';
 import type { Tensor } from '../tensor.ts';
@@ -44,6 +45,7 @@ const KIND_OF: Readonly<Record<PeftType, MethodKind>> = {
   PROMPT_TUNING: 'prompt_tuning',
   P_TUNING: 'p_tuning',
   PREFIX_TUNING: 'prefix_tuning',
+  MULTITASK_PROMPT_TUNING: 'multitask_prompt_tuning',
 };
 
 type Json = Record<string, unknown>;
@@ -225,11 +227,75 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
+/** The task names of a multitask adapter: softprompt.json's `tasks`, else "0".."N-1". */
+function taskNames(meta: SoftpromptMeta | null, metaPath: string, numTasks: number, configPath: string): string[] {
+  if (!meta?.tasks) return Array.from({ length: numTasks }, (_, i) => String(i));
+  if (meta.tasks.length !== numTasks) {
+    throw new AdapterError(metaPath, 'tasks', `names ${meta.tasks.length} tasks but ${configPath} has num_tasks ${numTasks}: the files come from different saves`);
+  }
+  return [...meta.tasks];
+}
+
+/**
+ * MULTITASK_PROMPT_TUNING: prompt_embeddings (the shared prompt, loaded as embedding.weight),
+ * prefix_task_cols [num_tasks, n, num_ranks], prefix_task_rows [num_tasks, num_ranks, token_dim],
+ * each checked against adapter_config.json and the model. The method runs as is (params = trainable).
+ */
+function loadMultitask(
+  root: string, f: PeftFields, store: WeightStore, n: number, model: AdapterModel, opts: LoadAdapterOptions, warn: (m: string) => void,
+): LoadedAdapter {
+  const { config } = model;
+  const d = config.hiddenSize;
+  // PEFT's defaults when a field is absent: num_tasks 1, num_ranks 1.
+  const numTasks = f.optPosInt('num_tasks') ?? 1;
+  const numRanks = f.optPosInt('num_ranks') ?? 1;
+  for (const name of ['prompt_embeddings', 'prefix_task_cols', 'prefix_task_rows']) {
+    if (!store.has(name)) {
+      throw new AdapterError(store.source, name, `is missing: a MULTITASK_PROMPT_TUNING adapter (${f.file}) saves prompt_embeddings, prefix_task_cols and prefix_task_rows`);
+    }
+  }
+  const shapeOf = (name: string): readonly number[] => store.info(name).shape;
+  const fmt = (s: readonly number[]): string => `[${s.join(', ')}]`;
+  const check = (name: string, want: readonly number[], dims: readonly string[]): void => {
+    const got = shapeOf(name);
+    if (got.length !== want.length) {
+      throw new AdapterError(store.source, name, `has shape ${fmt(got)} but must be [${dims.join(', ')}] = ${fmt(want)}`);
+    }
+    got.forEach((g, i) => {
+      if (g === want[i]) return;
+      const dim = dims[i]!;
+      const [file, field, what] = dim === 'num_tasks' || dim === 'num_ranks' || dim === 'num_virtual_tokens'
+        ? [f.file, dim, `is ${want[i]} but ${name} in ${store.source} has ${g} along that axis (shape ${fmt(got)})`]
+        : [store.source, name, `has shape ${fmt(got)} but the model's hidden size (token_dim) is ${d}: the adapter was trained for another model`];
+      throw new AdapterError(file, field, what);
+    });
+  };
+  check('prompt_embeddings', [n, d], ['num_virtual_tokens', 'token_dim']);
+  check('prefix_task_cols', [numTasks, n, numRanks], ['num_tasks', 'num_virtual_tokens', 'num_ranks']);
+  check('prefix_task_rows', [numTasks, numRanks, d], ['num_tasks', 'num_ranks', 'token_dim']);
+  const method = multitaskPromptTuning(config, { numVirtualTokens: n, numTasks, numRanks });
+  const params: Record<string, Tensor> = {
+    'embedding.weight': store.get('prompt_embeddings', [n, d]),
+    prefix_task_cols: store.get('prefix_task_cols', [numTasks, n, numRanks]),
+    prefix_task_rows: store.get('prefix_task_rows', [numTasks, numRanks, d]),
+  };
+
+  const metaPath = join(root, SOFTPROMPT_FILE);
+  const meta = existsSync(metaPath) ? parseSoftpromptMeta(readJsonObject(metaPath), metaPath) : null;
+  if (meta) checkBaseModel(meta, metaPath, model, opts, warn);
+  if (meta?.encoder) warn(`${metaPath}: field "encoder" is ignored: multitask prompt tuning has no encoder`);
+  const tasks = taskNames(meta, metaPath, numTasks, f.file);
+  return {
+    dir: root, peftType: 'MULTITASK_PROMPT_TUNING', method, params, trainable: params, trainMethod: method, peftConfig: f.raw, meta, tasks,
+  };
+}
+
 /**
  * Loads the adapter in `dir` for `model`. A folder without softprompt.json (written by PEFT) loads
  * with meta null. P_TUNING runs as prompt tuning over the saved encoder output, PREFIX_TUNING with
  * prefix_projection as plain prefix tuning over the saved projected table (the inference views);
  * their encoder, when softprompt.json has it, is `trainable` for resuming (with `trainMethod`).
+ * MULTITASK_PROMPT_TUNING runs as itself, with its task names in `tasks`.
  */
 export function loadAdapter(dir: string, model: AdapterModel, opts: LoadAdapterOptions = {}): LoadedAdapter {
   const warn = opts.onWarning ?? ((m: string) => process.emitWarning(m, 'SoftpromptWarning'));
@@ -249,6 +315,7 @@ export function loadAdapter(dir: string, model: AdapterModel, opts: LoadAdapterO
   const n = checkSizes(f, kind, config, warn);
 
   const store = readWeights(root);
+  if (kind === 'multitask_prompt_tuning') return loadMultitask(root, f, store, n, model, opts, warn);
   const method = kind === 'prefix_tuning' ? prefixTuning(config, { numVirtualTokens: n }) : promptTuning(config, { numVirtualTokens: n });
   const spec = method.params[0]!;
   if (!store.has(spec.name)) throw new MissingTensorError(store.source, spec.name);

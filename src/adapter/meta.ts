@@ -6,7 +6,7 @@ import { ConfigError, FormatError } from '../errors.ts';
 import type { Tensor } from '../tensor.ts';
 import { numel, tensor } from '../tensor.ts';
 import { f32ToLeBytes, leBytesToF32 } from './bytes.ts';
-import type { BaseModelFingerprint, PromptInit, SoftpromptMeta } from './types.ts';
+import type { BaseModelFingerprint, MultitaskSourceInit, PromptInit, SoftpromptMeta } from './types.ts';
 
 export const SOFTPROMPT_FORMAT = 'softprompt';
 export const SOFTPROMPT_VERSION = 1;
@@ -77,6 +77,37 @@ function parseInitField(v: unknown, file: string): PromptInit {
   }
 }
 
+const SOURCE_INIT_KINDS: readonly MultitaskSourceInit['kind'][] = ['average_source_tasks', 'exact_source_task', 'only_source_shared'];
+
+function parseSourceInit(v: unknown, file: string): MultitaskSourceInit {
+  if (!isObject(v)) throw new ConfigError(file, 'source_init', `must be an object like {"kind": "average_source_tasks", "path": "…"}, got ${describe(v)}`);
+  const kind = v.kind;
+  if (typeof kind !== 'string' || !(SOURCE_INIT_KINDS as readonly string[]).includes(kind)) {
+    throw new ConfigError(file, 'source_init.kind', `must be one of ${SOURCE_INIT_KINDS.join(', ')}, got ${describe(kind)}`);
+  }
+  if (typeof v.path !== 'string' || v.path === '') throw new ConfigError(file, 'source_init.path', `must be a non-empty string, got ${describe(v.path)}`);
+  const out: MultitaskSourceInit = { kind: kind as MultitaskSourceInit['kind'], path: v.path };
+  if (v.task !== undefined && v.task !== null) {
+    if (typeof v.task !== 'number' || !Number.isSafeInteger(v.task) || v.task < 0) {
+      throw new ConfigError(file, 'source_init.task', `must be a non-negative integer (a source task id), got ${describe(v.task)}`);
+    }
+    out.task = v.task;
+  }
+  return out;
+}
+
+/** Task names: a non-empty list of distinct non-empty strings. */
+function parseTasks(v: unknown, file: string): string[] {
+  if (!Array.isArray(v) || v.length === 0) throw new ConfigError(file, 'tasks', `must be a non-empty list of task names, got ${describe(v)}`);
+  const seen = new Set<string>();
+  v.forEach((name, i) => {
+    if (typeof name !== 'string' || name === '') throw new ConfigError(file, `tasks[${i}]`, `must be a non-empty string (the name of task ${i}), got ${describe(name)}`);
+    if (seen.has(name)) throw new ConfigError(file, `tasks[${i}]`, `repeats the task name ${JSON.stringify(name)}; task names must be distinct`);
+    seen.add(name);
+  });
+  return v as string[];
+}
+
 function parseFingerprint(v: Json, file: string): BaseModelFingerprint {
   const posInt = (key: string): number => {
     const x = v[key];
@@ -131,6 +162,8 @@ export function parseSoftpromptMeta(raw: unknown, file: string): SoftpromptMeta 
   const base = optObject(raw, 'base_model', file);
   if (base) meta.base_model = parseFingerprint(base, file);
   if (raw.init !== undefined && raw.init !== null) meta.init = parseInitField(raw.init, file);
+  if (raw.source_init !== undefined && raw.source_init !== null) meta.source_init = parseSourceInit(raw.source_init, file);
+  if (raw.tasks !== undefined && raw.tasks !== null) meta.tasks = parseTasks(raw.tasks, file);
   const encoder = optObject(raw, 'encoder', file);
   if (encoder) {
     // Decode now so a corrupt entry fails at load; keep the checked entries as they were.

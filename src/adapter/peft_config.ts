@@ -2,19 +2,29 @@
  * adapter_config.json as PEFT writes it for a CAUSAL_LM prompt-learning adapter: the fields of
  * PeftConfig, PromptLearningConfig and the method's config dataclass (PromptTuningConfig,
  * PromptEncoderConfig, PrefixTuningConfig), serialised like Python's
- * json.dumps(asdict(config), indent=2, sort_keys=True).
+ * json.dumps(asdict(config), indent=2, sort_keys=True). MULTITASK_PROMPT_TUNING is
+ * MultitaskPromptTuningConfig: PromptTuningConfig's fields plus num_tasks, num_ranks,
+ * prompt_tuning_init_state_dict_path and prompt_tuning_init_task.
  *
  * Fields newer PEFT releases added (peft_version, modules_to_save, PrefixTuningConfig.init_weights)
  * are left out: PEFT ≥ 0.14 fills their defaults, and PEFT < 0.14 rejects keys it does not know.
  */
 import type { ModelConfig } from '../formats/hf_config.ts';
 import type { MethodKind, PromptMethod } from '../methods/types.ts';
-import type { PeftType, PromptInit } from './types.ts';
+import type { MultitaskSourceInit, PeftType, PromptInit } from './types.ts';
 
 export const PEFT_TYPES: Readonly<Record<MethodKind, PeftType>> = {
   prompt_tuning: 'PROMPT_TUNING',
   p_tuning: 'P_TUNING',
   prefix_tuning: 'PREFIX_TUNING',
+  multitask_prompt_tuning: 'MULTITASK_PROMPT_TUNING',
+};
+
+/** PEFT's MultitaskPromptTuningInit value of each source init. */
+export const MULTITASK_SOURCE_INITS: Readonly<Record<MultitaskSourceInit['kind'], string>> = {
+  average_source_tasks: 'AVERAGE_SOURCE_TASKS',
+  exact_source_task: 'EXACT_SOURCE_TASK',
+  only_source_shared: 'ONLY_SOURCE_SHARED',
 };
 
 export const SUPPORTED_PEFT_TYPES: readonly PeftType[] = Object.values(PEFT_TYPES);
@@ -76,12 +86,36 @@ export interface PeftConfigArgs {
   baseModelPath: string | null;
   /** Prompt tuning's init (ignored by the other methods). */
   init?: PromptInit;
+  /**
+   * Multitask prompt tuning's source adapter, when it started from one: recorded as
+   * prompt_tuning_init_state_dict_path and prompt_tuning_init_task (see multitaskInitFields).
+   */
+  sourceInit?: MultitaskSourceInit;
   /** P-tuning's encoder hidden size when `method.encoder` does not give it (mlp_head.0.weight's rows). */
   encoderHiddenSize?: number;
 }
 
+/**
+ * MultitaskPromptTuningConfig's own fields. prompt_tuning_init stays the shared prompt's init
+ * (RANDOM, TEXT, SAMPLE_VOCAB as for prompt tuning) even after a source init, because PEFT re-runs
+ * the init whenever it builds the module, loading included: with AVERAGE_SOURCE_TASKS,
+ * EXACT_SOURCE_TASK or ONLY_SOURCE_SHARED its from_pretrained would torch.load the source path
+ * (which fails on a safetensors file or on another machine) and, for more than one task, load
+ * [1, …] factors strictly into [num_tasks, …]. The source path and task are recorded in
+ * prompt_tuning_init_state_dict_path / prompt_tuning_init_task, which PEFT reads only for those
+ * inits, and softprompt.json's `source_init` keeps the source init itself.
+ */
+export function multitaskInitFields(numTasks: number, numRanks: number, sourceInit: MultitaskSourceInit | undefined): Record<string, unknown> {
+  return {
+    num_ranks: numRanks,
+    num_tasks: numTasks,
+    prompt_tuning_init_state_dict_path: sourceInit?.path ?? null,
+    prompt_tuning_init_task: sourceInit?.task ?? 0,
+  };
+}
+
 /** The adapter_config.json object for a trained method (inference_mode true, as save_pretrained writes). */
-export function buildPeftConfig({ method, config, baseModelPath, init, encoderHiddenSize }: PeftConfigArgs): Record<string, unknown> {
+export function buildPeftConfig({ method, config, baseModelPath, init, encoderHiddenSize, sourceInit }: PeftConfigArgs): Record<string, unknown> {
   const dims = peftDims(config, method.kind);
   const common: Record<string, unknown> = {
     // PeftConfigMixin / PeftConfig
@@ -116,6 +150,11 @@ export function buildPeftConfig({ method, config, baseModelPath, init, encoderHi
       // encoder_hidden_size is unused without projection; PEFT defaults it to token_dim.
       const proj = method.encoder?.type === 'prefix_projection' ? method.encoder : undefined;
       return { ...common, encoder_hidden_size: proj?.hiddenSize ?? dims.tokenDim, prefix_projection: proj !== undefined };
+    }
+    case 'multitask_prompt_tuning': {
+      const cols = method.params.find((p) => p.name === 'prefix_task_cols');
+      const numRanks = cols?.shape[2] ?? 1;
+      return { ...common, ...promptTuningInitFields(init, baseModelPath), ...multitaskInitFields(method.numTasks ?? 1, numRanks, sourceInit) };
     }
   }
 }

@@ -1,6 +1,7 @@
 /**
  * Writing an adapter folder: adapter_model.safetensors (one tensor, prompt_embeddings, as PEFT's
- * get_peft_model_state_dict gives it: for p-tuning and prefix projection the encoder's output),
+ * get_peft_model_state_dict gives it: for p-tuning and prefix projection the encoder's output;
+ * multitask prompt tuning adds prefix_task_cols and prefix_task_rows),
  * softprompt.json (with the encoder, to resume), then adapter_config.json. Each file is
  * written atomically; the PEFT config goes last, so a folder whose config is there has its weights.
  */
@@ -65,6 +66,22 @@ function checkedParams(dir: string, method: PromptMethod, trainable: Readonly<Re
   return out;
 }
 
+/** softprompt.json's multitask fields must fit the method: tasks one name per task, both only for MPT. */
+function checkMultitaskMeta(dir: string, method: PromptMethod, meta: AdapterMetaInput | undefined): void {
+  if (method.kind !== 'multitask_prompt_tuning') {
+    for (const key of ['tasks', 'source_init'] as const) {
+      if (meta?.[key] !== undefined) throw new AdapterError(dir, key, `is given but ${method.kind} has no tasks; it belongs to multitask prompt tuning`);
+    }
+    return;
+  }
+  const T = method.numTasks ?? 1;
+  const tasks = meta?.tasks;
+  if (tasks !== undefined) {
+    if (tasks.length !== T) throw new AdapterError(dir, 'tasks', `names ${tasks.length} tasks (${tasks.join(', ')}) but the method has ${T}`);
+    if (new Set(tasks).size !== tasks.length || tasks.some((t) => t === '')) throw new AdapterError(dir, 'tasks', 'must be distinct non-empty names');
+  }
+}
+
 /** Saves a trained method as a PEFT adapter folder plus softprompt.json (see the module comment). */
 export function saveAdapter(dir: string, args: SaveAdapterArgs): SavedAdapter {
   const root = resolve(dir);
@@ -73,9 +90,14 @@ export function saveAdapter(dir: string, args: SaveAdapterArgs): SavedAdapter {
   const params = checkedParams(root, method, args.trainable);
   mkdirSync(root, { recursive: true });
 
+  const multitask = method.kind === 'multitask_prompt_tuning';
+  checkMultitaskMeta(root, method, args.meta);
   // PEFT saves an encoder's output (p-tuning, prefix projection); the encoder itself goes to
-  // softprompt.json for resuming.
-  const promptEmbeddings = promptEmbeddingsToSave(method, params, root);
+  // softprompt.json for resuming. Multitask prompt tuning saves its three tensors, the shared
+  // prompt (embedding.weight) as prompt_embeddings (get_peft_model_state_dict).
+  const tensors: Record<string, Tensor<'float32'>> = multitask
+    ? { prompt_embeddings: params['embedding.weight']!, prefix_task_cols: params['prefix_task_cols']!, prefix_task_rows: params['prefix_task_rows']! }
+    : { prompt_embeddings: promptEmbeddingsToSave(method, params, root) };
   const hasEncoder = method.kind === 'p_tuning' || method.encoder !== undefined;
   const encoder: SoftpromptMeta['encoder'] = hasEncoder ? Object.fromEntries(Object.entries(params).map(([k, v]) => [k, encodeTensor(v)])) : undefined;
   // A p-tuning method built without an encoder spec: the MLP's hidden size is mlp_head.0's rows.
@@ -89,7 +111,7 @@ export function saveAdapter(dir: string, args: SaveAdapterArgs): SavedAdapter {
     base_model: fingerprint,
     ...(encoder ? { encoder } : {}),
   };
-  const peftConfig = buildPeftConfig({ method, config, baseModelPath, init: args.meta?.init, encoderHiddenSize });
+  const peftConfig = buildPeftConfig({ method, config, baseModelPath, init: args.meta?.init, encoderHiddenSize, sourceInit: args.meta?.source_init });
 
   const paths: SavedAdapter = {
     dir: root,
@@ -98,7 +120,7 @@ export function saveAdapter(dir: string, args: SaveAdapterArgs): SavedAdapter {
     metaPath: join(root, SOFTPROMPT_FILE),
   };
   const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
-  writeSafetensors(paths.weightsPath, { prompt_embeddings: promptEmbeddings }, { format: 'pt' }); // torch's save_file metadata
+  writeSafetensors(paths.weightsPath, tensors, { format: 'pt' }); // torch's save_file metadata
   writeFileAtomic(paths.metaPath, [utf8(`${JSON.stringify(meta, null, 2)}\n`)]);
   writeFileAtomic(paths.configPath, [utf8(pythonJson(peftConfig))]);
   return paths;

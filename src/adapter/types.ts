@@ -13,7 +13,7 @@ export const ADAPTER_WEIGHTS_FILE = 'adapter_model.safetensors';
 export const SOFTPROMPT_FILE = 'softprompt.json';
 
 /** PEFT's names for the methods softprompt trains. */
-export type PeftType = 'PROMPT_TUNING' | 'P_TUNING' | 'PREFIX_TUNING';
+export type PeftType = 'PROMPT_TUNING' | 'P_TUNING' | 'PREFIX_TUNING' | 'MULTITASK_PROMPT_TUNING';
 
 /** How prompt-tuning embeddings were initialised (PEFT's prompt_tuning_init plus our LABELS). */
 export type PromptInit =
@@ -21,6 +21,24 @@ export type PromptInit =
   | { kind: 'vocab' }
   | { kind: 'text'; text: string }
   | { kind: 'labels' };
+
+/**
+ * Multitask prompt tuning started from a source MPT adapter (PEFT's MultitaskPromptTuningInit):
+ * - average_source_tasks (AVERAGE_SOURCE_TASKS): the source's shared prompt, and its task factors
+ *   averaged over its tasks;
+ * - exact_source_task (EXACT_SOURCE_TASK): the source's shared prompt and the factors of its task
+ *   `task`;
+ * - only_source_shared (ONLY_SOURCE_SHARED): only the shared prompt; the factors start fresh.
+ * PEFT allows the first two for a one-task target only; softprompt gives every target task the
+ * averaged / picked factors.
+ */
+export interface MultitaskSourceInit {
+  kind: 'average_source_tasks' | 'exact_source_task' | 'only_source_shared';
+  /** The source: an adapter folder or its adapter_model.safetensors (PEFT's prompt_tuning_init_state_dict_path). */
+  path: string;
+  /** The source task of exact_source_task (PEFT's prompt_tuning_init_task, default 0). */
+  task?: number;
+}
 
 /** What identifies the frozen model an adapter was trained on. */
 export interface BaseModelFingerprint {
@@ -48,6 +66,10 @@ export interface SoftpromptMeta {
   metrics?: Record<string, unknown>;
   base_model?: BaseModelFingerprint;
   init?: PromptInit;
+  /** Multitask prompt tuning: the source adapter it started from, if any (see MultitaskSourceInit). */
+  source_init?: MultitaskSourceInit;
+  /** Multitask prompt tuning: the name of each task, in task-id order (adapter_config.json has only num_tasks). */
+  tasks?: string[];
   /**
    * Trainable tensors that are not the saved prompt_embeddings, so training can resume: the p-tuning
    * encoder (embedding.weight, mlp_head.*, and lstm_head.* for the LSTM) or the prefix projection
@@ -62,10 +84,12 @@ export interface LoadedAdapter {
   readonly peftType: PeftType;
   /**
    * The method to run it with. For p-tuning this is the *inference* view: prompt tuning over the
-   * encoder's output; for prefix tuning with projection, prefix tuning over the projected table.
+   * encoder's output; for prefix tuning with projection, prefix tuning over the projected table;
+   * multitask prompt tuning runs as itself (per-row task ids; multitaskTaskPrompt gives one task's
+   * prompt for plain prompt tuning).
    */
   readonly method: PromptMethod;
-  /** Feeds for `method.params` (e.g. { prompt_embeddings }). */
+  /** Feeds for `method.params` (e.g. { prompt_embeddings }; MPT: embedding.weight, prefix_task_cols, prefix_task_rows). */
   readonly params: Readonly<Record<string, Tensor>>;
   /** The trainable params to resume training (p-tuning, prefix projection: the encoder; others: same as params). */
   readonly trainable: Readonly<Record<string, Tensor>>;
@@ -78,4 +102,9 @@ export interface LoadedAdapter {
   /** The raw adapter_config.json. */
   readonly peftConfig: Readonly<Record<string, unknown>>;
   readonly meta: SoftpromptMeta | null;
+  /**
+   * Multitask prompt tuning: the task names by task id, from softprompt.json's `tasks`, or "0".."N-1"
+   * for an adapter without them (PEFT records only num_tasks). Absent for the other methods.
+   */
+  readonly tasks?: readonly string[];
 }

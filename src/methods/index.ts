@@ -10,3 +10,7 @@ export type { Program, ProgramOptions } from './program.ts';
 export { batchFeeds, IGNORE_INDEX } from './batch.ts';
 export type { TokenBatch } from './batch.ts';
 export { gatheredLoss, gatheredLogProbs } from './loss.ts';
+export { multitaskPromptTuning, multitaskTaskPrompt, multitaskDims, MPT_PARAMS } from './multitask.ts';
+export type { MultitaskPromptTuningOptions } from './multitask.ts';
+export { applyMultitaskSourceInit, initMultitaskParams, readMultitaskSource } from './multitask_init.ts';
+export type { MultitaskInitOptions, MultitaskSource, MultitaskSourceInit } from './multitask_init.ts';

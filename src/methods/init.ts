@@ -12,6 +12,11 @@
  * - prefix tuning (PrefixEncoder): without projection the table ~ N(0, 1), an nn.Embedding; with
  *   it embedding.weight ~ N(0, 1) and the transform's nn.Linear layers as above.
  *
+ * - multitask prompt tuning (MultitaskPromptEmbedding): the shared embedding.weight as prompt
+ *   tuning's (any init above); prefix_task_cols and prefix_task_rows ~ N(0, 0.02²). Starting from a
+ *   source adapter (PEFT's AVERAGE_SOURCE_TASKS, EXACT_SOURCE_TASK, ONLY_SOURCE_SHARED) is
+ *   multitask_init.ts, over these values.
+ *
  * All randomness comes from one createRng(seed) stream, consumed in `method.params` order, so
  * equal seeds give equal tensors. The values cannot equal torch's (a different generator); the
  * distributions are the same.
@@ -107,7 +112,7 @@ export type InitVerbalizer = Pick<Verbalizer, 'labels' | 'continuation'>;
 export interface InitOptions {
   /** The seed of the one random stream all tensors draw from. */
   seed: number;
-  /** Prompt-tuning init. Default random. Other methods accept only random. */
+  /** Prompt-tuning init (also of multitask prompt tuning's shared prompt). Default random. Other methods accept only random. */
   init?: PromptInit;
   /** The frozen model's weights: needed by vocab, text and labels. */
   weights?: WeightStore;
@@ -188,14 +193,14 @@ export function promptEmbeddingsInit(config: ModelConfig, n: number, init: Promp
 }
 
 /**
- * Initial values of every tensor in `method.params`, keyed by PEFT name, float32. Prompt tuning
+ * Initial values of every tensor in `method.params`, keyed by PEFT name, float32. Prompt tuning (and multitask prompt tuning's shared prompt)
  * honours `opts.init`; p-tuning and prefix tuning (with or without projection) have only PEFT's
  * random init.
  */
 export function initParams(config: ModelConfig, method: PromptMethod, opts: InitOptions): Record<string, Tensor<'float32'>> {
   const init = opts.init ?? { kind: 'random' };
-  if (method.kind !== 'prompt_tuning' && init.kind !== 'random') {
-    throw new InitError(`init "${formatInit(init)}" applies to prompt tuning only; ${method.kind} starts from PEFT's random init (use init random)`);
+  if (method.kind !== 'prompt_tuning' && method.kind !== 'multitask_prompt_tuning' && init.kind !== 'random') {
+    throw new InitError(`init "${formatInit(init)}" applies to prompt tuning and multitask prompt tuning only; ${method.kind} starts from PEFT's random init (use init random)`);
   }
   if (!Number.isInteger(method.numVirtualTokens) || method.numVirtualTokens < 1) {
     throw new InitError(`number of virtual tokens must be a positive integer, got ${method.numVirtualTokens}`);
@@ -204,8 +209,11 @@ export function initParams(config: ModelConfig, method: PromptMethod, opts: Init
   const out: Record<string, Tensor<'float32'>> = {};
   for (const p of method.params) {
     const size = numel(p.shape);
-    if (method.kind === 'prompt_tuning') {
+    if (method.kind === 'prompt_tuning' || (method.kind === 'multitask_prompt_tuning' && p.name === 'embedding.weight')) {
       out[p.name] = promptEmbeddingsInit(config, p.shape[0]!, init, rng, opts);
+    } else if (method.kind === 'multitask_prompt_tuning') {
+      // MultitaskPromptEmbedding: prefix_task_cols and prefix_task_rows ~ torch.normal(0, 0.02).
+      out[p.name] = tensor('float32', p.shape, fillNormal(new Float32Array(size), rng).map((x) => 0.02 * x));
     } else if (LINEAR.test(p.name)) {
       // torch nn.Linear: weight [out, in] and bias share the bound 1/√in.
       const fanIn = p.name.endsWith('.weight') ? p.shape[1]! : linearFanIn(method, p.name);
