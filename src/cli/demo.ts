@@ -96,6 +96,8 @@ export async function runDemo(flags: DemoFlags, io: Io = processIo): Promise<Rec
     template,
     verbalizer: flags.verbalizer,
     labelField: 'label',
+    taskField: 'task',
+    numRanks: 1,
     method: 'prompt-tuning',
     virtualTokens: flags.virtualTokens,
     init: flags.init,

@@ -3,11 +3,14 @@
  * split, plus last/ and resumable checkpoints/), with metrics.jsonl beside it.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fingerprintModel } from '../adapter/fingerprint.ts';
 import { saveAdapter } from '../adapter/save.ts';
-import type { PromptInit } from '../adapter/types.ts';
+import { SOFTPROMPT_FILE } from '../adapter/types.ts';
+import type { MultitaskSourceInit, PromptInit } from '../adapter/types.ts';
+import { multitaskPromptTuning } from '../methods/multitask.ts';
+import { initMultitaskParams } from '../methods/multitask_init.ts';
 import { padIdOf } from '../data/collate.ts';
 import { ExampleEncoder } from '../data/encode.ts';
 import { readRecords, take } from '../data/readers.ts';
@@ -34,7 +37,12 @@ import { trainProgress } from './progress.ts';
 import { writeRunReport } from '../report/report.ts';
 import { initFromAdapter } from '../library/transfer.ts';
 
-export const METHODS = { 'prompt-tuning': 'prompt_tuning', 'p-tuning': 'p_tuning', 'prefix-tuning': 'prefix_tuning' } as const;
+export const METHODS = {
+  'prompt-tuning': 'prompt_tuning',
+  'p-tuning': 'p_tuning',
+  'prefix-tuning': 'prefix_tuning',
+  'multitask-prompt-tuning': 'multitask_prompt_tuning',
+} as const;
 export type MethodFlag = keyof typeof METHODS;
 
 /** Flags of `softprompt train` after config-file merging. */
@@ -54,6 +62,10 @@ export interface TrainFlags {
   encoderHiddenSize?: number;
   encoderType?: PTuningEncoderType;
   prefixProjection?: boolean;
+  /** Multitask prompt tuning: task names (comma list; default: the task field's values in the train file). */
+  tasks?: string;
+  taskField: string;
+  numRanks: number;
   lr?: number;
   schedule: ScheduleKind;
   warmupSteps: number;
@@ -91,7 +103,10 @@ function floatArg(min: number, inclusive = true): (value: string) => number {
   };
 }
 
-export function makeMethod(flags: Pick<TrainFlags, 'method' | 'virtualTokens' | 'encoderHiddenSize' | 'encoderType' | 'prefixProjection'>, model: LoadedModel): PromptMethod {
+export function makeMethod(
+  flags: Pick<TrainFlags, 'method' | 'virtualTokens' | 'encoderHiddenSize' | 'encoderType' | 'prefixProjection'> & { numRanks?: number; numTasks?: number },
+  model: LoadedModel,
+): PromptMethod {
   const n = flags.virtualTokens;
   if (flags.encoderType === 'lstm' && flags.method !== 'p-tuning') throw new SoftpromptError(`--encoder-type lstm applies to --method p-tuning only (got --method ${flags.method})`);
   if (flags.prefixProjection && flags.method !== 'prefix-tuning') throw new SoftpromptError(`--prefix-projection applies to --method prefix-tuning only (got --method ${flags.method})`);
@@ -102,7 +117,54 @@ export function makeMethod(flags: Pick<TrainFlags, 'method' | 'virtualTokens' | 
       return pTuning(model.config, { numVirtualTokens: n, encoderHiddenSize: flags.encoderHiddenSize ?? model.config.hiddenSize, encoderType: flags.encoderType ?? 'mlp' });
     case 'prefix-tuning':
       return prefixTuning(model.config, { numVirtualTokens: n, projection: flags.prefixProjection === true, ...(flags.encoderHiddenSize !== undefined ? { encoderHiddenSize: flags.encoderHiddenSize } : {}) });
+    case 'multitask-prompt-tuning':
+      return multitaskPromptTuning(model.config, { numVirtualTokens: n, numTasks: flags.numTasks ?? 1, numRanks: flags.numRanks ?? 1 });
   }
+}
+
+/** PEFT's MultitaskPromptTuningInit source modes, as --init values. */
+const SOURCE_INITS = { 'average-source-tasks': 'average_source_tasks', 'exact-source-task': 'exact_source_task', 'only-source-shared': 'only_source_shared' } as const;
+
+/** `--init average-source-tasks | exact-source-task[:TASK] | only-source-shared` with --init-from, else null. */
+function parseSourceInit(flags: Pick<TrainFlags, 'init' | 'initFrom' | 'method'>): MultitaskSourceInit | null {
+  const m = /^(average-source-tasks|exact-source-task|only-source-shared)(?::(.+))?$/.exec(flags.init.trim());
+  if (!m) return null;
+  if (flags.method !== 'multitask-prompt-tuning') throw new SoftpromptError(`--init ${flags.init} applies to --method multitask-prompt-tuning only`);
+  if (flags.initFrom === undefined) throw new SoftpromptError(`--init ${flags.init} starts from a source multitask adapter: pass --init-from DIR`);
+  const kind = SOURCE_INITS[m[1] as keyof typeof SOURCE_INITS];
+  if (m[2] !== undefined && kind !== 'exact_source_task') throw new SoftpromptError(`--init ${flags.init}: only exact-source-task takes a task (exact-source-task:NAME or :ID)`);
+  if (kind !== 'exact_source_task') return { kind, path: resolve(flags.initFrom) };
+  const spec = m[2] ?? '0';
+  if (/^\d+$/.test(spec)) return { kind, path: resolve(flags.initFrom), task: Number(spec) };
+  // A task name: the source's softprompt.json says which id it has.
+  const metaFile = join(flags.initFrom, SOFTPROMPT_FILE);
+  const tasks = existsSync(metaFile) ? (JSON.parse(readFileSync(metaFile, 'utf8')) as { tasks?: unknown }).tasks : undefined;
+  const id = Array.isArray(tasks) ? tasks.indexOf(spec) : -1;
+  if (id < 0) {
+    throw new SoftpromptError(`--init ${flags.init}: the source ${flags.initFrom} has no task named "${spec}"${Array.isArray(tasks) ? `; its tasks are: ${tasks.join(', ')}` : ' (no task names in its softprompt.json; give the task id)'}`);
+  }
+  return { kind, path: resolve(flags.initFrom), task: id };
+}
+
+/** The task names of a multitask run: --tasks, else the task field's values in the train file, in order of first appearance. */
+async function taskNames(flags: Pick<TrainFlags, 'tasks' | 'taskField'>, trainPath: string): Promise<string[]> {
+  if (flags.tasks !== undefined) {
+    const names = flags.tasks.split(',').map((t) => t.trim());
+    if (names.some((t) => t === '')) throw new SoftpromptError(`--tasks ${JSON.stringify(flags.tasks)}: empty task name`);
+    const dup = names.find((t, i) => names.indexOf(t) !== i);
+    if (dup !== undefined) throw new SoftpromptError(`--tasks ${JSON.stringify(flags.tasks)}: task "${dup}" is listed twice`);
+    return names;
+  }
+  const seen: string[] = [];
+  for await (const r of readRecords(trainPath)) {
+    const v = r[flags.taskField];
+    if (typeof v === 'string' || typeof v === 'number') {
+      if (!seen.includes(String(v))) seen.push(String(v));
+    } else {
+      throw new SoftpromptError(`${r.__file ?? trainPath}:${r.__line}: record has no task field "${flags.taskField}" (multitask prompt tuning needs each record's task; set --task-field)`);
+    }
+  }
+  return seen;
 }
 
 export interface TrainOutcome {
@@ -128,7 +190,7 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
   }
   if (!existsSync(trainPath)) throw new SoftpromptError(`--train ${trainPath}: no such file`);
   if (flags.validation !== undefined && !existsSync(flags.validation)) throw new SoftpromptError(`--validation ${flags.validation}: no such file`);
-  const init: PromptInit = parseInit(flags.init);
+  const init: PromptInit = /^(average-source-tasks|exact-source-task|only-source-shared)\b/.test(flags.init.trim()) ? { kind: 'random' } : parseInit(flags.init);
 
   const model = await loadModel(flags.model);
   const softSlots = template.softTokens > 0;
@@ -142,7 +204,13 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
     }
     flags = { ...flags, virtualTokens: template.softTokens };
   }
-  const method = makeMethod(flags, model);
+  const multitask = flags.method === 'multitask-prompt-tuning';
+  if (!multitask && (fromCli('tasks') || fromCli('taskField') || fromCli('numRanks'))) {
+    throw new SoftpromptError('--tasks, --task-field and --num-ranks apply to --method multitask-prompt-tuning only');
+  }
+  const tasks = multitask ? await taskNames(flags, trainPath) : undefined;
+  const sourceInit = parseSourceInit(flags);
+  const method = makeMethod({ ...flags, ...(tasks ? { numTasks: tasks.length } : {}) }, model);
   const maxLength = model.config.maxPositions - method.numVirtualTokens;
   if (maxLength < 2) throw new SoftpromptError(`--virtual-tokens ${method.numVirtualTokens} leaves no room in the model's ${model.config.maxPositions} positions`);
   const padId = padIdOf(model.tokenizer);
@@ -160,6 +228,7 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
     maxLength,
     labelField: flags.labelField,
     ...(truncateField !== undefined ? { truncateField } : {}),
+    ...(tasks ? { tasks, taskField: flags.taskField } : {}),
   });
   const source = new TrainSource({
     file: trainPath,
@@ -173,21 +242,30 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
   let validation;
   if (flags.validation !== undefined) {
     const records = await readSplit(flags.validation, flags.maxEvalExamples);
-    const split = encodeSplit(records, { template, verbalizer, labelField: flags.labelField, truncateField }, { k: 0, strategy: 'random', seed: 0 }, undefined, model.tokenizer, maxLength);
+    const prompt = { template, verbalizer, labelField: flags.labelField, truncateField, ...(tasks ? { tasks: { names: tasks, field: flags.taskField } } : {}) };
+    const split = encodeSplit(records, prompt, { k: 0, strategy: 'random', seed: 0 }, undefined, model.tokenizer, maxLength);
     if (split.truncated > 0) io.err(`softprompt: warning: validation: ${split.truncated} of ${records.length} inputs were cut to fit the context (${maxLength} tokens)`);
     validation = split.examples;
   }
 
   const fingerprint = fingerprintModel(model, model.dir);
-  if (flags.initFrom !== undefined && flags.init !== 'random') throw new SoftpromptError(`pass --init ${flags.init} or --init-from, not both`);
-  const initValues = flags.initFrom !== undefined ? initFromAdapter(flags.initFrom, method, model, (m) => io.err(`softprompt: warning: ${m}`)) : initParams(model.config, method, {
+  if (flags.initFrom !== undefined && flags.init !== 'random' && !sourceInit) throw new SoftpromptError(`pass --init ${flags.init} or --init-from, not both`);
+  if (multitask && flags.initFrom !== undefined && !sourceInit) {
+    throw new SoftpromptError('--init-from with multitask prompt tuning: say how to use the source with --init average-source-tasks | exact-source-task:TASK | only-source-shared');
+  }
+  const initOptions = {
     seed: flags.seed,
     init,
     weights: model.weights,
     tokenizer: model.tokenizer,
     verbalizer,
     labelPrompt: template.renderWithSlots(Object.fromEntries(template.fields.map((f) => [f, '']))).text,
-  });
+  };
+  const initValues = multitask
+    ? initMultitaskParams(model.config, method, { ...initOptions, ...(sourceInit ? { source: sourceInit } : {}) })
+    : flags.initFrom !== undefined
+      ? initFromAdapter(flags.initFrom, method, model, (m) => io.err(`softprompt: warning: ${m}`))
+      : initParams(model.config, method, initOptions);
   // What defines the run: a resume must match it exactly (or its losses would not).
   const recipe: Record<string, unknown> = {
     base_model: fingerprint.sha256,
@@ -204,8 +282,9 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
     // Only when not the default, so checkpoints written before these flags still resume.
     ...(method.encoder?.type === 'lstm' ? { encoder_type: 'lstm' } : {}),
     ...(method.encoder?.type === 'prefix_projection' ? { prefix_projection: true } : {}),
-    init: formatInit(init),
+    init: sourceInit ? flags.init.trim() : formatInit(init),
     ...(flags.initFrom !== undefined ? { init_from: resolve(flags.initFrom) } : {}),
+    ...(tasks ? { tasks, task_field: flags.taskField, num_ranks: flags.numRanks } : {}),
     lr,
     schedule: flags.schedule,
     warmup_steps: flags.warmupSteps,
@@ -244,6 +323,8 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
         training,
         ...(metrics ? { metrics } : {}),
         init,
+        ...(tasks ? { tasks } : {}),
+        ...(sourceInit ? { source_init: sourceInit } : {}),
       },
     });
   };
@@ -352,10 +433,13 @@ export function trainCommand(): Command {
     .option('--truncate-field <name>', "field cut when an example is longer than the context (default: the template's longest)")
     .addOption(new Option('--method <name>', 'prompt-learning method').choices(Object.keys(METHODS)).default('prompt-tuning'))
     .option('--virtual-tokens <n>', 'number of virtual tokens', intArg(1), 20)
-    .option('--init <how>', 'prompt-tuning init: random | vocab | labels | text:"…"', 'random')
+    .option('--init <how>', 'prompt-tuning init: random | vocab | labels | text:"…"; multitask, with --init-from: average-source-tasks | exact-source-task:TASK | only-source-shared', 'random')
     .option('--init-from <dir>', "prompt transfer: start from this adapter's trainable tensors (same method and shapes), e.g. a library task")
     .option('--encoder-hidden-size <n>', "p-tuning encoder (MLP or LSTM) hidden size (default: the model hidden size); prefix projection's hidden size (default: its token_dim)", intArg(1))
     .addOption(new Option('--encoder-type <type>', 'p-tuning encoder, as PEFT: mlp, or lstm (bidirectional, 2 layers, then an MLP head)').choices([...P_TUNING_ENCODER_TYPES]).default('mlp'))
+    .option('--tasks <names>', 'multitask prompt tuning: task names in id order, comma-separated (default: the task field\'s values in --train, in order of first appearance)')
+    .option('--task-field <name>', "multitask prompt tuning: the field naming each record's task", 'task')
+    .option('--num-ranks <n>', "multitask prompt tuning: rank of each task's factors (PEFT num_ranks)", intArg(1), 1)
     .option('--prefix-projection', "prefix tuning: train PEFT's Embedding → Linear → Tanh → Linear prefix encoder instead of the table")
     .option('--lr <x>', 'peak learning rate', floatArg(0, false))
     .addOption(new Option('--schedule <name>', 'learning-rate schedule').choices([...SCHEDULES]).default('linear'))

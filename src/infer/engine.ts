@@ -18,6 +18,9 @@ import { Verbalizer } from '../data/verbalizer.ts';
 import { RankScorer } from '../eval/rank.ts';
 import type { RankExample } from '../eval/rank.ts';
 import { SoftpromptError } from '../errors.ts';
+import { multitaskTaskPrompt } from '../methods/multitask.ts';
+import { promptTuning } from '../methods/prompt_tuning.ts';
+import { tensor } from '../tensor.ts';
 import { InferenceError } from './errors.ts';
 import { Generator } from './generator.ts';
 import type { RowSpec } from './generator.ts';
@@ -432,7 +435,22 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       if (adapter.meta?.template && new Template(adapter.meta.template.source).softTokens > 0) {
         warn(`adapter ${name}: its template places the virtual tokens at {soft:N} slots; classify puts them there, generate puts them before the prompt (raw text has no slots)`);
       }
-      loaded.push([name, adapter]);
+      if (adapter.method.numTasks !== undefined) {
+        // A multitask adapter serves each of its tasks as plain prompt tuning with that task's prompt.
+        const names = adapter.tasks ?? Array.from({ length: adapter.method.numTasks }, (_, i) => String(i));
+        names.forEach((t, i) => {
+          const taskName = `${name}.${t}`;
+          if (!isValidTaskName(taskName)) {
+            const message = `invalid task name ${JSON.stringify(taskName)} for task ${i} of a multitask adapter: task names use letters, digits, '.', '_' and '-'`;
+            skipped.push({ name: taskName, dir, message });
+            warn(`adapter ${dir}: ${message}`);
+            return;
+          }
+          const p = multitaskTaskPrompt(adapter.params, i);
+          const prompt = tensor('float32', p.shape, Float32Array.from(p.data));
+          loaded.push([taskName, { ...adapter, method: promptTuning(model.config, { numVirtualTokens: adapter.method.numVirtualTokens }), params: { prompt_embeddings: prompt } }]);
+        });
+      } else loaded.push([name, adapter]);
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       skipped.push({ name, dir, message });
@@ -449,7 +467,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   for (const [name, adapter] of loaded) {
     const i = soft.findIndex(([n]) => n === name);
     const prefix = i >= 0 ? softPrefixes[i]! : prefixFromTable(model.config, adapter.params['prompt_embeddings']!);
-    const method = adapter.peftType === 'P_TUNING' ? 'p_tuning' : adapter.method.kind;
+    const method = adapter.peftType === 'P_TUNING' ? 'p_tuning' : adapter.peftType === 'MULTITASK_PROMPT_TUNING' ? 'multitask_prompt_tuning' : adapter.method.kind;
     tasks.set(name, { info: { name, method, numVirtualTokens: adapter.method.numVirtualTokens, dir: adapter.dir }, adapter, prefix });
   }
   return new Engine(model, generator, tasks, skipped, opts);

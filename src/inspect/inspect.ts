@@ -75,7 +75,8 @@ export interface AdapterInspection {
 
 /** The prompt an adapter feeds (for p-tuning, the encoder's output), [n, width]. */
 export function promptOf(adapter: LoadedAdapter): Tensor<'float32'> {
-  const t = adapter.params['prompt_embeddings'];
+  // Multitask: the shared prompt, which PEFT saves as prompt_embeddings (each task scales it by its factors).
+  const t = adapter.params['prompt_embeddings'] ?? (adapter.peftType === 'MULTITASK_PROMPT_TUNING' ? adapter.params['embedding.weight'] : undefined);
   if (!t || t.dtype !== 'float32' || t.shape.length !== 2) {
     throw new InspectError(`${adapter.dir}: the adapter has no float32 [n, width] "prompt_embeddings" to inspect`);
   }
@@ -91,6 +92,9 @@ export const PREFIX_NOTE =
   'PREFIX_TUNING: each virtual token is a per-layer key/value prefix (2 × layers × key/value heads × head dim wide), ' +
   'not an input embedding, so it has no nearest vocabulary tokens; shown are its norm and its drift from the init';
 
+export const MULTITASK_NOTE =
+  'MULTITASK_PROMPT_TUNING: shown is the shared prompt (saved as prompt_embeddings); each task multiplies it elementwise by its rank-r factors prefix_task_cols · prefix_task_rows';
+
 /** Inspects `adapter` against `model` (see the module comment). */
 export function inspectAdapter(adapter: LoadedAdapter, model: InspectModel, opts: InspectOptions = {}): AdapterInspection {
   const top = opts.top ?? 5;
@@ -100,6 +104,7 @@ export function inspectAdapter(adapter: LoadedAdapter, model: InspectModel, opts
   const tokenSpace = adapter.peftType !== 'PREFIX_TUNING';
   const notes: string[] = [];
   if (!tokenSpace) notes.push(PREFIX_NOTE);
+  if (adapter.peftType === 'MULTITASK_PROMPT_TUNING') notes.push(MULTITASK_NOTE);
   const vocab = tokenSpace ? (opts.vocabulary ?? modelVocabulary(model)) : null;
   if (vocab && vocab.dim !== width) {
     throw new InspectError(`${adapter.dir}: the prompt is ${width} wide but the model's embeddings are ${vocab.dim} wide; inspect it with its own base model (--model)`);

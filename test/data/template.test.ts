@@ -65,10 +65,11 @@ describe('Template', () => {
     assert.throws(() => t.checkColumns(['question', 'label'], 'train.csv'), (e: unknown) => e instanceof DataError && e.field === 'passage' && e.file === 'train.csv');
   });
 
-  test('soft slots are parsed but not rendered yet', () => {
-    const t = new Template('{soft:5}{text} It was', {});
-    assert.equal(t.softTokens, 5);
+  test('soft slots render as positions, and plain rendering refuses them', () => {
+    const t = new Template('{soft:5}{text} It was{soft:2}', { instruction: 'Say.' });
+    assert.equal(t.softTokens, 7);
     assert.deepEqual(t.fields, ['text']);
-    assert.throws(() => t.render({ text: 'x' }), /not supported yet/);
+    assert.deepEqual(t.renderWithSlots({ text: 'x' }), { text: 'Say.\nx It was', slots: [{ offset: 5, count: 5 }, { offset: 13, count: 2 }] });
+    assert.throws(() => t.render({ text: 'x' }), /needs a prompt-tuning or p-tuning adapter with 7 virtual tokens/);
   });
 });
