@@ -19,6 +19,7 @@ import { loadModelDir } from '../../src/formats/model_dir.ts';
 import type { ModelDir } from '../../src/formats/model_dir.ts';
 import { batchFeeds } from '../../src/methods/batch.ts';
 import type { TokenBatch } from '../../src/methods/batch.ts';
+import { multitaskPromptTuning, multitaskTaskPrompt } from '../../src/methods/multitask.ts';
 import { prefixTuning } from '../../src/methods/prefix_tuning.ts';
 import { buildProgram } from '../../src/methods/program.ts';
 import { promptTuning } from '../../src/methods/prompt_tuning.ts';
@@ -155,6 +156,36 @@ describe('{soft:N} slots in the graph', () => {
     assert.ok(Math.abs(loss - -scores[0]![0]! / e.targetIds.length) < 1e-5, `loss ${loss} vs -logp/len ${-scores[0]![0]! / e.targetIds.length}`);
     await scorer.release();
     await train.release();
+  });
+});
+
+describe('{soft:N} slots with per-example prompts', () => {
+  test("multitask rows with slots equal prompt tuning with each task's prompt at the same slots", async () => {
+    const mpt = multitaskPromptTuning(model.config, { numVirtualTokens: N, numTasks: 3, numRanks: 2 });
+    const f32 = (t: Tensor<'float64'>): Tensor<'float32'> => tensor('float32', t.shape, Float32Array.from(t.data));
+    const params = {
+      'embedding.weight': f32(randn([N, d()], 11, 0.5)),
+      prefix_task_cols: f32(randn([3, N, 2], 12, 1)),
+      prefix_task_rows: f32(randn([3, 2, d()], 13, 1)),
+    };
+    const session = await compileGraph(buildProgram(model.config, model.weights, mpt, { fullLogits: true, loss: false, gradients: false, softSlots: true }).graph);
+    const rows = [tok.encode('Once upon a time there was a girl'), tok.encode('Tom had a ball')];
+    const slots = [[3, 3, 5], [1, 4, 4]];
+    const taskIds = [2, 0];
+    const T = Math.max(...rows.map((r) => r.length));
+    const ids = new BigInt64Array(2 * T);
+    const mask = new BigInt64Array(2 * T);
+    rows.forEach((r, b) => r.forEach((id, t) => ((ids[b * T + t] = BigInt(id)), (mask[b * T + t] = 1n))));
+    const got = await logits(session, {
+      ...batchFeeds(mpt, { inputIds: tensor('int64', [2, T], ids), attentionMask: tensor('int64', [2, T], mask), virtualAt: slots, taskIds }),
+      ...params,
+    });
+    for (let b = 0; b < 2; b++) {
+      const p = multitaskTaskPrompt(params, taskIds[b]!);
+      const want = await logits(slotted, { ...batchFeeds(method, { ...row(rows[b]!), virtualAt: [slots[b]!] }), prompt_embeddings: tensor('float32', p.shape, Float32Array.from(p.data)) });
+      for (let s = 0; s < rows[b]!.length + N; s++) assert.ok(maxDiff(at(got, b, s), at(want, 0, s)) < 2e-5, `row ${b} slot ${s}`);
+    }
+    await session.release();
   });
 });
 
