@@ -76,7 +76,7 @@ export interface PromptSpec {
   /** The field cut when an example is too long. Default: the template's longest field over the data. */
   readonly truncateField?: string | undefined;
   /** Multitask adapters: the task names (id order), the field naming each record's task, or one task for all. */
-  readonly tasks?: { readonly names: readonly string[]; readonly field?: string; readonly only?: string } | undefined;
+  readonly tasks?: { readonly names: readonly string[]; readonly field?: string; readonly only?: string; readonly fallback?: string } | undefined;
 }
 
 /** How many demonstrations to put before each query, and how to choose them. */
@@ -191,11 +191,11 @@ export interface ScorerOptions {
   softSlots?: boolean;
 }
 
-/** ExampleEncoder options for a PromptSpec's tasks: one task for every record, or each record's field. */
+/** ExampleEncoder options for a PromptSpec's tasks: one task for every record, or each record's field (else `fallback`). */
 export function taskOptions(tasks: PromptSpec['tasks']): { tasks?: readonly string[]; taskField?: string; defaultTask?: string } {
   if (!tasks) return {};
   if (tasks.only !== undefined) return { tasks: tasks.names, defaultTask: tasks.only };
-  return { tasks: tasks.names, taskField: tasks.field ?? 'task' };
+  return { tasks: tasks.names, taskField: tasks.field ?? 'task', ...(tasks.fallback !== undefined ? { defaultTask: tasks.fallback } : {}) };
 }
 
 /**
@@ -404,7 +404,7 @@ function tasksFrom(flags: Pick<EvalFlags, 'task' | 'taskField'>, adapter: Loaded
     return { names, only: flags.task };
   }
   const trained = adapter!.meta?.training?.['task_field'];
-  return { names, field: flags.taskField ?? (typeof trained === 'string' ? trained : 'task') };
+  return { names, field: flags.taskField ?? (typeof trained === 'string' ? trained : 'task'), ...(names.length === 1 ? { fallback: names[0]! } : {}) };
 }
 
 /** Runs `softprompt eval` with parsed flags; prints the table (or JSON) to `io`. */

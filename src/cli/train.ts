@@ -161,7 +161,9 @@ async function taskNames(flags: Pick<TrainFlags, 'tasks' | 'taskField'>, trainPa
     if (typeof v === 'string' || typeof v === 'number') {
       if (!seen.includes(String(v))) seen.push(String(v));
     } else {
-      throw new SoftpromptError(`${r.__file ?? trainPath}:${r.__line}: record has no task field "${flags.taskField}" (multitask prompt tuning needs each record's task; set --task-field)`);
+      throw new SoftpromptError(
+        `${r.__file ?? trainPath}:${r.__line}: record has no task field "${flags.taskField}" (multitask prompt tuning needs each record's task; set --task-field, or --tasks NAME for a one-task run)`,
+      );
     }
   }
   return seen;
@@ -228,7 +230,8 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
     maxLength,
     labelField: flags.labelField,
     ...(truncateField !== undefined ? { truncateField } : {}),
-    ...(tasks ? { tasks, taskField: flags.taskField } : {}),
+    // A one-task run (e.g. a target task started from a source adapter) needs no task field.
+    ...(tasks ? { tasks, taskField: flags.taskField, ...(tasks.length === 1 ? { defaultTask: tasks[0]! } : {}) } : {}),
   });
   const source = new TrainSource({
     file: trainPath,
@@ -242,7 +245,7 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
   let validation;
   if (flags.validation !== undefined) {
     const records = await readSplit(flags.validation, flags.maxEvalExamples);
-    const prompt = { template, verbalizer, labelField: flags.labelField, truncateField, ...(tasks ? { tasks: { names: tasks, field: flags.taskField } } : {}) };
+    const prompt = { template, verbalizer, labelField: flags.labelField, truncateField, ...(tasks ? { tasks: { names: tasks, field: flags.taskField, ...(tasks.length === 1 ? { fallback: tasks[0]! } : {}) } } : {}) };
     const split = encodeSplit(records, prompt, { k: 0, strategy: 'random', seed: 0 }, undefined, model.tokenizer, maxLength);
     if (split.truncated > 0) io.err(`softprompt: warning: validation: ${split.truncated} of ${records.length} inputs were cut to fit the context (${maxLength} tokens)`);
     validation = split.examples;

@@ -84,9 +84,10 @@ describe('multitask prompt tuning through the CLI', () => {
     for (const [init, pick] of [['average-source-tasks', null], ['exact-source-task:sentiment', 1]] as const) {
       const target = join(tmp, `target-${pick ?? 'avg'}`);
       const genderOnly = join(tmp, 'gender.jsonl');
-      writeFileSync(genderOnly, lines(genderValid, 8).map((r) => JSON.stringify({ ...r, task: 'gender2' })).join('\n') + '\n');
+      // No task field: a one-task run (--tasks NAME) gives every record that task.
+      writeFileSync(genderOnly, lines(genderValid, 8).map((r) => JSON.stringify(r)).join('\n') + '\n');
       // lr 0 and no weight decay: the saved params are exactly the init.
-      lastJson(await cli(['train', ...common(), '--train', genderOnly, '--method', 'multitask-prompt-tuning', '--virtual-tokens', '8', '--init', init, '--init-from', out,
+      lastJson(await cli(['train', ...common(), '--train', genderOnly, '--method', 'multitask-prompt-tuning', '--tasks', 'gender2', '--virtual-tokens', '8', '--init', init, '--init-from', out,
         '--lr', '1e-30', '--weight-decay', '0', '--steps', '1', '--out', target, '--json']));
       const config = JSON.parse(readFileSync(join(target, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
       // PEFT re-runs a source init when it loads an adapter, so the config keeps the shared prompt's
