@@ -31,6 +31,7 @@ import type {
   ClassifyRequest,
   ClassifyResult,
   GenerateChunk,
+  GenerateOptions,
   GenerateRequest,
   GenerateResult,
   InferenceEngine,
@@ -177,9 +178,12 @@ export class Engine implements InferenceEngine {
 
   /**
    * Beyond the interface: `signal` aborts the call (its promise rejects with an InferenceError at
-   * once; rows already running leave their batch at the next token).
+   * once; rows already running leave their batch at the next token). `signals` abandon single
+   * requests (see InferenceEngine.generate).
    */
-  async generate(requests: readonly GenerateRequest[], options: CallOptions = {}): Promise<GenerateResult[]> {
+  generate(requests: readonly GenerateRequest[], options?: CallOptions): Promise<GenerateResult[]>;
+  generate(requests: readonly GenerateRequest[], options: CallOptions & GenerateOptions): Promise<(GenerateResult | null)[]>;
+  async generate(requests: readonly GenerateRequest[], options: CallOptions & GenerateOptions = {}): Promise<(GenerateResult | null)[]> {
     if (options.signal?.aborted) throw new InferenceError('aborted');
     const rows = requests.map((r, i) => {
       try {
@@ -189,11 +193,29 @@ export class Engine implements InferenceEngine {
         throw e;
       }
     });
-    return Promise.all(rows.map((row) => this.#enqueue(row, options.signal)));
+    return Promise.all(
+      rows.map((row, i) => {
+        const own = options.signals?.[i];
+        if (!own) return this.#enqueue(row, options.signal);
+        // A request abandoned by its own signal leaves the batch and answers null; the others go on.
+        const either = new AbortController();
+        const forward = (s: AbortSignal | undefined): void => {
+          if (s?.aborted) either.abort();
+          else s?.addEventListener('abort', () => either.abort(), { once: true });
+        };
+        forward(own);
+        forward(options.signal);
+        return this.#enqueue(row, either.signal).catch((e: unknown) => {
+          if (own.aborted && !options.signal?.aborted) return null;
+          throw e;
+        });
+      }),
+    );
   }
 
   #enqueue(row: RowSpec, signal?: AbortSignal): Promise<GenerateResult> {
     return new Promise<GenerateResult>((res, rej) => {
+      if (signal?.aborted) return rej(new InferenceError('aborted')); // an abort listener would never fire
       const job: Job = { row, cancelled: false, resolve: res, reject: rej };
       job.row = { ...row, cancelled: () => job.cancelled };
       if (signal) {

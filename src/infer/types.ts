@@ -68,6 +68,11 @@ export interface TaskInfo {
   dir: string;
 }
 
+export interface GenerateOptions {
+  /** Per request, an optional signal that abandons it (the server's timeout, a client gone). */
+  readonly signals?: readonly (AbortSignal | undefined)[];
+}
+
 /** The engine. Implementations batch internally; calls may overlap. */
 export interface InferenceEngine {
   /** The base model's name (its folder's basename) and every loaded task. */
@@ -75,6 +80,11 @@ export interface InferenceEngine {
   tasks(): TaskInfo[];
   /** Runs the requests as one or more mixed-task batches; results in request order. */
   generate(requests: readonly GenerateRequest[]): Promise<GenerateResult[]>;
+  /**
+   * The same, where request i stops decoding (at its next token) once `signals[i]` aborts, and its
+   * entry is then null; the other requests of the call are not disturbed.
+   */
+  generate(requests: readonly GenerateRequest[], options: GenerateOptions): Promise<(GenerateResult | null)[]>;
   /** Streams one request's tokens as they are decoded. */
   generateStream(request: GenerateRequest): AsyncIterable<GenerateChunk>;
   classify(requests: readonly ClassifyRequest[]): Promise<ClassifyResult[]>;

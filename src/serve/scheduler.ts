@@ -12,7 +12,8 @@
  * The queue holds at most `maxQueue` waiting jobs; a request that does not fit is refused whole
  * with {@link QueueFullError} (429 + Retry-After). Each submission carries an AbortSignal (the
  * per-request timeout, or the client going away): a waiting job is then taken out of the queue, a
- * running one is answered with the abort reason and its result dropped when the batch returns.
+ * running one is answered with the abort reason at once; a running generate job also stops decoding
+ * (the engine gets each job's signal), and a classify job's result is dropped when the batch returns.
  *
  * When a batch fails and holds more than one job, its jobs are retried one by one, so one bad
  * request cannot fail the requests batched with it.
@@ -52,6 +53,8 @@ interface JobBase<K extends Kind, Req, Res> {
   readonly kind: K;
   readonly request: Req;
   readonly enqueuedAt: number;
+  /** The submission's abort signal (timeout, client gone): a running generate job stops decoding. */
+  readonly signal: AbortSignal | undefined;
   state: 'waiting' | 'running' | 'settled';
   resolve(value: Res): void;
   reject(error: unknown): void;
@@ -179,7 +182,7 @@ export class Scheduler {
     const promises = requests.map(
       (request) =>
         new Promise<unknown>((resolve, reject) => {
-          const job = { kind, request, enqueuedAt: now, state: 'waiting', resolve, reject } as Job;
+          const job = { kind, request, enqueuedAt: now, signal, state: 'waiting', resolve, reject } as Job;
           jobs.push(job);
         }),
     );
@@ -281,8 +284,10 @@ export class Scheduler {
 
   private async call(kind: 'generate' | 'classify', batch: BatchJob[]): Promise<unknown[]> {
     const requests = batch.map((j) => j.request);
+    // Generate jobs carry their signals so an abandoned one stops decoding (its entry comes back null
+    // and is dropped: the job was already answered with the abort reason).
     const results: unknown[] = kind === 'generate'
-      ? await this.engine.generate(requests as GenerateRequest[])
+      ? await this.engine.generate(requests as GenerateRequest[], { signals: batch.map((j) => j.signal) })
       : await this.engine.classify(requests as ClassifyRequest[]);
     if (!Array.isArray(results) || results.length !== batch.length) {
       throw new Error(`the engine returned ${Array.isArray(results) ? results.length : typeof results} results for a batch of ${batch.length}`);

@@ -211,6 +211,21 @@ describe('engine on stories260K with three adapters', () => {
     assert.equal(after!.ids.length, 4);
   });
 
+  test('per-request signals: an abandoned request answers null at once, the others of its call are undisturbed', async () => {
+    const keep: GenerateRequest = { task: 'soft7', prompt: 'Tom had a big red ball. He', maxNewTokens: 40, stopAtEos: false };
+    const [alone] = await engine.generate([keep]);
+    const ac = new AbortController();
+    const call = engine.generate([{ task: null, prompt: 'Once upon a time', maxNewTokens: 450, stopAtEos: false }, keep], { signals: [ac.signal, undefined] });
+    setTimeout(() => ac.abort(), 1);
+    const [gone, kept] = await call;
+    assert.equal(gone, null);
+    assert.deepEqual(kept!.ids, alone!.ids);
+    // A signal aborted before the call: that request never runs, the other does.
+    const [never, ran] = await engine.generate([keep, keep], { signals: [AbortSignal.abort(), undefined] });
+    assert.equal(never, null);
+    assert.deepEqual(ran!.ids, alone!.ids);
+  });
+
   test('an adapters folder with a broken adapter and a bad name: both skipped and reported, the rest load', async () => {
     const { mkdirSync, writeFileSync, cpSync } = await import('node:fs');
     const dir = join(root, 'mixed');

@@ -130,6 +130,10 @@ describe('per-request timeout', () => {
       assert.equal(r.body.error.type, 'timeout');
       assert.match(r.body.error.message, /timed out after 100 ms/);
       assert.ok(ms < 700, `answered at the timeout, not when the engine finished (${ms.toFixed(0)} ms)`);
+      // The engine got the request's signal, now aborted: a real engine stops decoding that row.
+      assert.equal(engine.signals.length, 1);
+      assert.equal(engine.signals[0]!.length, 1);
+      assert.equal(engine.signals[0]![0]?.aborted, true);
       engine.delayMs = 0;
       await until(() => engine.running === 0, 'the abandoned batch finishes');
       assert.equal((await post(app, '/v1/completions', { model: 'tiny-base', prompt: 'fast' })).status, 200);

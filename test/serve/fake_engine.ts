@@ -93,9 +93,13 @@ export class FakeEngine implements InferenceEngine {
     if (this.closed) throw new Error('engine used after close()');
   }
 
-  async generate(requests: readonly GenerateRequest[]): Promise<GenerateResult[]> {
+  /** Per generate call, the per-request abort signals the scheduler passed. */
+  readonly signals: (AbortSignal | undefined)[][] = [];
+
+  async generate(requests: readonly GenerateRequest[], options?: { signals?: readonly (AbortSignal | undefined)[] }): Promise<GenerateResult[]> {
     this.check();
     this.batches.push(requests.map((r) => ({ ...r })));
+    this.signals.push([...(options?.signals ?? [])]);
     this.running++;
     this.maxRunning = Math.max(this.maxRunning, this.running);
     try {
