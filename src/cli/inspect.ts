@@ -23,7 +23,7 @@ import { quoteToken } from '../inspect/vocab.ts';
 import type { Tensor } from '../tensor.ts';
 import { intArg, required, textArg, verbalizerArg } from './args.ts';
 import { withConfigFile } from './config.ts';
-import { contextOf, createScorer, describeVerbalizer, encodeSplit, loadAdapterDir, loadModel, readSplit, reportJson, warnEncoding } from './eval.ts';
+import { checkSoftSlots, contextOf, createScorer, describeVerbalizer, encodeSplit, loadAdapterDir, loadModel, readSplit, reportJson, warnEncoding } from './eval.ts';
 import type { EncodedSplit, LoadedModel, PromptSpec } from './eval.ts';
 import { formatTable, percent, processIo } from './output.ts';
 import type { Io } from './output.ts';
@@ -116,7 +116,8 @@ export async function runDiscretize(
   const recorded = adapter.meta?.training?.['length_normalize'];
   const lengthNormalize = flags.lengthNormalize ?? (recorded === true);
   // One compiled graph: the hard prompt is only other params for the same method.
-  const scorer = await createScorer(model, adapter, { batchSize: flags.batchSize ?? 16, maxLabels: labels.length, lengthNormalize });
+  const softSlots = checkSoftSlots(prompt.template, adapter, (m) => io.err(`softprompt: warning: ${m}`));
+  const scorer = await createScorer(model, adapter, { batchSize: flags.batchSize ?? 16, maxLabels: labels.length, lengthNormalize, softSlots });
   try {
     const soft = await scoreWith(scorer, split, labels, adapter.params);
     const hard = await scoreWith(scorer, split, labels, disc.params);

@@ -34,6 +34,12 @@ export function discretize(adapter: LoadedAdapter, vocabulary: Vocabulary, token
         'not input embeddings, so there is no vocabulary token to project them onto (prompt tuning and p-tuning adapters can be)',
     );
   }
+  if (adapter.peftType === 'MULTITASK_PROMPT_TUNING') {
+    throw new InspectError(
+      `${adapter.dir}: a MULTITASK_PROMPT_TUNING adapter has no single prompt to discretise (each task scales the shared prompt by its own factors); ` +
+        'inspect shows its shared prompt, and discretize takes prompt tuning and p-tuning adapters',
+    );
+  }
   const prompt = promptOf(adapter);
   const [n, d] = prompt.shape as [number, number];
   if (d !== vocabulary.dim) throw new InspectError(`${adapter.dir}: the prompt is ${d} wide but the model's embeddings are ${vocabulary.dim} wide`);

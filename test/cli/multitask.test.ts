@@ -105,6 +105,15 @@ describe('multitask prompt tuning through the CLI', () => {
     }
   });
 
+  test('inspect shows the shared prompt with a note; discretize, which needs one prompt, refuses', async () => {
+    const r = await cli(['inspect', out, '--model', STORIES]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /MULTITASK_PROMPT_TUNING: shown is the shared prompt/);
+    const d = await cli(['inspect', out, '--model', STORIES, '--discretize', '--data', valid]);
+    assert.notEqual(d.status, 0);
+    assert.match(d.stderr, /has no single prompt to discretise/);
+  });
+
   test('mismatched task ids are clear errors naming the file, line and field', async () => {
     const stray = join(tmp, 'stray.jsonl');
     writeFileSync(stray, [{ text: 'Tom ran.', label: 'boy', task: 'gender' }, { text: 'Sue ran.', label: 'girl', task: 'weather' }].map((r) => JSON.stringify(r)).join('\n') + '\n');

@@ -67,6 +67,12 @@ describe('{soft:N} slots through the CLI', () => {
     }
   });
 
+  test('inspect --discretize scores the soft prompt at its slots, as eval does', async () => {
+    const e = lastJson(await cli(['eval', '--model', STORIES, '--adapter', out, '--data', VALID, '--max-examples', '8', '--json']));
+    const r = lastJson(await cli(['inspect', out, '--model', STORIES, '--discretize', '--data', VALID, '--max-examples', '8', '--json']));
+    assert.equal((r['soft'] as { accuracy: number }).accuracy, e['accuracy']);
+  });
+
   test('slot counts that disagree with the adapter or the flags are errors', async () => {
     const cases: [string[], RegExp][] = [
       [['eval', '--model', STORIES, '--adapter', out, '--data', VALID, '--max-examples', '4', '--template', '{soft:4}{text} The story is about a'],
