@@ -55,10 +55,10 @@ function optString(o: Json, key: string, file: string, prefix = ''): string | un
   return v;
 }
 
-function optObject(o: Json, key: string, file: string): Json | undefined {
+function optObject(o: Json, key: string, file: string, prefix = ''): Json | undefined {
   const v = o[key];
   if (v === undefined || v === null) return undefined;
-  if (!isObject(v)) throw new ConfigError(file, key, `must be an object, got ${describe(v)}`);
+  if (!isObject(v)) throw new ConfigError(file, `${prefix}${key}`, `must be an object, got ${describe(v)}`);
   return v;
 }
 
@@ -130,6 +130,20 @@ function parseFingerprint(v: Json, file: string): BaseModelFingerprint {
   };
 }
 
+function parseTemplateField(template: Json, file: string, field: string): { source: string; instruction?: string } {
+  const source = template.source;
+  if (typeof source !== 'string') throw new ConfigError(file, `${field}.source`, `must be a string, got ${describe(source)}`);
+  const instruction = optString(template, 'instruction', file, `${field}.`);
+  return instruction === undefined ? { source } : { source, instruction };
+}
+
+function parseVerbalizerField(verbalizer: Json, file: string, field: string): Record<string, string> {
+  for (const [label, text] of Object.entries(verbalizer)) {
+    if (typeof text !== 'string') throw new ConfigError(file, `${field}.${label}`, `must be the label's continuation text, got ${describe(text)}`);
+  }
+  return verbalizer as Record<string, string>;
+}
+
 /** Validates a parsed softprompt.json. `file` names it in errors. */
 export function parseSoftpromptMeta(raw: unknown, file: string): SoftpromptMeta {
   if (!isObject(raw)) throw new FormatError(file, `must hold a JSON object, found ${describe(raw)}`);
@@ -140,18 +154,22 @@ export function parseSoftpromptMeta(raw: unknown, file: string): SoftpromptMeta 
   const meta: SoftpromptMeta = { format: SOFTPROMPT_FORMAT, version: SOFTPROMPT_VERSION };
 
   const template = optObject(raw, 'template', file);
-  if (template) {
-    const source = template.source;
-    if (typeof source !== 'string') throw new ConfigError(file, 'template.source', `must be a string, got ${describe(source)}`);
-    const instruction = optString(template, 'instruction', file, 'template.');
-    meta.template = instruction === undefined ? { source } : { source, instruction };
-  }
+  if (template) meta.template = parseTemplateField(template, file, 'template');
   const verbalizer = optObject(raw, 'verbalizer', file);
-  if (verbalizer) {
-    for (const [label, text] of Object.entries(verbalizer)) {
-      if (typeof text !== 'string') throw new ConfigError(file, `verbalizer.${label}`, `must be the label's continuation text, got ${describe(text)}`);
+  if (verbalizer) meta.verbalizer = parseVerbalizerField(verbalizer, file, 'verbalizer');
+  const taskPrompts = optObject(raw, 'task_prompts', file);
+  if (taskPrompts) {
+    const out: NonNullable<SoftpromptMeta['task_prompts']> = {};
+    for (const [task, p] of Object.entries(taskPrompts)) {
+      if (!isObject(p)) throw new ConfigError(file, `task_prompts.${task}`, `must be an object with "template" and/or "verbalizer", got ${describe(p)}`);
+      const t = optObject(p, 'template', file, `task_prompts.${task}.`);
+      const v = optObject(p, 'verbalizer', file, `task_prompts.${task}.`);
+      out[task] = {
+        ...(t ? { template: parseTemplateField(t, file, `task_prompts.${task}.template`) } : {}),
+        ...(v ? { verbalizer: parseVerbalizerField(v, file, `task_prompts.${task}.verbalizer`) } : {}),
+      };
     }
-    meta.verbalizer = verbalizer as Record<string, string>;
+    meta.task_prompts = out;
   }
   const labelField = optString(raw, 'label_field', file);
   if (labelField !== undefined) meta.label_field = labelField;

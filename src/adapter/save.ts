@@ -69,7 +69,7 @@ function checkedParams(dir: string, method: PromptMethod, trainable: Readonly<Re
 /** softprompt.json's multitask fields must fit the method: tasks one name per task, both only for MPT. */
 function checkMultitaskMeta(dir: string, method: PromptMethod, meta: AdapterMetaInput | undefined): void {
   if (method.kind !== 'multitask_prompt_tuning') {
-    for (const key of ['tasks', 'source_init'] as const) {
+    for (const key of ['tasks', 'source_init', 'task_prompts'] as const) {
       if (meta?.[key] !== undefined) throw new AdapterError(dir, key, `is given but ${method.kind} has no tasks; it belongs to multitask prompt tuning`);
     }
     return;
@@ -79,6 +79,9 @@ function checkMultitaskMeta(dir: string, method: PromptMethod, meta: AdapterMeta
   if (tasks !== undefined) {
     if (tasks.length !== T) throw new AdapterError(dir, 'tasks', `names ${tasks.length} tasks (${tasks.join(', ')}) but the method has ${T}`);
     if (new Set(tasks).size !== tasks.length || tasks.some((t) => t === '')) throw new AdapterError(dir, 'tasks', 'must be distinct non-empty names');
+  }
+  for (const name of Object.keys(meta?.task_prompts ?? {})) {
+    if (!(tasks ?? []).includes(name)) throw new AdapterError(dir, 'task_prompts', `has a prompt for "${name}", which is not one of the tasks (${(tasks ?? []).join(', ') || 'none named'})`);
   }
 }
 

@@ -71,6 +71,11 @@ export interface SoftpromptMeta {
   /** Multitask prompt tuning: the name of each task, in task-id order (adapter_config.json has only num_tasks). */
   tasks?: string[];
   /**
+   * Multitask prompt tuning with per-task prompts: each task's own template and/or verbalizer
+   * (what a task lacks here, it takes from `template` / `verbalizer`).
+   */
+  task_prompts?: Record<string, { template?: { source: string; instruction?: string }; verbalizer?: Record<string, string> }>;
+  /**
    * Trainable tensors that are not the saved prompt_embeddings, so training can resume: the p-tuning
    * encoder (embedding.weight, mlp_head.*, and lstm_head.* for the LSTM) or the prefix projection
    * (embedding.weight, transform.*). Little-endian float32, base64.

@@ -9,7 +9,7 @@ import type { ClassifyRequest } from '../infer/types.ts';
 import { textArg, verbalizerArg } from './args.ts';
 import { withConfigFile } from './config.ts';
 import { loadModel, verbalizerEntries } from './eval.ts';
-import { inputLines, readInput } from './generate.ts';
+import { adapterTask, inputLines, readInput } from './generate.ts';
 import { processIo } from './output.ts';
 import type { Io } from './output.ts';
 
@@ -21,6 +21,7 @@ export interface ClassifyFlags {
   template?: string;
   verbalizer?: string;
   jsonl?: boolean;
+  task?: string;
 }
 
 export async function runClassify(flags: ClassifyFlags, io: Io = processIo): Promise<void> {
@@ -39,8 +40,9 @@ export async function runClassify(flags: ClassifyFlags, io: Io = processIo): Pro
   });
   try {
     if (engine.skipped.length > 0) throw new SoftpromptError(engine.skipped[0]!.message);
+    const task = adapterTask(engine, flags.adapter, flags.task);
     const requests: ClassifyRequest[] = inputs.map((input) => ({
-      task: flags.adapter !== undefined ? 'adapter' : null,
+      task,
       input: typeof input === 'string' ? input : Object.fromEntries(Object.entries(input).filter(([, v]) => typeof v === 'string')) as Record<string, string>,
       ...(template !== undefined ? { template } : {}),
       ...(verbalizer !== undefined ? { verbalizer } : {}),
@@ -70,6 +72,7 @@ export function classifyCommand(): Command {
     .description("classify texts by rank scoring over an adapter's verbalizer (the same scoring as eval)")
     .option('--model <dir>', 'Hugging Face model folder (default: $SOFTPROMPT_MODEL, then ../shared/models/stories260K)')
     .option('--adapter <dir>', 'adapter folder; its softprompt.json gives the template and verbalizer')
+    .option('--task <name>', "a multitask adapter's task to use (its own template and verbalizer, if it has them)")
     .option('--text <text>', 'one input text (else --file or stdin)')
     .option('--file <file>', 'inputs: JSONL records or text lines')
     .option('--template <text>', 'template overriding the adapter\'s (\\n is a newline, @FILE reads a file)')

@@ -12,7 +12,7 @@ import type { LoadedAdapter } from '../adapter/types.ts';
 import { DemoSelector } from '../data/demos.ts';
 import type { DemoStrategy } from '../data/demos.ts';
 import { ExampleEncoder } from '../data/encode.ts';
-import type { EncodedExample } from '../data/encode.ts';
+import type { EncodedExample, TaskPrompt } from '../data/encode.ts';
 import { DataError } from '../data/errors.ts';
 import { padIdOf } from '../data/collate.ts';
 import { readAllRecords, readRecords, requireNonEmpty, take } from '../data/readers.ts';
@@ -30,6 +30,7 @@ import { loadTokenizer } from '../tokenizer/tokenizer.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { intArg, parseShots, required, textArg, verbalizerArg } from './args.ts';
 import { withConfigFile } from './config.ts';
+import { perTaskTemplates, perTaskVerbalizers } from './task_prompts.ts';
 import { formatTable, oneLine, percent, processIo, Progress } from './output.ts';
 import type { Io } from './output.ts';
 import { resolveModel } from './resolve.ts';
@@ -76,7 +77,11 @@ export interface PromptSpec {
   /** The field cut when an example is too long. Default: the template's longest field over the data. */
   readonly truncateField?: string | undefined;
   /** Multitask adapters: the task names (id order), the field naming each record's task, or one task for all. */
-  readonly tasks?: { readonly names: readonly string[]; readonly field?: string; readonly only?: string; readonly fallback?: string } | undefined;
+  readonly tasks?:
+    | { readonly names: readonly string[]; readonly field?: string; readonly only?: string; readonly fallback?: string; readonly prompts?: ReadonlyMap<string, TaskPrompt> }
+    | undefined;
+  /** Every label scored (with per-task verbalizers, the union in task order). Default: the verbalizer's. */
+  readonly labels?: readonly string[];
 }
 
 /** How many demonstrations to put before each query, and how to choose them. */
@@ -192,10 +197,11 @@ export interface ScorerOptions {
 }
 
 /** ExampleEncoder options for a PromptSpec's tasks: one task for every record, or each record's field (else `fallback`). */
-export function taskOptions(tasks: PromptSpec['tasks']): { tasks?: readonly string[]; taskField?: string; defaultTask?: string } {
+export function taskOptions(tasks: PromptSpec['tasks']): { tasks?: readonly string[]; taskField?: string; defaultTask?: string; taskPrompts?: ReadonlyMap<string, TaskPrompt> } {
   if (!tasks) return {};
-  if (tasks.only !== undefined) return { tasks: tasks.names, defaultTask: tasks.only };
-  return { tasks: tasks.names, taskField: tasks.field ?? 'task', ...(tasks.fallback !== undefined ? { defaultTask: tasks.fallback } : {}) };
+  const prompts = tasks.prompts ? { taskPrompts: tasks.prompts } : {};
+  if (tasks.only !== undefined) return { tasks: tasks.names, defaultTask: tasks.only, ...prompts };
+  return { tasks: tasks.names, taskField: tasks.field ?? 'task', ...(tasks.fallback !== undefined ? { defaultTask: tasks.fallback } : {}), ...prompts };
 }
 
 /**
@@ -253,7 +259,7 @@ export async function scoreSplit(
   progress?.bar.end();
   return classificationReport(
     examples.map((e) => e.label!),
-    predictions.map((p) => labels[p]!),
+    predictions.map((p, i) => (examples[i]!.labels ?? labels)[p]!),
     labels,
   );
 }
@@ -361,8 +367,12 @@ export interface EvalResult {
 function promptFrom(flags: EvalFlags, fromCli: (key: keyof EvalFlags) => boolean, adapter: LoadedAdapter | undefined): PromptSpec {
   const meta = adapter?.meta ?? null;
   const metaFile = adapter ? `${adapter.dir}/softprompt.json` : undefined;
+  const flagTemplates = flags.template !== undefined ? perTaskTemplates(flags.template) : null;
+  const flagVerbalizers = flags.verbalizer !== undefined ? perTaskVerbalizers(flags.verbalizer) : null;
   let template: Template;
-  if (flags.template !== undefined) {
+  if (flagTemplates) {
+    template = new Template([...flagTemplates.values()][0]!, { source: '--template' });
+  } else if (flags.template !== undefined) {
     const t = textArg(flags.template, '--template', fromCli('template'));
     const ins = flags.instruction !== undefined ? textArg(flags.instruction, '--instruction', fromCli('instruction')).text : undefined;
     template = new Template(t.text, { source: t.origin, ...(ins !== undefined ? { instruction: ins } : {}) });
@@ -377,7 +387,8 @@ function promptFrom(flags: EvalFlags, fromCli: (key: keyof EvalFlags) => boolean
     );
   }
   let verbalizer: Verbalizer;
-  if (flags.verbalizer !== undefined) verbalizer = verbalizerArg(flags.verbalizer);
+  if (flagVerbalizers) verbalizer = [...flagVerbalizers.values()][0]!;
+  else if (flags.verbalizer !== undefined) verbalizer = verbalizerArg(flags.verbalizer);
   else if (meta?.verbalizer) verbalizer = new Verbalizer(meta.verbalizer, metaFile);
   else {
     throw new SoftpromptError(
@@ -386,8 +397,40 @@ function promptFrom(flags: EvalFlags, fromCli: (key: keyof EvalFlags) => boolean
         : `no verbalizer: pass --verbalizer JSON or FILE (e.g. '{"girl": " girl", "boy": " boy"}')`,
     );
   }
-  return { template, verbalizer, labelField: flags.labelField ?? meta?.label_field ?? 'label', truncateField: flags.truncateField, tasks: tasksFrom(flags, adapter) };
+  const tasks = tasksFrom(flags, adapter);
+  if ((flagTemplates || flagVerbalizers) && !tasks) {
+    throw new SoftpromptError('a per-task --template or --verbalizer (a JSON object keyed by task name) needs a multitask prompt tuning --adapter');
+  }
+  const base = { template, verbalizer, labelField: flags.labelField ?? meta?.label_field ?? 'label', truncateField: flags.truncateField };
+  if (!tasks) return base;
+  // Each task's own template/verbalizer: from per-task flags, else softprompt.json's task_prompts,
+  // unless a plain flag overrides that part for every task.
+  const recorded = meta?.task_prompts ?? {};
+  const byTask = new Map<string, TaskPrompt>();
+  for (const t of tasks.names) {
+    const tt = flagTemplates?.get(t) ?? (flags.template === undefined ? recorded[t]?.template?.source : undefined);
+    const vv = flagVerbalizers?.get(t) ?? (flags.verbalizer === undefined && recorded[t]?.verbalizer ? new Verbalizer(recorded[t]!.verbalizer!, `${metaFile} task_prompts.${t}`) : undefined);
+    const ins = recorded[t]?.template?.instruction;
+    const own: TaskPrompt = {
+      ...(tt !== undefined ? { template: new Template(tt, { source: flagTemplates ? `--template (task ${t})` : `${metaFile} task_prompts.${t}`, ...(ins !== undefined && !flagTemplates ? { instruction: ins } : {}) }) } : {}),
+      ...(vv ? { verbalizer: vv } : {}),
+    };
+    if (own.template || own.verbalizer) byTask.set(t, own);
+  }
+  if (flagTemplates || flagVerbalizers) {
+    for (const [what, m] of [['--template', flagTemplates], ['--verbalizer', flagVerbalizers]] as const) {
+      for (const name of m?.keys() ?? []) if (!tasks.names.includes(name)) throw new SoftpromptError(`${what} names task "${name}", which is not a task of ${adapter!.dir}; its tasks are: ${tasks.names.join(', ')}`);
+    }
+  }
+  if (byTask.size === 0) return { ...base, tasks };
+  const scored = tasks.only !== undefined ? [tasks.only] : tasks.names;
+  const labels: string[] = [];
+  for (const t of scored) for (const l of (byTask.get(t)?.verbalizer ?? verbalizer).labels) if (!labels.includes(l)) labels.push(l);
+  const first = byTask.get(scored[0]!);
+  return { ...base, template: first?.template ?? template, verbalizer: first?.verbalizer ?? verbalizer, tasks: { ...tasks, prompts: byTask }, labels };
 }
+
+
 
 /** The task setting of a multitask adapter: --task for every record, else each record's --task-field. */
 function tasksFrom(flags: Pick<EvalFlags, 'task' | 'taskField'>, adapter: LoadedAdapter | undefined): PromptSpec['tasks'] {
@@ -420,7 +463,7 @@ export async function runEval(flags: EvalFlags, io: Io = processIo, fromCli: (ke
   const records = await readSplit(dataPath, flags.maxExamples);
   const pool = flags.demosFrom !== undefined && shots.some((k) => k > 0) ? await readAllRecords(flags.demosFrom) : undefined;
   const context = contextOf(model, adapter);
-  const labels = prompt.verbalizer.labels;
+  const labels = prompt.labels ?? prompt.verbalizer.labels;
 
   const softSlots = checkSoftSlots(prompt.template, adapter, (m) => io.err(`softprompt: warning: ${m}`));
   const scorer = await createScorer(model, adapter, { batchSize: flags.batchSize, maxLabels: labels.length, lengthNormalize: flags.lengthNormalize ?? false, softSlots });
@@ -554,7 +597,7 @@ export function evalCommand(): Command {
     .option('--shots <k>', 'demonstrations per query: one count, or a comma list such as 0,1,4 (one row each; default 0)', parseShots)
     .option('--task <name>', "multitask adapters: score every record with this task's prompt")
     .option('--task-field <name>', "multitask adapters: the field naming each record's task (default: the one it was trained with, else \"task\")");
-  withConfigFile(cmd, { structured: ['verbalizer', 'shots'] });
+  withConfigFile(cmd, { structured: ['verbalizer', 'shots', 'template'] });
   cmd.addHelpText('after', EVAL_HELP);
   cmd.action(async (_opts: unknown, self: Command) => {
     const flags = self.opts<EvalFlags>();

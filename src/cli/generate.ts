@@ -7,16 +7,37 @@ import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { SoftpromptError } from '../errors.ts';
 import { createEngine } from '../infer/engine.ts';
-import type { GenerateRequest } from '../infer/types.ts';
+import type { GenerateRequest, InferenceEngine } from '../infer/types.ts';
 import { intArg } from './args.ts';
 import { withConfigFile } from './config.ts';
 import { loadModel } from './eval.ts';
 import { processIo } from './output.ts';
 import type { Io } from './output.ts';
 
+/**
+ * The engine task an `--adapter` run uses: "adapter", or for a multitask adapter "adapter.TASK"
+ * chosen with --task (the engine serves each of its tasks under that name).
+ */
+export function adapterTask(engine: Pick<InferenceEngine, 'tasks'>, adapter: string | undefined, task: string | undefined): string | null {
+  if (adapter === undefined) {
+    if (task !== undefined) throw new SoftpromptError('--task picks a task of a multitask --adapter; there is no adapter');
+    return null;
+  }
+  const names = engine.tasks().map((t) => t.name);
+  if (names.includes('adapter')) {
+    if (task !== undefined) throw new SoftpromptError(`--task applies to multitask prompt tuning adapters; ${adapter} has one prompt`);
+    return 'adapter';
+  }
+  const tasks = names.filter((n) => n.startsWith('adapter.')).map((n) => n.slice('adapter.'.length));
+  if (task === undefined) throw new SoftpromptError(`${adapter} is a multitask adapter: pick its task with --task (${tasks.join(', ')})`);
+  if (!tasks.includes(task)) throw new SoftpromptError(`--task ${JSON.stringify(task)} is not a task of ${adapter}; its tasks are: ${tasks.join(', ')}`);
+  return `adapter.${task}`;
+}
+
 export interface GenerateFlags {
   model?: string;
   adapter?: string;
+  task?: string;
   prompt?: string;
   file?: string;
   maxNewTokens: number;
@@ -93,7 +114,7 @@ export async function runGenerate(flags: GenerateFlags, io: Io = processIo): Pro
   try {
     if (engine.skipped.length > 0) throw new SoftpromptError(engine.skipped[0]!.message);
     const base: Omit<GenerateRequest, 'prompt'> = {
-      task: flags.adapter !== undefined ? 'adapter' : null,
+      task: adapterTask(engine, flags.adapter, flags.task),
       maxNewTokens: flags.maxNewTokens,
       temperature: flags.temperature,
       ...(flags.topK !== undefined ? { topK: flags.topK } : {}),
@@ -133,7 +154,8 @@ export function generateCommand(): Command {
   const cmd = new Command('generate')
     .description('generate text with the frozen model, optionally steered by an adapter (KV-cached, batched)')
     .option('--model <dir>', 'Hugging Face model folder (default: $SOFTPROMPT_MODEL, then ../shared/models/stories260K)')
-    .option('--adapter <dir>', 'adapter folder (PEFT prompt tuning, p-tuning or prefix tuning)')
+    .option('--adapter <dir>', 'adapter folder (PEFT prompt tuning, p-tuning, prefix tuning or multitask prompt tuning)')
+    .option('--task <name>', "a multitask adapter's task to use")
     .option('--prompt <text>', 'the prompt (else --file or stdin, one prompt per line)')
     .option('--file <file>', 'prompts, one per line (or JSONL with "prompt")')
     .option('--max-new-tokens <n>', 'new tokens at most', intArg(1), 64)

@@ -34,6 +34,7 @@ import type { LoadedModel } from './eval.ts';
 import { formatTable, percent, processIo } from './output.ts';
 import type { Io } from './output.ts';
 import { trainProgress } from './progress.ts';
+import { perTaskTemplates, perTaskVerbalizers, taskPromptSet, taskPromptsJson } from './task_prompts.ts';
 import { writeRunReport } from '../report/report.ts';
 import { initFromAdapter } from '../library/transfer.ts';
 
@@ -178,10 +179,17 @@ export interface TrainOutcome {
 export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (key: keyof TrainFlags) => boolean = () => true): Promise<TrainOutcome> {
   const trainPath = required(flags.train, '--train', 'the labelled training split (JSONL, CSV, TSV or Parquet)');
   const out = resolve(required(flags.out, '--out', 'the folder to write the adapter, checkpoints and metrics.jsonl to'));
-  const templateArg = textArg(required(flags.template, '--template', `the prompt template, e.g. '{text}\\nThe story is about a'`), '--template', fromCli('template'));
+  const templateRaw = required(flags.template, '--template', `the prompt template, e.g. '{text}\\nThe story is about a'`);
+  // Multitask runs may give each task its own template and verbalizer (JSON objects keyed by task).
+  const taskTemplateTexts = perTaskTemplates(templateRaw);
+  const taskVerbalizers = perTaskVerbalizers(required(flags.verbalizer, '--verbalizer', `label -> continuation JSON, e.g. '{"girl": " girl", "boy": " boy"}'`));
+  if ((taskTemplateTexts || taskVerbalizers) && flags.method !== 'multitask-prompt-tuning') {
+    throw new SoftpromptError(`a per-task ${taskTemplateTexts ? '--template' : '--verbalizer'} (a JSON object keyed by task name) needs --method multitask-prompt-tuning`);
+  }
+  const templateArg = taskTemplateTexts ? { text: [...taskTemplateTexts.values()][0]!, origin: '--template' } : textArg(templateRaw, '--template', fromCli('template'));
   const instruction = flags.instruction !== undefined ? textArg(flags.instruction, '--instruction', fromCli('instruction')).text : undefined;
   const template = new Template(templateArg.text, { source: templateArg.origin, ...(instruction !== undefined ? { instruction } : {}) });
-  const verbalizer = verbalizerArg(required(flags.verbalizer, '--verbalizer', `label -> continuation JSON, e.g. '{"girl": " girl", "boy": " boy"}'`));
+  const verbalizer = taskVerbalizers ? [...taskVerbalizers.values()][0]! : verbalizerArg(flags.verbalizer!);
   const lr = required(flags.lr, '--lr', 'the peak learning rate (prompt tuning often uses 0.3; p-tuning 1e-3 to 1e-2)');
   if (flags.epochs === undefined && flags.steps === undefined) throw new SoftpromptError('missing run length: pass --epochs N or --steps N');
   if (flags.epochs !== undefined && flags.steps !== undefined) {
@@ -211,6 +219,19 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
     throw new SoftpromptError('--tasks, --task-field and --num-ranks apply to --method multitask-prompt-tuning only');
   }
   const tasks = multitask ? await taskNames(flags, trainPath) : undefined;
+  const prompts = tasks && (taskTemplateTexts || taskVerbalizers)
+    ? taskPromptSet(
+        tasks,
+        taskTemplateTexts
+          ? new Map([...taskTemplateTexts].map(([t, text]) => [t, new Template(text, { source: `--template (task ${t})`, ...(instruction !== undefined ? { instruction } : {}) })]))
+          : null,
+        taskVerbalizers,
+        { template, verbalizer },
+      )
+    : null;
+  if (prompts && new Set([...prompts.byTask.values()].map((p) => (p.template ?? template).softTokens)).size > 1) {
+    throw new SoftpromptError('the per-task templates hold different numbers of {soft:N} virtual tokens; every task places the same adapter tokens, so give each the same total');
+  }
   const sourceInit = parseSourceInit(flags);
   const method = makeMethod({ ...flags, ...(tasks ? { numTasks: tasks.length } : {}) }, model);
   const maxLength = model.config.maxPositions - method.numVirtualTokens;
@@ -232,6 +253,7 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
     ...(truncateField !== undefined ? { truncateField } : {}),
     // A one-task run (e.g. a target task started from a source adapter) needs no task field.
     ...(tasks ? { tasks, taskField: flags.taskField, ...(tasks.length === 1 ? { defaultTask: tasks[0]! } : {}) } : {}),
+    ...(prompts ? { taskPrompts: prompts.byTask } : {}),
   });
   const source = new TrainSource({
     file: trainPath,
@@ -245,7 +267,7 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
   let validation;
   if (flags.validation !== undefined) {
     const records = await readSplit(flags.validation, flags.maxEvalExamples);
-    const prompt = { template, verbalizer, labelField: flags.labelField, truncateField, ...(tasks ? { tasks: { names: tasks, field: flags.taskField, ...(tasks.length === 1 ? { fallback: tasks[0]! } : {}) } } : {}) };
+    const prompt = { template, verbalizer, labelField: flags.labelField, truncateField, ...(tasks ? { tasks: { names: tasks, field: flags.taskField, ...(tasks.length === 1 ? { fallback: tasks[0]! } : {}), ...(prompts ? { prompts: prompts.byTask } : {}) } } : {}) };
     const split = encodeSplit(records, prompt, { k: 0, strategy: 'random', seed: 0 }, undefined, model.tokenizer, maxLength);
     if (split.truncated > 0) io.err(`softprompt: warning: validation: ${split.truncated} of ${records.length} inputs were cut to fit the context (${maxLength} tokens)`);
     validation = split.examples;
@@ -274,9 +296,9 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
     base_model: fingerprint.sha256,
     train: resolve(trainPath),
     max_train_examples: flags.maxTrainExamples ?? null,
-    template: template.source,
+    template: prompts && taskTemplateTexts ? Object.fromEntries(taskTemplateTexts) : template.source,
     instruction: instruction ?? null,
-    verbalizer: verbalizerEntries(verbalizer),
+    verbalizer: taskVerbalizers ? Object.fromEntries([...taskVerbalizers].map(([t, v]) => [t, verbalizerEntries(v)])) : verbalizerEntries(verbalizer),
     label_field: flags.labelField,
     truncate_field: truncateField ?? null,
     method: flags.method,
@@ -322,6 +344,7 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
       meta: {
         template: { source: template.source, ...(instruction !== undefined ? { instruction } : {}) },
         verbalizer: verbalizerEntries(verbalizer),
+        ...(prompts ? { task_prompts: taskPromptsJson(prompts) } : {}),
         label_field: flags.labelField,
         training,
         ...(metrics ? { metrics } : {}),
@@ -343,7 +366,7 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
       init: initValues,
       source,
       ...(validation ? { validation } : {}),
-      labels: verbalizer.labels,
+      labels: prompts?.labels ?? verbalizer.labels,
       outDir: out,
       lr,
       schedule: flags.schedule,
@@ -469,7 +492,7 @@ export function trainCommand(): Command {
     .option('--length-normalize', 'rank labels by mean log-probability per token when evaluating')
     .option('--resume', 'continue the run in --out from its last checkpoint')
     .option('--json', 'print one JSON object as the last line of stdout');
-  withConfigFile(cmd, { structured: ['verbalizer'] });
+  withConfigFile(cmd, { structured: ['verbalizer', 'template'] });
   cmd.addHelpText('after', TRAIN_HELP);
   cmd.action(async (_opts: unknown, self: Command) => {
     await runTrain(self.opts<TrainFlags>(), processIo, (key) => self.getOptionValueSource(key) === 'cli');

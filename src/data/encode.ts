@@ -32,6 +32,17 @@ export interface ExampleEncoderOptions {
   tasks?: readonly string[];
   /** A record without the task field gets this task instead of an error (e.g. eval --task). */
   defaultTask?: string;
+  /**
+   * Per task name, the template and/or verbalizer its records use instead of the shared ones
+   * (multitask prompt tuning over tasks with their own label sets). Needs `tasks`.
+   */
+  taskPrompts?: ReadonlyMap<string, TaskPrompt>;
+}
+
+/** A task's own template and/or verbalizer (see ExampleEncoderOptions.taskPrompts). */
+export interface TaskPrompt {
+  readonly template?: Template;
+  readonly verbalizer?: Verbalizer;
 }
 
 export interface EncodedExample {
@@ -52,6 +63,8 @@ export interface EncodedExample {
   softAt?: number[];
   /** The task id (index into the encoder's tasks) when the encoder has a task field. */
   taskId?: number;
+  /** With per-task verbalizers: the label of each candidate (this task's labels); else the encoder's verbalizer's. */
+  labels?: readonly string[];
   /** Whether the input field was cut to fit `maxLength`. */
   truncated: boolean;
   /** Where the record came from. */
@@ -76,6 +89,7 @@ export class ExampleEncoder {
   readonly taskField: string | undefined;
   readonly tasks: readonly string[] | undefined;
   readonly defaultTask: string | undefined;
+  readonly taskPrompts: ReadonlyMap<string, TaskPrompt> | undefined;
 
   constructor(opts: ExampleEncoderOptions) {
     if (!Number.isInteger(opts.maxLength) || opts.maxLength < 1) throw new RangeError(`maxLength must be a positive integer, got ${opts.maxLength}`);
@@ -96,6 +110,12 @@ export class ExampleEncoder {
     this.taskField = opts.taskField;
     this.tasks = opts.tasks;
     this.defaultTask = opts.defaultTask;
+    if (opts.taskPrompts !== undefined) {
+      for (const name of opts.taskPrompts.keys()) {
+        if (!(opts.tasks ?? []).includes(name)) throw new DataError(`a template or verbalizer is given for task "${name}", which is not one of the tasks: ${(opts.tasks ?? []).join(', ') || '(none)'}`);
+      }
+    }
+    this.taskPrompts = opts.taskPrompts;
     if (opts.truncateField !== undefined && !opts.template.fields.includes(opts.truncateField)) {
       throw new DataError(`truncation field "${opts.truncateField}" is not a slot of the template; slots are: ${opts.template.fields.join(', ') || '(none)'}`, {
         file: opts.template.origin,
@@ -104,8 +124,16 @@ export class ExampleEncoder {
     }
   }
 
+  /** The template, verbalizer and field to cut of task `taskId` (the shared ones unless the task has its own). */
+  promptOf(taskId: number | undefined): { template: Template; verbalizer: Verbalizer; truncateField: string | undefined; own: boolean } {
+    const own = taskId === undefined ? undefined : this.taskPrompts?.get(this.tasks![taskId]!);
+    const template = own?.template ?? this.template;
+    const truncateField = this.truncateField !== undefined && template.fields.includes(this.truncateField) ? this.truncateField : template.fields[0];
+    return { template, verbalizer: own?.verbalizer ?? this.verbalizer, truncateField, own: own?.verbalizer !== undefined };
+  }
+
   /** The gold label of `record` (checked against the verbalizer), or null when unlabelled and allowed. */
-  labelOf(record: DataRecord): string | null {
+  labelOf(record: DataRecord, verbalizer: Verbalizer = this.verbalizer): string | null {
     const value = record[this.labelField];
     if (value === undefined || value === null) {
       if (this.allowUnlabelled) return null;
@@ -119,9 +147,9 @@ export class ExampleEncoder {
       });
     }
     const label = String(value);
-    if (!this.verbalizer.labels.includes(label)) {
+    if (!verbalizer.labels.includes(label)) {
       throw new DataError(
-        `label field "${this.labelField}" holds "${label}", which has no verbalizer entry; the verbalizer${this.verbalizer.source ? ` (${this.verbalizer.source})` : ''} has: ${this.verbalizer.labels.join(', ')}`,
+        `label field "${this.labelField}" holds "${label}", which has no verbalizer entry; the verbalizer${verbalizer.source ? ` (${verbalizer.source})` : ''} has: ${verbalizer.labels.join(', ')}`,
         { file: record.__file, line: record.__line, field: this.labelField },
       );
     }
@@ -150,19 +178,20 @@ export class ExampleEncoder {
    * is never cut. Throws DataError when even an empty input field does not fit.
    */
   encode(record: DataRecord, prefix = ''): EncodedExample {
-    const label = this.labelOf(record);
     const taskId = this.taskOf(record);
+    const { template, verbalizer, truncateField, own } = this.promptOf(taskId);
+    const label = this.labelOf(record, verbalizer);
     const fits = (v: VerbalizedPrompt): boolean => v.promptIds.length + longest(v.candidates) <= this.maxLength;
     const encodeWith = (overrides: Record<string, string>): VerbalizedPrompt & { softAt?: number[] } => {
-      const { text, slots } = this.template.renderWithSlots(record, overrides);
-      const enc = this.verbalizer.encode(this.tokenizer, prefix + text);
+      const { text, slots } = template.renderWithSlots(record, overrides);
+      const enc = verbalizer.encode(this.tokenizer, prefix + text);
       return slots.length === 0 ? enc : { ...enc, softAt: this.#softPositions(prefix + text, slots, prefix.length, enc.promptIds) };
     };
 
     let enc = encodeWith({});
     let truncated = false;
     if (!fits(enc)) {
-      const field = this.truncateField;
+      const field = truncateField;
       const where = { file: record.__file, line: record.__line, field };
       const empty = field === undefined ? enc : encodeWith({ [field]: '' });
       if (field === undefined || !fits(empty)) {
@@ -174,7 +203,7 @@ export class ExampleEncoder {
           where,
         );
       }
-      const original = this.template.fieldValue(record, field);
+      const original = template.fieldValue(record, field);
       const ids = this.tokenizer.encode(original, { addSpecialTokens: false });
       const textOf = (k: number): string => (k === 0 ? '' : this.tokenizer.decode(ids.slice(0, k)).replace(/\uFFFD+$/, ''));
       // Largest k whose first k field tokens fit: k = 0 fits, k = ids.length does not (or barely).
@@ -192,11 +221,12 @@ export class ExampleEncoder {
       enc = lo === 0 ? empty : best;
       truncated = true;
     }
-    const labelIndex = label === null ? -1 : this.verbalizer.labels.indexOf(label);
+    const labelIndex = label === null ? -1 : verbalizer.labels.indexOf(label);
     return {
       promptIds: enc.promptIds,
       ...(enc.softAt ? { softAt: enc.softAt } : {}),
       ...(taskId !== undefined ? { taskId } : {}),
+      ...(own ? { labels: verbalizer.labels } : {}),
       targetIds: labelIndex < 0 ? [] : [...enc.candidates[labelIndex]!],
       label,
       labelIndex,

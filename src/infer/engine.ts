@@ -470,7 +470,10 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
           }
           const p = multitaskTaskPrompt(adapter.params, i);
           const prompt = tensor('float32', p.shape, Float32Array.from(p.data));
-          loaded.push([taskName, { ...adapter, method: promptTuning(model.config, { numVirtualTokens: adapter.method.numVirtualTokens }), params: { prompt_embeddings: prompt } }]);
+          // The task's own template/verbalizer (per-task prompts) become its defaults for classify.
+          const own = adapter.meta?.task_prompts?.[t];
+          const meta = adapter.meta && own ? { ...adapter.meta, ...(own.template ? { template: own.template } : {}), ...(own.verbalizer ? { verbalizer: own.verbalizer } : {}) } : adapter.meta;
+          loaded.push([taskName, { ...adapter, meta, method: promptTuning(model.config, { numVirtualTokens: adapter.method.numVirtualTokens }), params: { prompt_embeddings: prompt } }]);
         });
       } else loaded.push([name, adapter]);
     } catch (e) {

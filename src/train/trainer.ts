@@ -43,6 +43,7 @@ export interface TrainerOptions {
   source: TrainSource;
   /** Dev examples for evaluation, early stopping and the best checkpoint. */
   validation?: readonly EncodedExample[];
+  /** Every label (the union over tasks with their own verbalizers), for macro-F1. */
   labels: readonly string[];
   outDir: string;
   lr: number;
@@ -178,7 +179,8 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
     const val = opts.validation!;
     const r = await scorer!.score(val, params);
     const gold = val.map((e) => e.label ?? '');
-    const pred = r.predictions.map((i) => opts.labels[i]!);
+    // An example with its task's own verbalizer ranks that task's labels.
+    const pred = r.predictions.map((i, k) => (val[k]!.labels ?? opts.labels)[i]!);
     const metrics = { accuracy: accuracy(gold, pred), macro_f1: macroF1(gold, pred, opts.labels), n: val.length };
     const value = metrics[metric];
     const improved = state.best === null || value > state.best.value;

@@ -114,6 +114,40 @@ describe('multitask prompt tuning through the CLI', () => {
     assert.match(d.stderr, /has no single prompt to discretise/);
   });
 
+  test('per-task templates and verbalizers: each task ranks its own labels after its own template', async () => {
+    const templates = JSON.stringify({ gender: '{text}\nThe story is about a', sentiment: '{text}\nIt was' });
+    const verbalizers = JSON.stringify({ gender: JSON.parse(GENDER) as unknown, sentiment: { negative: ' bad', positive: ' good' } });
+    const dir = join(tmp, 'per-task');
+    const t = lastJson(
+      await cli(['train', '--model', STORIES, '--train', train, '--validation', valid, '--template', templates, '--verbalizer', verbalizers,
+        '--method', 'multitask-prompt-tuning', '--virtual-tokens', '8', '--lr', '0.3', '--batch-size', '8', '--steps', '4', '--out', dir, '--json']),
+    );
+    const meta = JSON.parse(readFileSync(join(dir, 'softprompt.json'), 'utf8')) as { task_prompts: Record<string, { template: { source: string }; verbalizer: Record<string, string> }> };
+    assert.equal(meta.task_prompts['sentiment']!.template.source, '{text}\nIt was');
+    assert.deepEqual(meta.task_prompts['sentiment']!.verbalizer, { negative: ' bad', positive: ' good' });
+    const j = lastJson(await cli(['eval', '--model', STORIES, '--adapter', dir, '--data', valid, '--json']));
+    assert.equal(j['accuracy'], (t['best'] as Record<string, unknown>)['accuracy']);
+    // Every prediction is one of the record's own task's labels.
+    const confusion = j['confusion'] as { labels: string[]; matrix: number[][] };
+    const idx = (l: string): number => confusion.labels.indexOf(l);
+    for (const g of ['girl', 'boy']) for (const p of ['negative', 'positive']) assert.equal(confusion.matrix[idx(g)]![idx(p)], 0, `${g} predicted as ${p}`);
+    for (const g of ['negative', 'positive']) for (const p of ['girl', 'boy']) assert.equal(confusion.matrix[idx(g)]![idx(p)], 0, `${g} predicted as ${p}`);
+    const c = await cli(['classify', '--model', STORIES, '--adapter', dir, '--task', 'sentiment', '--text', 'a fine film']);
+    assert.equal(c.status, 0, c.stderr);
+    assert.match(c.stdout, /^(negative|positive)\tnegative=/);
+    const errors: [string[], RegExp][] = [
+      [['--template', templates, '--verbalizer', JSON.stringify({ gender: JSON.parse(GENDER) as unknown })], /--verbalizer is given per task but not for "sentiment"/],
+      [['--template', JSON.stringify({ gender: '{text} a', weather: '{text} b' }), '--verbalizer', verbalizers], /--template names task "weather", which is not one of the tasks: gender, sentiment/],
+    ];
+    for (const [extra, want] of errors) {
+      const r = await cli(['train', '--model', STORIES, '--train', train, ...extra, '--method', 'multitask-prompt-tuning', '--lr', '0.3', '--steps', '1', '--out', join(tmp, 'bad')]);
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, want);
+    }
+    const r = await cli(['train', '--model', STORIES, '--train', train, '--template', templates, '--verbalizer', VERBALIZER, '--lr', '0.3', '--steps', '1', '--out', join(tmp, 'bad')]);
+    assert.match(r.stderr, /a per-task --template .* needs --method multitask-prompt-tuning/);
+  });
+
   test('mismatched task ids are clear errors naming the file, line and field', async () => {
     const stray = join(tmp, 'stray.jsonl');
     writeFileSync(stray, [{ text: 'Tom ran.', label: 'boy', task: 'gender' }, { text: 'Sue ran.', label: 'girl', task: 'weather' }].map((r) => JSON.stringify(r)).join('\n') + '\n');

@@ -149,3 +149,40 @@ describe('ExampleEncoder on story_gender', () => {
     assert.equal(unl.candidates.length, 2);
   });
 });
+
+describe('ExampleEncoder with tasks', () => {
+  const tasks = ['gender', 'sentiment'];
+  const taskPrompts = new Map([
+    ['sentiment', { template: new Template('{text}\nIt was'), verbalizer: new Verbalizer({ negative: ' bad', positive: ' good' }, 'sent.json') }],
+  ]);
+  test("a task's own template and verbalizer give its prompt, candidates and labels; others use the shared ones", () => {
+    const enc = new ExampleEncoder({ template, verbalizer, tokenizer: stories, maxLength: 200, tasks, taskField: 'task', taskPrompts });
+    const s = enc.encode({ text: 'A dull film.', label: 'negative', task: 'sentiment', __line: 1 });
+    assert.equal(s.taskId, 1);
+    assert.deepEqual(s.labels, ['negative', 'positive']);
+    assert.equal(s.labelIndex, 0);
+    const own = new Verbalizer({ negative: ' bad', positive: ' good' }).encode(stories, 'A dull film.\nIt was');
+    assert.deepEqual(s.promptIds, own.promptIds);
+    assert.deepEqual(s.candidates, own.candidates);
+    const g = enc.encode({ text: 'Lily ran.', label: 'girl', task: 'gender', __line: 2 });
+    assert.equal(g.taskId, 0);
+    assert.equal(g.labels, undefined);
+    assert.deepEqual(g.promptIds, verbalizer.encode(stories, 'Lily ran.\nThe story is about a').promptIds);
+  });
+
+  test("a label of another task, an unknown task and a prompt for an unknown task are errors naming what is wrong", () => {
+    const enc = new ExampleEncoder({ template, verbalizer, tokenizer: stories, maxLength: 200, tasks, taskField: 'task', taskPrompts });
+    assert.throws(
+      () => enc.encode({ text: 'x', label: 'girl', task: 'sentiment', __line: 7, __file: 'mix.jsonl' }),
+      (e: unknown) => e instanceof DataError && /mix\.jsonl:7/.test(e.message) && /holds "girl", which has no verbalizer entry; the verbalizer \(sent\.json\) has: negative, positive/.test(e.message),
+    );
+    assert.throws(
+      () => enc.encode({ text: 'x', label: 'girl', task: 'weather', __line: 8, __file: 'mix.jsonl' }),
+      (e: unknown) => e instanceof DataError && /mix\.jsonl:8/.test(e.message) && /task field "task" holds "weather", which is not one of the tasks: gender, sentiment/.test(e.message),
+    );
+    assert.throws(
+      () => new ExampleEncoder({ template, verbalizer, tokenizer: stories, maxLength: 200, tasks: ['gender'], taskField: 'task', taskPrompts }),
+      /given for task "sentiment", which is not one of the tasks: gender/,
+    );
+  });
+});
