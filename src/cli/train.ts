@@ -443,12 +443,22 @@ Examples:
   softprompt train --model DIR --train sst2/train.jsonl --template '{text} It was' \\
     --verbalizer '{"negative": " bad", "positive": " good"}' --method p-tuning --virtual-tokens 10 \\
     --lr 0.003 --steps 2000 --batch-size 32 --grad-accum 2 --out runs/sst2 --seed 0
+  # virtual tokens inside the template: {soft:N} slots (they set --virtual-tokens)
+  softprompt train --config examples/story_gender/train.yaml --template '{soft:10}{text}\\nThe story is about{soft:10} a' --out runs/slots
+  # multitask prompt tuning: a "task" field per record, and each task's own template and verbalizer
+  softprompt train --model DIR --train mixed.jsonl --method multitask-prompt-tuning \\
+    --template '{"gender": "{text}\\nThe story is about a", "sentiment": "{text}\\nIt was"}' \\
+    --verbalizer '{"gender": {"girl": " girl", "boy": " boy"}, "sentiment": {"negative": " bad", "positive": " good"}}' \\
+    --lr 0.3 --epochs 3 --out runs/mpt
+  # a new task started from a multitask source (PEFT's EXACT_SOURCE_TASK)
+  softprompt train --config examples/story_gender/train.yaml --method multitask-prompt-tuning --tasks gender \\
+    --init exact-source-task:gender --init-from runs/mpt --epochs 1 --out runs/mpt-gender
 `;
 
 /** `softprompt train`. */
 export function trainCommand(): Command {
   const cmd = new Command('train')
-    .description('train a soft prompt (prompt tuning, p-tuning or prefix tuning) on a frozen model and save it as a PEFT adapter')
+    .description('train a soft prompt (prompt tuning, p-tuning, prefix tuning or multitask prompt tuning) on a frozen model and save it as a PEFT adapter')
     .option('--model <dir>', 'Hugging Face model folder (default: $SOFTPROMPT_MODEL, then ../shared/models/stories260K)')
     .option('--train <file>', 'labelled training split (.jsonl, .csv, .tsv, .parquet); streamed, never loaded whole')
     .option('--validation <file>', 'labelled dev split: evaluated by rank classification for the best checkpoint and early stopping')
