@@ -4,13 +4,14 @@
  * or the checkout, then a Hugging Face Hub download. With none of them it fails with a message
  * that says what to provide, rather than a stack trace.
  *
- * The hub step uses `@huggingface/hub` only when it is installed (it is optional, loaded
- * lazily), so a checkout without network or that package never tries to download.
+ * The hub step (`@huggingface/hub`, see hub.ts) runs only for a value that looks like a hub id
+ * and is not a local path, or for a configured default repository; tests inject a fake.
  */
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SoftpromptError } from '../errors.ts';
+import { downloadModel, huggingFaceHub } from './hub.ts';
 
 export type ResolvedSource = 'flag' | 'env' | 'shared' | 'hub';
 
@@ -92,17 +93,10 @@ const DATASET: Kind = {
   isDirOnly: false,
 };
 
-/** @huggingface/hub's snapshotDownload, if that optional package is installed. */
+/** The Hub through @huggingface/hub: a model's loadable files only, a dataset whole (see hub.ts). */
 async function hubDownload(repo: string, type: 'model' | 'dataset'): Promise<string> {
-  const pkg = '@huggingface/hub'; // a variable, so TypeScript does not require the package
-  let mod: { snapshotDownload?: (p: { repo: { type: string; name: string } }) => Promise<string> };
-  try {
-    mod = (await import(pkg)) as typeof mod;
-  } catch {
-    throw new Error(`${pkg} is not installed (npm install ${pkg} enables downloads)`);
-  }
-  if (typeof mod.snapshotDownload !== 'function') throw new Error(`the installed ${pkg} has no snapshotDownload`);
-  return mod.snapshotDownload({ repo: { type, name: repo } });
+  const client = await huggingFaceHub();
+  return type === 'model' ? downloadModel(repo, client) : client.snapshot(repo, type);
 }
 
 async function fromHub(kind: Kind, repo: string, opts: ResolveOptions): Promise<{ path?: string; problem?: string }> {
