@@ -186,3 +186,29 @@ describe('ExampleEncoder with tasks', () => {
     );
   });
 });
+
+describe('{soft:N} slot positions', () => {
+  test('slots sit at the token boundary where the text before them ends; the prompt ids are the hard prompt\'s (GPT-2 and sentencepiece)', () => {
+    for (const tok of [gpt2, stories]) {
+      const t = new Template('{text}{soft:2}\nThe story is about{soft:1} a');
+      const enc = new ExampleEncoder({ template: t, verbalizer, tokenizer: tok, maxLength: 200 });
+      const e = enc.encode({ text: 'Lily ran home.', label: 'girl', __line: 1 });
+      assert.deepEqual(e.promptIds, verbalizer.encode(tok, 'Lily ran home.\nThe story is about a').promptIds);
+      const k1 = tok.encode('Lily ran home.').length;
+      const k2 = tok.encode('Lily ran home.\nThe story is about').length;
+      assert.deepEqual(e.softAt, [k1, k1, k2]);
+      assert.deepEqual(e.promptIds.slice(0, k1), tok.encode('Lily ran home.'));
+    }
+  });
+
+  test('a slot inside what the tokenizer merges moves after the merged token; a slot at the start goes first', () => {
+    // GPT-2 encodes "cats" as one token: a slot between "cat" and "s" cannot split it.
+    assert.equal(gpt2.encode('cats').length, 1);
+    const mid = new ExampleEncoder({ template: new Template('{text}{soft:1}s are'), verbalizer, tokenizer: gpt2, maxLength: 200 });
+    const e = mid.encode({ text: 'cat', label: 'boy', __line: 1 });
+    assert.deepEqual(e.promptIds, verbalizer.encode(gpt2, 'cats are').promptIds);
+    assert.deepEqual(e.softAt, [0]);
+    const start = new ExampleEncoder({ template: new Template('{soft:3}{text} is'), verbalizer, tokenizer: stories, maxLength: 200 });
+    assert.deepEqual(start.encode({ text: 'Tom', label: 'boy', __line: 1 }).softAt, [0, 0, 0]);
+  });
+});
