@@ -162,8 +162,8 @@ export async function runDemo(flags: DemoFlags, io: Io = processIo): Promise<Rec
 }
 
 const DEMO_HELP = `
-Model: --model, then $SOFTPROMPT_MODEL, then ../shared/models/stories260K (beside the working
-folder or the checkout), then a hub download when @huggingface/hub is installed and online.
+Model: --model (a folder, or a Hugging Face Hub id, downloaded when online), then $SOFTPROMPT_MODEL,
+then ../shared/models/stories260K (beside the working folder or the checkout).
 Data: --data DIR (train.jsonl + validation.jsonl), then $SOFTPROMPT_DATA, then
 ../shared/datasets/story_gender.
 
