@@ -30,7 +30,7 @@ import { loadTokenizer } from '../tokenizer/tokenizer.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { intArg, parseShots, required, textArg, verbalizerArg } from './args.ts';
 import { withConfigFile } from './config.ts';
-import { perTaskTemplates, perTaskVerbalizers } from './task_prompts.ts';
+import { checkTaskNames, perTaskTemplates, perTaskVerbalizers, unionLabels } from './task_prompts.ts';
 import { formatTable, oneLine, percent, processIo, Progress } from './output.ts';
 import type { Io } from './output.ts';
 import { resolveModel } from './resolve.ts';
@@ -417,15 +417,11 @@ function promptFrom(flags: EvalFlags, fromCli: (key: keyof EvalFlags) => boolean
     };
     if (own.template || own.verbalizer) byTask.set(t, own);
   }
-  if (flagTemplates || flagVerbalizers) {
-    for (const [what, m] of [['--template', flagTemplates], ['--verbalizer', flagVerbalizers]] as const) {
-      for (const name of m?.keys() ?? []) if (!tasks.names.includes(name)) throw new SoftpromptError(`${what} names task "${name}", which is not a task of ${adapter!.dir}; its tasks are: ${tasks.names.join(', ')}`);
-    }
-  }
+  checkTaskNames('--template', flagTemplates, tasks.names, `a task of ${adapter!.dir}; its tasks are`);
+  checkTaskNames('--verbalizer', flagVerbalizers, tasks.names, `a task of ${adapter!.dir}; its tasks are`);
   if (byTask.size === 0) return { ...base, tasks };
   const scored = tasks.only !== undefined ? [tasks.only] : tasks.names;
-  const labels: string[] = [];
-  for (const t of scored) for (const l of (byTask.get(t)?.verbalizer ?? verbalizer).labels) if (!labels.includes(l)) labels.push(l);
+  const labels = unionLabels(scored, byTask, verbalizer);
   const first = byTask.get(scored[0]!);
   return { ...base, template: first?.template ?? template, verbalizer: first?.verbalizer ?? verbalizer, tasks: { ...tasks, prompts: byTask }, labels };
 }

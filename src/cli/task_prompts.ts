@@ -63,6 +63,20 @@ export interface TaskPromptSet {
   readonly labels: readonly string[];
 }
 
+/** Refuses a per-task value for a name that is not one of `tasks` (`whose`: e.g. "the tasks", "a task of DIR"). */
+export function checkTaskNames(flag: string, byTask: ReadonlyMap<string, unknown> | null, tasks: readonly string[], whose = 'one of the tasks'): void {
+  for (const name of byTask?.keys() ?? []) {
+    if (!tasks.includes(name)) throw new SoftpromptError(`${flag} names task "${name}", which is not ${whose}: ${tasks.join(', ')}`);
+  }
+}
+
+/** Every label of `tasks` in task order: each task's own verbalizer's, else the shared one's. */
+export function unionLabels(tasks: readonly string[], byTask: ReadonlyMap<string, TaskPrompt>, shared: Verbalizer): string[] {
+  const labels: string[] = [];
+  for (const t of tasks) for (const l of (byTask.get(t)?.verbalizer ?? shared).labels) if (!labels.includes(l)) labels.push(l);
+  return labels;
+}
+
 /**
  * Checks per-task templates/verbalizers against the run's tasks (each task gets one, no unknown
  * names) and builds what the encoder takes. `shared*` is used for whichever of the two is not per task.
@@ -75,9 +89,7 @@ export function taskPromptSet(
 ): TaskPromptSet {
   for (const [what, m] of [['template', templates], ['verbalizer', verbalizers]] as const) {
     if (!m) continue;
-    for (const name of m.keys()) {
-      if (!tasks.includes(name)) throw new SoftpromptError(`--${what} names task "${name}", which is not one of the tasks: ${tasks.join(', ')}`);
-    }
+    checkTaskNames(`--${what}`, m, tasks);
     const missing = tasks.filter((t) => !m.has(t));
     if (missing.length > 0) throw new SoftpromptError(`--${what} is given per task but not for ${missing.map((t) => `"${t}"`).join(', ')}; give every task one`);
   }
@@ -90,9 +102,7 @@ export function taskPromptSet(
   const template = templates?.get(tasks[0]!) ?? shared.template;
   const verbalizer = verbalizers?.get(tasks[0]!) ?? shared.verbalizer;
   if (!template || !verbalizer) throw new SoftpromptError('internal: a task prompt set needs a shared template or verbalizer for what is not per task');
-  const labels: string[] = [];
-  for (const t of tasks) for (const l of (verbalizers?.get(t) ?? verbalizer).labels) if (!labels.includes(l)) labels.push(l);
-  return { template, verbalizer, byTask, labels };
+  return { template, verbalizer, byTask, labels: unionLabels(tasks, byTask, verbalizer) };
 }
 
 /** softprompt.json's task_prompts: per task, its template source and verbalizer entries. */

@@ -128,7 +128,7 @@ const SOURCE_INITS = { 'average-source-tasks': 'average_source_tasks', 'exact-so
 
 /** `--init average-source-tasks | exact-source-task[:TASK] | only-source-shared` with --init-from, else null. */
 function parseSourceInit(flags: Pick<TrainFlags, 'init' | 'initFrom' | 'method'>): MultitaskSourceInit | null {
-  const m = /^(average-source-tasks|exact-source-task|only-source-shared)(?::(.+))?$/.exec(flags.init.trim());
+  const m = new RegExp(`^(${Object.keys(SOURCE_INITS).join('|')})(?::(.+))?$`).exec(flags.init.trim());
   if (!m) return null;
   if (flags.method !== 'multitask-prompt-tuning') throw new SoftpromptError(`--init ${flags.init} applies to --method multitask-prompt-tuning only`);
   if (flags.initFrom === undefined) throw new SoftpromptError(`--init ${flags.init} starts from a source multitask adapter: pass --init-from DIR`);
@@ -200,7 +200,9 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
   }
   if (!existsSync(trainPath)) throw new SoftpromptError(`--train ${trainPath}: no such file`);
   if (flags.validation !== undefined && !existsSync(flags.validation)) throw new SoftpromptError(`--validation ${flags.validation}: no such file`);
-  const init: PromptInit = /^(average-source-tasks|exact-source-task|only-source-shared)\b/.test(flags.init.trim()) ? { kind: 'random' } : parseInit(flags.init);
+  // A multitask source init replaces the shared prompt's init (fresh factors stay random).
+  const sourceInit = parseSourceInit(flags);
+  const init: PromptInit = sourceInit ? { kind: 'random' } : parseInit(flags.init);
 
   const model = await loadModel(flags.model);
   const softSlots = template.softTokens > 0;
@@ -232,7 +234,6 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
   if (prompts && new Set([...prompts.byTask.values()].map((p) => (p.template ?? template).softTokens)).size > 1) {
     throw new SoftpromptError('the per-task templates hold different numbers of {soft:N} virtual tokens; every task places the same adapter tokens, so give each the same total');
   }
-  const sourceInit = parseSourceInit(flags);
   const method = makeMethod({ ...flags, ...(tasks ? { numTasks: tasks.length } : {}) }, model);
   const maxLength = model.config.maxPositions - method.numVirtualTokens;
   if (maxLength < 2) throw new SoftpromptError(`--virtual-tokens ${method.numVirtualTokens} leaves no room in the model's ${model.config.maxPositions} positions`);

@@ -146,6 +146,9 @@ describe('multitask prompt tuning through the CLI', () => {
     }
     const r = await cli(['train', '--model', STORIES, '--train', train, '--template', templates, '--verbalizer', VERBALIZER, '--lr', '0.3', '--steps', '1', '--out', join(tmp, 'bad')]);
     assert.match(r.stderr, /a per-task --template .* needs --method multitask-prompt-tuning/);
+    const e = await cli(['eval', '--model', STORIES, '--adapter', dir, '--data', valid, '--verbalizer', JSON.stringify({ weather: { sun: ' sun' } })]);
+    assert.notEqual(e.status, 0);
+    assert.match(e.stderr, /--verbalizer names task "weather", which is not a task of .*per-task; its tasks are: gender, sentiment/);
   });
 
   test('mismatched task ids are clear errors naming the file, line and field', async () => {
