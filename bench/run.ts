@@ -7,7 +7,8 @@
  * --steps N (timed training steps, default 5), --warmup N (untimed training steps, default 2:
  * the first two session runs are ~2x slower while ORT grows its memory), --roofline-runs N
  * (default 20), --threads N (ORT intra-op threads; default all cores), --only roofline|train|infer
- * (infer: KV-cached prefill and decode tokens/s at batch 1 and 8, with and without a 20-token adapter).
+ * (infer: KV-cached prefill and decode tokens/s at batch 1 and 8, with and without a 20-token adapter;
+ * rank: rank classification examples/s, candidates packed after one prompt pass vs one row each).
  * A readable table goes to stdout; the LAST stdout line is one JSON object with flat keys.
  */
 import { existsSync } from 'node:fs';
@@ -16,6 +17,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readHfConfig } from '../src/formats/hf_config.ts';
 import { benchInference } from './infer.ts';
+import { benchRank } from './rank.ts';
 import { measureRoofline } from './roofline.ts';
 import { benchPromptTuning } from './train_prompt_tuning.ts';
 import { log, ortVersion, peakRssMb, REPO_ROOT, round, rssMb } from './util.ts';
@@ -50,7 +52,7 @@ async function main(): Promise<void> {
   const rooflineRuns = positiveInt('roofline-runs', values['roofline-runs'], quick ? 10 : 20);
   const threads = values.threads === undefined ? undefined : positiveInt('threads', values.threads, 1);
   const only = values.only;
-  if (only !== undefined && only !== 'roofline' && only !== 'train' && only !== 'infer') throw new Error(`--only must be "roofline", "train" or "infer", got ${JSON.stringify(only)}`);
+  if (only !== undefined && !['roofline', 'train', 'infer', 'rank'].includes(only)) throw new Error(`--only must be "roofline", "train", "infer" or "rank", got ${JSON.stringify(only)}`);
 
   const cores = availableParallelism();
   const result: Record<string, number | string | boolean> = {
@@ -105,6 +107,18 @@ async function main(): Promise<void> {
       result[`${k}.adapter_decode_overhead_pct.b${B}`] = round(overhead, 2);
       result[`${k}.adapter_decode_overhead_pct_best_run.b${B}`] = round(best, 2);
       rows.push([`  adapter overhead on decode, batch ${B} (medians; fastest runs)`, `${overhead.toFixed(2)} %; ${best.toFixed(2)} %`]);
+    }
+  }
+  if (only === undefined || only === 'rank') {
+    const config = readHfConfig(join(sharedDir(), 'tokenizers', 'gpt2', 'config.json'));
+    const r = await benchRank({ config, threads, runs: quick ? 1 : 3 });
+    const k = 'rank.gpt2-small';
+    rows.push([`GPT-2 small rank classification: ${r.examples} examples, prompts ~${r.promptTokens} tokens, ${r.numVirtualTokens}-token adapter (median of ${r.runs})`, '']);
+    for (const c of r.cases) {
+      result[`${k}.examples_per_s.packed.l${c.labels}`] = round(c.packedExamplesPerS, 2);
+      result[`${k}.examples_per_s.separate.l${c.labels}`] = round(c.separateExamplesPerS, 2);
+      result[`${k}.max_abs_score_diff.l${c.labels}`] = c.maxAbsDiff;
+      rows.push([`  ${c.labels} labels: packed after one prompt pass / one row per label`, `${c.packedExamplesPerS.toFixed(1)} / ${c.separateExamplesPerS.toFixed(1)} examples/s (×${(c.packedExamplesPerS / c.separateExamplesPerS).toFixed(2)})`]);
     }
   }
   if (only === undefined || only === 'train') {

@@ -5,12 +5,16 @@
  *
  * score(candidate) = Σ_t log p(c_t | prompt, c_<t)   (or its mean over the candidate's tokens)
  *
- * One row per (example, candidate): input_ids = prompt ++ candidate, labels = -100 over the
- * prompt and the candidate ids over the candidate; rows are right-padded into batches. The
- * Program's "logprobs" output holds log p(target) at every counted label, which batchFeeds
- * emits row by row and, within a row, in sequence order, so the k-th row's values are the
- * next len(candidate_k) entries. Padding is invisible to real tokens: it sits after them and
- * the attention is causal (its mask is 0 as well), and its labels are -100.
+ * One row per example: input_ids = prompt ++ candidate_1 ++ candidate_2 ++ …, labels = -100 over
+ * the prompt and the candidate ids over the candidates. The candidates are packed as segments
+ * (methods/batch.ts): each sees only the prompt and itself and takes the positions it would have
+ * right after the prompt, so the prompt is computed once, not once per candidate, and every score
+ * is the one of prompt ++ candidate alone. (`packCandidates: false` gives one row per candidate,
+ * the plain layout, which the tests compare against.) Rows are right-padded into batches. The
+ * Program's "logprobs" output holds log p(target) at every counted label, which batchFeeds emits
+ * row by row and, within a row, in sequence order: candidate 1's tokens, then candidate 2's, … .
+ * Padding is invisible to real tokens: it sits after them and the attention is causal (its mask
+ * is 0 as well), and its labels are -100.
  *
  * The graph is compiled once per scorer and reused for every batch and every call.
  */
@@ -41,7 +45,7 @@ export interface RankExample {
 }
 
 export interface RankScorerOptions {
-  /** Rows (example × candidate) per forward pass. Default 32. */
+  /** Candidates (example × candidate) scored per forward pass. Default 32. */
   batchRows?: number;
   /** Id written into padding slots (masked out and never scored). Default 0. */
   padId?: number;
@@ -55,6 +59,8 @@ export interface RankScorerOptions {
   intraOpThreads?: number;
   /** Virtual tokens go where each example's softAt says (templates with {soft:N} slots). Default false. */
   softSlots?: boolean;
+  /** Score all of an example's candidates in one row after one pass over its prompt. Default true. */
+  packCandidates?: boolean;
   /** Method params used when `score` is called without any. */
   params?: Readonly<Record<string, Tensor>>;
 }
@@ -66,13 +72,15 @@ export interface RankResult {
   readonly predictions: number[];
 }
 
+/** One sequence to run: a prompt and the candidates packed after it (one when not packing). */
 interface Row {
   readonly example: number;
-  readonly candidate: number;
+  /** The candidates' indices in the example, in packing order. */
+  readonly candidates: readonly number[];
   readonly softAt: readonly number[] | undefined;
   readonly taskId: number | undefined;
   readonly prompt: readonly number[];
-  readonly cont: readonly number[];
+  readonly conts: readonly (readonly number[])[];
   readonly length: number;
 }
 
@@ -106,6 +114,7 @@ export class RankScorer {
       sortByLength: opts.sortByLength ?? true,
       dtype: opts.dtype ?? 'float32',
       softSlots: opts.softSlots ?? false,
+      packCandidates: opts.packCandidates ?? true,
     };
   }
 
@@ -125,6 +134,7 @@ export class RankScorer {
         loss: false,
         gradients: false,
         softSlots: this.options.softSlots,
+        segments: this.options.packCandidates,
       });
       this.#session = compileGraph(program.graph, {
         outputs: ['logprobs'],
@@ -190,8 +200,14 @@ export class RankScorer {
       ex.candidates.forEach((c, k) => {
         if (c.length === 0) throw new RankError(`example ${i}, candidate ${k}: no tokens (an empty continuation would always score 0)`);
         checkIds(c, `example ${i}, candidate ${k}`);
-        rows.push({ example: i, candidate: k, softAt: ex.softAt, taskId: ex.taskId, prompt: ex.promptIds, cont: c, length: ex.promptIds.length + c.length });
       });
+      const row = (candidates: number[]): Row => {
+        const conts = candidates.map((k) => ex.candidates[k]!);
+        const length = ex.promptIds.length + conts.reduce((s, c) => s + c.length, 0);
+        return { example: i, candidates, softAt: ex.softAt, taskId: ex.taskId, prompt: ex.promptIds, conts, length };
+      };
+      if (this.options.packCandidates) rows.push(row(ex.candidates.map((_, k) => k)));
+      else ex.candidates.forEach((_, k) => rows.push(row([k])));
     });
     return rows;
   }
@@ -210,20 +226,32 @@ export class RankScorer {
 
     const order = rows.map((_, i) => i);
     if (this.options.sortByLength) order.sort((a, b) => rows[a]!.length - rows[b]!.length || a - b);
-    const { batchRows, padId, lengthNormalize } = this.options;
-    for (let start = 0; start < order.length; start += batchRows) {
-      const batch = order.slice(start, start + batchRows).map((i) => rows[i]!);
+    const { batchRows, padId, lengthNormalize, packCandidates } = this.options;
+    for (let start = 0; start < order.length; ) {
+      // As many rows as hold batchRows candidates (at least one row).
+      const batch: Row[] = [];
+      let held = 0;
+      while (start < order.length && (batch.length === 0 || held + rows[order[start]!]!.candidates.length <= batchRows)) {
+        const r = rows[order[start++]!]!;
+        batch.push(r);
+        held += r.candidates.length;
+      }
       const B = batch.length;
       const T = Math.max(...batch.map((r) => r.length));
       const ids = new BigInt64Array(B * T).fill(BigInt(padId));
       const mask = new BigInt64Array(B * T);
       const labels = new BigInt64Array(B * T).fill(BigInt(IGNORE_INDEX));
+      const segments = batch.map((r) => new Array<number>(r.length).fill(0));
       batch.forEach((r, b) => {
         const base = b * T;
         r.prompt.forEach((id, t) => (ids[base + t] = BigInt(id)));
-        r.cont.forEach((id, t) => {
-          ids[base + r.prompt.length + t] = BigInt(id);
-          labels[base + r.prompt.length + t] = BigInt(id);
+        let t = r.prompt.length;
+        r.conts.forEach((cont, k) => {
+          for (const id of cont) {
+            ids[base + t] = BigInt(id);
+            labels[base + t] = BigInt(id);
+            segments[b]![t++] = k + 1;
+          }
         });
         mask.fill(1n, base, base + r.length);
       });
@@ -233,8 +261,9 @@ export class RankScorer {
         labels: tensor('int64', [B, T], labels),
         ...(this.options.softSlots ? { virtualAt: batch.map((r) => r.softAt!) } : {}),
         ...(this.method?.numTasks !== undefined ? { taskIds: batch.map((r) => r.taskId!) } : {}),
+        ...(packCandidates ? { segments } : {}),
       });
-      const expected = batch.reduce((s, r) => s + r.cont.length, 0);
+      const expected = batch.reduce((s, r) => s + r.conts.reduce((n, c) => n + c.length, 0), 0);
       const out = (await session.run({ ...feeds, ...paramFeeds }, ['logprobs']))['logprobs']!;
       const lp = out.data as Float32Array | Float64Array;
       if (lp.length !== expected) {
@@ -243,9 +272,11 @@ export class RankScorer {
       // batchFeeds emits counted labels row-major: row b's candidate tokens, in order, then row b+1's.
       let k = 0;
       for (const r of batch) {
-        let sum = 0;
-        for (let t = 0; t < r.cont.length; t++) sum += lp[k++]!;
-        scores[r.example]![r.candidate] = lengthNormalize ? sum / r.cont.length : sum;
+        r.conts.forEach((cont, j) => {
+          let sum = 0;
+          for (let t = 0; t < cont.length; t++) sum += lp[k++]!;
+          scores[r.example]![r.candidates[j]!] = lengthNormalize ? sum / cont.length : sum;
+        });
       }
     }
     return { scores, predictions: scores.map(argmax) };

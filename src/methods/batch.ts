@@ -8,6 +8,12 @@
  * lands at sequence slot t + #{j : virtualAt[b][j] ≤ t}. Every slot stays before the row's padding,
  * so the sequence is still [virtual + real tokens, then padding] and the mask and positions are
  * the same as for prepended tokens; only the order of embeddings and the loss positions change.
+ *
+ * With segments (TokenBatch.segments) a row packs several continuations after one shared prompt:
+ * segment 0 (the prompt, and every virtual token) comes first, then blocks 1, 2, … . Each block's
+ * tokens take the positions they would have right after the prompt, see only the prompt and their
+ * own block (the `segment_ids` feed), and its first token is predicted from the prompt's last slot.
+ * So one row scores every candidate as if each followed the prompt alone.
  */
 import { SoftpromptError } from '../errors.ts';
 import type { Tensor } from '../tensor.ts';
@@ -32,6 +38,11 @@ export interface TokenBatch {
   readonly virtualAt?: readonly (readonly number[])[];
   /** Per row, the task id (methods with numTasks, i.e. multitask prompt tuning). */
   readonly taskIds?: readonly number[];
+  /**
+   * Per row, the segment of each real token: 0 for the shared prompt (a prefix of the row), then
+   * blocks numbered 1, 2, … in order; needs a Program built with segments. Padding needs none.
+   */
+  readonly segments?: readonly (readonly number[])[];
 }
 
 /**
@@ -76,6 +87,35 @@ function checkVirtualAt(method: PromptMethod | null, batch: TokenBatch, B: numbe
       }
     }
   }
+}
+
+/** Each row's shared-prompt length (its segment-0 tokens), after checking the segments' layout. */
+function checkSegments(batch: TokenBatch, B: number, T: number, n: number): number[] {
+  const segs = batch.segments!;
+  if (segs.length !== B) throw new SoftpromptError(`segments has ${segs.length} rows but the batch has ${B}`);
+  return segs.map((row, b) => {
+    let len = 0;
+    for (let t = 0; t < T; t++) if (batch.attentionMask.data[b * T + t] === 1n) len = t + 1;
+    if (row.length !== len) throw new SoftpromptError(`row ${b}: ${row.length} segment ids for ${len} tokens`);
+    let shared = 0;
+    while (shared < len && row[shared] === 0) shared++;
+    if (shared === 0) throw new SoftpromptError(`row ${b}: packed continuations need a shared prompt (segment 0) first`);
+    for (let t = shared; t < len; t++) {
+      const s = row[t]!;
+      const prev = t === shared ? 0 : row[t - 1]!;
+      if (!Number.isInteger(s) || (s !== prev && s !== prev + 1) || s === 0) {
+        throw new SoftpromptError(`row ${b}: token ${t} has segment ${s}; after the shared prompt (segment 0) the blocks must be numbered 1, 2, … in order`);
+      }
+    }
+    for (let t = 0; t < len; t++) {
+      if (batch.attentionMask.data[b * T + t] !== 1n) throw new SoftpromptError(`row ${b}: packed continuations need right-padded rows (mask 1…1 0…0)`);
+    }
+    const at = batch.virtualAt?.[b];
+    if (at && n > 0 && at[n - 1]! > shared) {
+      throw new SoftpromptError(`row ${b}: virtual token ${n - 1} is placed before token ${at[n - 1]}, inside a packed continuation; {soft:N} slots must lie in the shared prompt (tokens 0..${shared})`);
+    }
+    return shared;
+  });
 }
 
 /** The feeds for `batch`, without the method's params (the caller adds those). */
@@ -124,6 +164,35 @@ export function batchFeeds(method: PromptMethod | null, batch: TokenBatch): Reco
     feeds[FEEDS.sequenceOrder] = tensor('int64', [B, S], order);
   }
 
+  // prevSlot(b, t): the sequence slot whose logit predicts token t.
+  let prevSlot = (b: number, t: number): number => slotOf(b, t) - 1;
+  if (batch.segments) {
+    const segs = batch.segments;
+    const shared = checkSegments(batch, B, T, n);
+    const ids = new BigInt64Array(B * M); // key slots: prefix slots (if any), then sequence slots
+    const keyBase = inSequence ? 0 : n;
+    // The last slot of the shared part: its last token, or a virtual token placed after it.
+    const sharedEnd = shared.map((P, b) => (inSequence ? slotOf(b, P - 1) + (batch.virtualAt ? batch.virtualAt[b]!.filter((p) => p === P).length : 0) : slotOf(b, P - 1)));
+    const blockStart = (b: number, t: number): number => {
+      let u = t;
+      while (u > 0 && segs[b]![u - 1] === segs[b]![t]) u--;
+      return u;
+    };
+    for (let b = 0; b < B; b++) {
+      const row = segs[b]!;
+      for (let t = shared[b]!; t < row.length; t++) {
+        const s = slotOf(b, t);
+        ids[b * M + keyBase + s] = BigInt(row[t]!);
+        // As if the block followed the shared part directly.
+        pos[b * S + s] = BigInt(offset + sharedEnd[b]! + 1 + (t - blockStart(b, t)));
+      }
+    }
+    feeds[FEEDS.positionIds] = tensor('int64', [B, S], pos);
+    feeds[FEEDS.segmentIds] = tensor('int64', [B, M], ids);
+    const base = prevSlot;
+    prevSlot = (b, t) => (t >= shared[b]! && blockStart(b, t) === t ? sharedEnd[b]! : base(b, t));
+  }
+
   if (batch.labels) {
     // Logit at sequence slot s predicts the token at slot s+1. Slots of virtual tokens have no label.
     const positions: bigint[] = [];
@@ -132,7 +201,7 @@ export function batchFeeds(method: PromptMethod | null, batch: TokenBatch): Reco
       for (let t = 0; t < T; t++) {
         const y = batch.labels.data[b * T + t]!;
         if (y === BigInt(IGNORE_INDEX)) continue;
-        const s = slotOf(b, t) - 1;
+        const s = prevSlot(b, t);
         if (s < 0) continue; // the first token has nothing before it
         positions.push(BigInt(b * S + s));
         targets.push(y);

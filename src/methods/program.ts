@@ -28,6 +28,8 @@ export const FEEDS = {
    * is row j/n's virtual token j%n, index B·n + b·T + t is token t of row b. See methods/batch.ts.
    */
   sequenceOrder: 'sequence_order',
+  /** [B, M] segment of each key slot (programs with segments): 0 shared, k > 0 the k-th packed continuation. */
+  segmentIds: 'segment_ids',
 } as const;
 
 export interface ProgramOptions {
@@ -47,6 +49,11 @@ export interface ProgramOptions {
    * input: adds the `sequence_order` input. Needs a method that places embeddings.
    */
   softSlots?: boolean;
+  /**
+   * Several continuations packed after one shared prompt, each seeing only the prompt and itself:
+   * adds the `segment_ids` input (see methods/batch.ts). Rank classification uses it.
+   */
+  segments?: boolean;
 }
 
 export interface Program {
@@ -94,7 +101,8 @@ export function buildProgram(config: ModelConfig, weights: WeightStore, method: 
       past = entry.past(ids);
     }
   }
-  const { hidden } = model.forward({ embeds, positionIds, attentionMask: mask, past });
+  const segmentIds = opts.segments ? g.input(FEEDS.segmentIds, 'int64', ['B', 'M']) : undefined;
+  const { hidden } = model.forward({ embeds, positionIds, attentionMask: mask, past, ...(segmentIds ? { segmentIds } : {}) });
 
   const outputs: string[] = [];
   const wantLoss = opts.loss ?? true;

@@ -52,9 +52,10 @@ export function mergeHeads(x: Value, heads: number, headDim: number): Value {
 /**
  * Additive attention bias [B, 1, S, P+S]: 0 where query i (at combined index P+i) may see
  * key j (j ≤ P+i and attention_mask[b, j] = 1), the dtype's most negative value elsewhere,
- * as HF's eager attention does.
+ * as HF's eager attention does. With `segmentIds` ([B, P+S]), query i also needs key j's segment
+ * to be 0 or its own (ForwardInputs.segmentIds).
  */
-export function attentionBias(embeds: Value, attentionMask: Value, dtype: FloatDType): Value {
+export function attentionBias(embeds: Value, attentionMask: Value, dtype: FloatDType, segmentIds?: Value): Value {
   const g = embeds.graph;
   const one = g.constant(tensor('int64', [], BigInt64Array.of(1n)));
   const total = op.gather(op.shapeOf(attentionMask), one); // P+S, a scalar
@@ -64,7 +65,12 @@ export function attentionBias(embeds: Value, attentionMask: Value, dtype: FloatD
   const qpos = op.range(op.sub(total, seq), total, embeds.shape[1]!);
   const causal = op.lessOrEqual(op.unsqueeze(kpos, [0]), op.unsqueeze(qpos, [1])); // [S, P+S]
   const keep = op.unsqueeze(op.cast(attentionMask, 'bool'), [1, 2]); // [B, 1, 1, P+S]
-  const allowed = op.and(op.unsqueeze(causal, [0, 1]), keep);
+  let allowed = op.and(op.unsqueeze(causal, [0, 1]), keep);
+  if (segmentIds) {
+    const segK = op.unsqueeze(segmentIds, [1, 2]); // [B, 1, 1, P+S]
+    const segQ = op.unsqueeze(op.gather(segmentIds, qpos, 1), [1, 3]); // [B, 1, S, 1]
+    allowed = op.and(allowed, op.or(op.equal(segK, 0), op.equal(segK, segQ)));
+  }
   const min = dtype === 'float32' ? -3.4028234663852886e38 : -1.7976931348623157e308;
   return op.where(allowed, g.scalar(0, dtype), g.scalar(min, dtype));
 }

@@ -63,8 +63,8 @@ export function buildGpt2(g: Graph, config: ModelConfig, store: WeightStore, opt
     dtype,
     embedTokens: (ids) => op.gather(wte, ids),
     lmHead: (hidden) => op.matmul(hidden, head),
-    forward({ embeds, positionIds, attentionMask, past }: ForwardInputs): ForwardOutputs {
-      const bias = attentionBias(embeds, attentionMask, dtype);
+    forward({ embeds, positionIds, attentionMask, past, segmentIds }: ForwardInputs): ForwardOutputs {
+      const bias = attentionBias(embeds, attentionMask, dtype, segmentIds);
       let x = op.add(embeds, op.gather(wpe, positionIds));
       const present: KV[] = [];
       layers.forEach((L, l) => {

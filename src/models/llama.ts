@@ -58,8 +58,8 @@ export function buildLlama(g: Graph, config: ModelConfig, store: WeightStore, op
     dtype,
     embedTokens: (ids) => op.gather(embed, ids),
     lmHead: (hidden) => op.matmul(hidden, head),
-    forward({ embeds, positionIds, attentionMask, past }: ForwardInputs): ForwardOutputs {
-      const bias = attentionBias(embeds, attentionMask, dtype);
+    forward({ embeds, positionIds, attentionMask, past, segmentIds }: ForwardInputs): ForwardOutputs {
+      const bias = attentionBias(embeds, attentionMask, dtype, segmentIds);
       const rope = ropeTables(positionIds, hd, config.ropeTheta, dtype);
       const present: KV[] = [];
       let x = embeds;

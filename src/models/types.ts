@@ -20,6 +20,12 @@ export interface ForwardInputs {
   readonly attentionMask: Value;
   /** Per layer past keys/values of length P (a prefix or a KV cache); absent means P = 0. */
   readonly past?: readonly KV[];
+  /**
+   * [B, P+S] int64 segment of each key slot, for several continuations packed after one shared
+   * prompt: a query sees a key only if the key's segment is 0 (shared) or the query's own. Absent:
+   * one segment.
+   */
+  readonly segmentIds?: Value;
 }
 
 export interface ForwardOutputs {

@@ -11,6 +11,9 @@ import { loadModelDir } from '../../src/formats/model_dir.ts';
 import type { ModelDir } from '../../src/formats/model_dir.ts';
 import { batchFeeds } from '../../src/methods/batch.ts';
 import { buildProgram } from '../../src/methods/program.ts';
+import { multitaskPromptTuning } from '../../src/methods/multitask.ts';
+import { pTuning } from '../../src/methods/p_tuning.ts';
+import { prefixTuning } from '../../src/methods/prefix_tuning.ts';
 import { promptTuning } from '../../src/methods/prompt_tuning.ts';
 import type { PromptMethod } from '../../src/methods/types.ts';
 import { compileGraph } from '../../src/runtime/session.ts';
@@ -18,7 +21,8 @@ import type { Tensor } from '../../src/tensor.ts';
 import { tensor } from '../../src/tensor.ts';
 import { loadTokenizer } from '../../src/tokenizer/tokenizer.ts';
 import type { Tokenizer } from '../../src/tokenizer/tokenizer.ts';
-import { STORIES } from '../helpers/paths.ts';
+import { join } from 'node:path';
+import { GOLDEN, STORIES } from '../helpers/paths.ts';
 
 let model: ModelDir;
 let tok: Tokenizer;
@@ -148,6 +152,73 @@ test('rank scores with prompt tuning (virtual-token offsets) match the oracle', 
   assert.ok(maxDiff((await scorer.score(examples, { prompt_embeddings: pe2 })).scores, oracle2) < 1e-4);
   await scorer.release();
   await withDefault.release();
+});
+
+test('packed candidates score like one row per candidate, for every method, both model families and {soft:N} slots', async (t) => {
+  for (const dir of [STORIES, join(GOLDEN, 'tiny-gpt2')]) {
+    const m = loadModelDir(dir);
+    const c = m.config;
+    const n = 3;
+    const cases: [string, PromptMethod | null, boolean][] = [
+      ['base model', null, false],
+      ['prompt tuning', promptTuning(c, { numVirtualTokens: n }), false],
+      ['prompt tuning with slots', promptTuning(c, { numVirtualTokens: n }), true],
+      ['p-tuning', pTuning(c, { numVirtualTokens: n, encoderHiddenSize: 8 }), false],
+      ['prefix tuning', prefixTuning(c, { numVirtualTokens: n }), false],
+      ['multitask prompt tuning', multitaskPromptTuning(c, { numVirtualTokens: n, numTasks: 2, numRanks: 1 }), false],
+    ];
+    // Prompts of 1..6 tokens, 1..4 candidates of 1..3 tokens each; ids are the same on both vocabularies (512).
+    const ids = Array.from(random(200, 7), (x) => 3 + Math.floor(((x + 1) / 2) * 500));
+    let k = 0;
+    const examples: RankExample[] = [];
+    for (let i = 0; i < 9; i++) {
+      const P = 1 + (i % 6);
+      const promptIds = [1, ...ids.slice(k, (k += P - 1))];
+      const candidates = Array.from({ length: 1 + (i % 4) }, (_, j) => ids.slice(k, (k += 1 + ((i + j) % 3))));
+      // Slots at the start, mid-prompt and right after the prompt (before the candidates).
+      const softAt = [0, Math.floor(P / 2), P];
+      examples.push({ promptIds, candidates, softAt, taskId: i % 2 });
+    }
+    for (const [name, method, softSlots] of cases) {
+      const params: Record<string, Tensor> = {};
+      (method?.params ?? []).forEach((p, i) => {
+        const size = p.shape.reduce((a, b) => a * b, 1);
+        params[p.name] = tensor('float32', [...p.shape], random(size, 100 + i).map((x) => x * 0.5));
+      });
+      const exs = examples.map(({ promptIds, candidates, softAt, taskId }) => ({
+        promptIds,
+        candidates,
+        ...(softSlots ? { softAt } : {}),
+        ...(method?.numTasks !== undefined ? { taskId } : {}),
+      }));
+      const packed = new RankScorer(c, m.weights, method, { softSlots, params, batchRows: 5 });
+      const plain = new RankScorer(c, m.weights, method, { softSlots, params, batchRows: 5, packCandidates: false });
+      const a = await packed.score(exs);
+      const b = await plain.score(exs);
+      const err = maxDiff(a.scores, b.scores);
+      t.diagnostic(`${c.modelType}, ${name}: max |Δ| packed vs separate rows = ${err.toExponential(2)}`);
+      assert.ok(err < 1e-5, `${c.modelType}, ${name}: max |Δ| ${err}`);
+      assert.deepEqual(a.predictions, b.predictions);
+      await packed.release();
+      await plain.release();
+    }
+  }
+});
+
+test('packed rows are checked: segments in order, slots inside the shared prompt', () => {
+  const method = promptTuning(model.config, { numVirtualTokens: 2 });
+  const row = (ids: number[]) => ({
+    inputIds: tensor('int64', [1, ids.length], BigInt64Array.from(ids, BigInt)),
+    attentionMask: tensor('int64', [1, ids.length], new BigInt64Array(ids.length).fill(1n)),
+  });
+  assert.throws(() => batchFeeds(method, { ...row([1, 5, 6, 7]), segments: [[0, 0, 2, 2]] }), /blocks must be numbered 1, 2/);
+  assert.throws(() => batchFeeds(method, { ...row([1, 5, 6, 7]), segments: [[1, 1, 2, 2]] }), /need a shared prompt/);
+  assert.throws(() => batchFeeds(method, { ...row([1, 5, 6, 7]), segments: [[0, 0, 1]] }), /3 segment ids for 4 tokens/);
+  assert.throws(() => batchFeeds(method, { ...row([1, 5, 6, 7]), segments: [[0, 0, 1, 2]], virtualAt: [[0, 3]] }), /inside a packed continuation/);
+  // Each block restarts its positions right after the shared part (2 virtual tokens + 2 tokens).
+  const feeds = batchFeeds(method, { ...row([1, 5, 6, 7, 8]), segments: [[0, 0, 1, 1, 2]] });
+  assert.deepEqual([...feeds['position_ids']!.data].map(Number), [0, 1, 2, 3, 4, 5, 4]);
+  assert.deepEqual([...feeds['segment_ids']!.data].map(Number), [0, 0, 0, 0, 1, 1, 2]);
 });
 
 test('bad inputs are reported', async () => {
