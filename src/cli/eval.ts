@@ -187,9 +187,9 @@ export function encodeSplit(
 // Scoring
 
 export interface ScorerOptions {
-  /** Examples per forward pass (each example is one row per label). Default 16. */
+  /** Examples per forward pass (each is one row, its labels packed after the prompt). Default 16. */
   batchSize?: number;
-  /** Most labels any verbalizer used with this scorer has (sets the rows per pass). Default 2. */
+  /** Most labels any verbalizer used with this scorer has (batchRows counts candidates). Default 2. */
   maxLabels?: number;
   lengthNormalize?: boolean;
   /** The template has {soft:N} slots (see {@link checkSoftSlots}). */
