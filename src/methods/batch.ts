@@ -172,7 +172,7 @@ export function batchFeeds(method: PromptMethod | null, batch: TokenBatch): Reco
     const ids = new BigInt64Array(B * M); // key slots: prefix slots (if any), then sequence slots
     const keyBase = inSequence ? 0 : n;
     // The last slot of the shared part: its last token, or a virtual token placed after it.
-    const sharedEnd = shared.map((P, b) => (inSequence ? slotOf(b, P - 1) + (batch.virtualAt ? batch.virtualAt[b]!.filter((p) => p === P).length : 0) : slotOf(b, P - 1)));
+    const sharedEnd = shared.map((P, b) => slotOf(b, P - 1) + (batch.virtualAt?.[b]!.filter((p) => p === P).length ?? 0));
     const blockStart = (b: number, t: number): number => {
       let u = t;
       while (u > 0 && segs[b]![u - 1] === segs[b]![t]) u--;
