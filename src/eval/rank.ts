@@ -241,7 +241,7 @@ export class RankScorer {
       const ids = new BigInt64Array(B * T).fill(BigInt(padId));
       const mask = new BigInt64Array(B * T);
       const labels = new BigInt64Array(B * T).fill(BigInt(IGNORE_INDEX));
-      const segments = batch.map((r) => new Array<number>(r.length).fill(0));
+      const segments = packCandidates ? batch.map((r) => new Array<number>(r.length).fill(0)) : null;
       batch.forEach((r, b) => {
         const base = b * T;
         r.prompt.forEach((id, t) => (ids[base + t] = BigInt(id)));
@@ -250,7 +250,8 @@ export class RankScorer {
           for (const id of cont) {
             ids[base + t] = BigInt(id);
             labels[base + t] = BigInt(id);
-            segments[b]![t++] = k + 1;
+            if (segments) segments[b]![t] = k + 1;
+            t++;
           }
         });
         mask.fill(1n, base, base + r.length);
@@ -261,7 +262,7 @@ export class RankScorer {
         labels: tensor('int64', [B, T], labels),
         ...(this.options.softSlots ? { virtualAt: batch.map((r) => r.softAt!) } : {}),
         ...(this.method?.numTasks !== undefined ? { taskIds: batch.map((r) => r.taskId!) } : {}),
-        ...(packCandidates ? { segments } : {}),
+        ...(segments ? { segments } : {}),
       });
       const expected = batch.reduce((s, r) => s + r.conts.reduce((n, c) => n + c.length, 0), 0);
       const out = (await session.run({ ...feeds, ...paramFeeds }, ['logprobs']))['logprobs']!;

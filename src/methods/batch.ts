@@ -168,29 +168,29 @@ export function batchFeeds(method: PromptMethod | null, batch: TokenBatch): Reco
   let prevSlot = (b: number, t: number): number => slotOf(b, t) - 1;
   if (batch.segments) {
     const segs = batch.segments;
-    const shared = checkSegments(batch, B, T, n);
+    const shared = checkSegments(batch, B, T, n); // ≥ 1 each, so row[t - 1] below exists
     const ids = new BigInt64Array(B * M); // key slots: prefix slots (if any), then sequence slots
     const keyBase = inSequence ? 0 : n;
     // The last slot of the shared part: its last token, or a virtual token placed after it.
     const sharedEnd = shared.map((P, b) => slotOf(b, P - 1) + (batch.virtualAt?.[b]!.filter((p) => p === P).length ?? 0));
-    const blockStart = (b: number, t: number): number => {
-      let u = t;
-      while (u > 0 && segs[b]![u - 1] === segs[b]![t]) u--;
-      return u;
-    };
+    const blockFirst = segs.map(() => new Set<number>()); // tokens that open a block
     for (let b = 0; b < B; b++) {
       const row = segs[b]!;
+      let start = 0;
       for (let t = shared[b]!; t < row.length; t++) {
+        if (row[t] !== row[t - 1]) {
+          start = t;
+          blockFirst[b]!.add(t);
+        }
         const s = slotOf(b, t);
         ids[b * M + keyBase + s] = BigInt(row[t]!);
-        // As if the block followed the shared part directly.
-        pos[b * S + s] = BigInt(offset + sharedEnd[b]! + 1 + (t - blockStart(b, t)));
+        // As if the block followed the shared part directly (pos is already the position_ids feed).
+        pos[b * S + s] = BigInt(offset + sharedEnd[b]! + 1 + (t - start));
       }
     }
-    feeds[FEEDS.positionIds] = tensor('int64', [B, S], pos);
     feeds[FEEDS.segmentIds] = tensor('int64', [B, M], ids);
     const base = prevSlot;
-    prevSlot = (b, t) => (t >= shared[b]! && blockStart(b, t) === t ? sharedEnd[b]! : base(b, t));
+    prevSlot = (b, t) => (blockFirst[b]!.has(t) ? sharedEnd[b]! : base(b, t));
   }
 
   if (batch.labels) {

@@ -214,6 +214,9 @@ test('packed rows are checked: segments in order, slots inside the shared prompt
   assert.throws(() => batchFeeds(method, { ...row([1, 5, 6, 7]), segments: [[0, 0, 2, 2]] }), /blocks must be numbered 1, 2/);
   assert.throws(() => batchFeeds(method, { ...row([1, 5, 6, 7]), segments: [[1, 1, 2, 2]] }), /need a shared prompt/);
   assert.throws(() => batchFeeds(method, { ...row([1, 5, 6, 7]), segments: [[0, 0, 1]] }), /3 segment ids for 4 tokens/);
+  assert.throws(() => batchFeeds(method, { ...row([1, 5, 6, 7]), segments: [[0, 0, 1, 1], [0, 1]] }), /segments has 2 rows but the batch has 1/);
+  const holed = { ...row([1, 5, 6, 7]), attentionMask: tensor('int64', [1, 4], BigInt64Array.of(1n, 0n, 1n, 1n)) };
+  assert.throws(() => batchFeeds(method, { ...holed, segments: [[0, 0, 1, 1]] }), /need right-padded rows/);
   assert.throws(() => batchFeeds(method, { ...row([1, 5, 6, 7]), segments: [[0, 0, 1, 2]], virtualAt: [[0, 3]] }), /inside a packed continuation/);
   // Each block restarts its positions right after the shared part (2 virtual tokens + 2 tokens).
   const feeds = batchFeeds(method, { ...row([1, 5, 6, 7, 8]), segments: [[0, 0, 1, 1, 2]] });
