@@ -359,3 +359,8 @@ export function loadAdapter(dir: string, model: AdapterModel, opts: LoadAdapterO
   }
   return { dir: root, peftType, method, params, trainable, trainMethod, peftConfig: raw, meta };
 }
+
+/** Loads an adapter for a loaded model (the CLI, report and engine use this): checked against the model, warnings passed to `onWarning`. */
+export function loadAdapterDir(dir: string, model: AdapterModel, onWarning: (message: string) => void): LoadedAdapter {
+  return loadAdapter(dir, model, { onWarning });
+}

@@ -6,6 +6,8 @@
  * adapters without it (e.g. written by PEFT) and then needs --template/--verbalizer.
  */
 import type { PromptMethod } from '../methods/types.ts';
+import type { MultitaskSourceInit } from '../methods/multitask_init.ts';
+import type { PromptInit } from '../methods/init.ts';
 import type { Tensor } from '../tensor.ts';
 
 export const ADAPTER_CONFIG_FILE = 'adapter_config.json';
@@ -15,30 +17,8 @@ export const SOFTPROMPT_FILE = 'softprompt.json';
 /** PEFT's names for the methods softprompt trains. */
 export type PeftType = 'PROMPT_TUNING' | 'P_TUNING' | 'PREFIX_TUNING' | 'MULTITASK_PROMPT_TUNING';
 
-/** How prompt-tuning embeddings were initialised (PEFT's prompt_tuning_init plus our LABELS). */
-export type PromptInit =
-  | { kind: 'random' }
-  | { kind: 'vocab' }
-  | { kind: 'text'; text: string }
-  | { kind: 'labels' };
-
-/**
- * Multitask prompt tuning started from a source MPT adapter (PEFT's MultitaskPromptTuningInit):
- * - average_source_tasks (AVERAGE_SOURCE_TASKS): the source's shared prompt, and its task factors
- *   averaged over its tasks;
- * - exact_source_task (EXACT_SOURCE_TASK): the source's shared prompt and the factors of its task
- *   `task`;
- * - only_source_shared (ONLY_SOURCE_SHARED): only the shared prompt; the factors start fresh.
- * PEFT allows the first two for a one-task target only; softprompt gives every target task the
- * averaged / picked factors.
- */
-export interface MultitaskSourceInit {
-  kind: 'average_source_tasks' | 'exact_source_task' | 'only_source_shared';
-  /** The source: an adapter folder or its adapter_model.safetensors (PEFT's prompt_tuning_init_state_dict_path). */
-  path: string;
-  /** The source task of exact_source_task (PEFT's prompt_tuning_init_task, default 0). */
-  task?: number;
-}
+export type { PromptInit } from '../methods/init.ts';
+export type { MultitaskSourceInit } from '../methods/multitask_init.ts';
 
 /** What identifies the frozen model an adapter was trained on. */
 export interface BaseModelFingerprint {

@@ -11,12 +11,14 @@ import { readAllRecords } from '../data/readers.ts';
 import { SoftpromptError } from '../errors.ts';
 import { intArg, verbalizerArg } from './args.ts';
 import { withConfigFile } from './config.ts';
-import { loadModel, runEval } from './eval.ts';
+import { loadModel } from '../pretrained/model.ts';
+import { runEval } from './eval.ts';
 import type { EvalFlags } from './eval.ts';
-import { formatTable, oneLine, percent, processIo } from './output.ts';
+import { formatTable, oneLine, percent } from '../inspect/table.ts';
+import { processIo } from './output.ts';
 import type { Io } from './output.ts';
 import { rankTemplates, readTemplatesFile } from './rank_templates.ts';
-import { PACKAGE_ROOT, resolveDataset } from './resolve.ts';
+import { PACKAGE_ROOT, resolveDataset } from '../pretrained/resolve.ts';
 import { runTrain } from './train.ts';
 import type { TrainFlags } from './train.ts';
 

@@ -3,274 +3,34 @@
  * k-shot, several shot counts in one run) or a trained adapter, with accuracy, macro-F1 and
  * per-class counts.
  *
- * The pieces (loading the model, encoding a split with demonstrations, scoring, reporting) are
- * exported for rank-templates and the demo.
+ * Flags to a PromptSpec, then the library's pieces (pretrained/ loads the model, data/split.ts
+ * encodes, eval/score.ts scores), then printing; the printing helpers are shared with rank-templates
+ * and inspect.
  */
 import { Command, Option } from 'commander';
-import { loadAdapter } from '../adapter/load.ts';
+import { loadAdapterDir } from '../adapter/load.ts';
 import type { LoadedAdapter } from '../adapter/types.ts';
-import { DemoSelector } from '../data/demos.ts';
 import type { DemoStrategy } from '../data/demos.ts';
-import { ExampleEncoder } from '../data/encode.ts';
-import type { EncodedExample, TaskPrompt } from '../data/encode.ts';
-import { DataError } from '../data/errors.ts';
-import { padIdOf } from '../data/collate.ts';
-import { readAllRecords, readRecords, requireNonEmpty, take } from '../data/readers.ts';
-import type { DataRecord } from '../data/readers.ts';
+import type { TaskPrompt } from '../data/encode.ts';
+import { readAllRecords, readSplit } from '../data/readers.ts';
+import { encodeSplit } from '../data/split.ts';
+import type { EncodedSplit, PromptSpec } from '../data/split.ts';
+import { checkTaskNames, unionLabels } from '../data/task_prompts.ts';
 import { Template } from '../data/template.ts';
-import { Verbalizer } from '../data/verbalizer.ts';
+import { Verbalizer, verbalizerEntries } from '../data/verbalizer.ts';
 import { SoftpromptError } from '../errors.ts';
-import { classificationReport } from '../eval/metrics.ts';
 import type { ClassificationReport } from '../eval/metrics.ts';
-import { RankScorer } from '../eval/rank.ts';
-import type { ModelConfig } from '../formats/hf_config.ts';
-import { loadModelDir } from '../formats/model_dir.ts';
-import type { WeightStore } from '../formats/model_dir.ts';
-import { loadTokenizer } from '../tokenizer/tokenizer.ts';
-import type { Tokenizer } from '../tokenizer/tokenizer.ts';
+import { checkSoftSlots, contextOf, createScorer, scoreSplit } from '../eval/score.ts';
+import { formatTable, oneLine, percent } from '../inspect/table.ts';
+import { loadModel } from '../pretrained/model.ts';
 import { intArg, parseShots, required, textArg, verbalizerArg } from './args.ts';
 import { withConfigFile } from './config.ts';
-import { checkTaskNames, perTaskTemplates, perTaskVerbalizers, unionLabels } from './task_prompts.ts';
-import { formatTable, oneLine, percent, processIo, Progress } from './output.ts';
+import { processIo, Progress } from './output.ts';
 import type { Io } from './output.ts';
-import { resolveModel } from './resolve.ts';
-import type { ResolvedSource } from './resolve.ts';
-
-// ---------------------------------------------------------------------------------------------
-// Model and adapter
-
-/** A frozen model ready to score: config, weights and tokenizer of one folder. */
-export interface LoadedModel {
-  readonly dir: string;
-  readonly source: ResolvedSource;
-  readonly config: ModelConfig;
-  readonly weights: WeightStore;
-  readonly tokenizer: Tokenizer;
-}
-
-/** Loads the model named by `--model` (or found by {@link resolveModel}). */
-export async function loadModel(flag?: string): Promise<LoadedModel> {
-  const { path, source } = await resolveModel(flag);
-  const m = loadModelDir(path);
-  return { dir: m.dir, source, config: m.config, weights: m.weights, tokenizer: await loadTokenizer(m.dir) };
-}
-
-/** The one place the CLI loads an adapter: checked against the model, warnings passed to `onWarning`. */
-export function loadAdapterDir(dir: string, model: LoadedModel, onWarning: (message: string) => void): LoadedAdapter {
-  return loadAdapter(dir, { config: model.config, weights: model.weights }, { onWarning });
-}
-
-// ---------------------------------------------------------------------------------------------
-// Data and prompts
-
-/** Reads a labelled split (its first `maxExamples` records when given); an empty one is a DataError naming the file. */
-export async function readSplit(path: string, maxExamples?: number): Promise<DataRecord[]> {
-  if (maxExamples === undefined) return readAllRecords(path);
-  return requireNonEmpty(await take(readRecords(path), maxExamples), path);
-}
-
-/** What turns a record into a scored prompt. */
-export interface PromptSpec {
-  readonly template: Template;
-  readonly verbalizer: Verbalizer;
-  readonly labelField: string;
-  /** The field cut when an example is too long. Default: the template's longest field over the data. */
-  readonly truncateField?: string | undefined;
-  /** Multitask adapters: the task names (id order), the field naming each record's task, or one task for all. */
-  readonly tasks?:
-    | { readonly names: readonly string[]; readonly field?: string; readonly only?: string; readonly fallback?: string; readonly prompts?: ReadonlyMap<string, TaskPrompt> }
-    | undefined;
-  /** Every label scored (with per-task verbalizers, the union in task order). Default: the verbalizer's. */
-  readonly labels?: readonly string[];
-}
-
-/** How many demonstrations to put before each query, and how to choose them. */
-export interface ShotSetting {
-  readonly k: number;
-  readonly strategy: DemoStrategy;
-  readonly seed: number;
-}
-
-/** The template field with the most text over `records` (the one worth cutting). */
-export function longestField(template: Template, records: readonly DataRecord[]): string | undefined {
-  if (template.fields.length <= 1) return template.fields[0];
-  const total = new Map(template.fields.map((f) => [f, 0]));
-  for (const r of records) for (const f of template.fields) total.set(f, total.get(f)! + template.fieldValue(r, f).length);
-  return [...total.entries()].reduce((best, e) => (e[1] > best[1] ? e : best))[0];
-}
-
-export interface EncodedSplit {
-  readonly examples: EncodedExample[];
-  /** The field cut to fit (undefined for a template without slots). */
-  readonly truncateField: string | undefined;
-  /** Examples whose input field was cut. */
-  readonly truncated: number;
-  /** Demonstrations dropped because, with the template, they did not fit the context. */
-  readonly demosDropped: number;
-  /** Examples that lost at least one demonstration. */
-  readonly examplesWithDemosDropped: number;
-}
-
-/**
- * Encodes `records` for rank classification within `maxLength` tokens. Only the input field is
- * cut; when the demonstrations and the template alone do not fit, demonstrations are dropped
- * (the last first) for that example until they do. A demonstration is never cut.
- */
-export function encodeSplit(
-  records: readonly DataRecord[],
-  prompt: PromptSpec,
-  shot: ShotSetting,
-  pool: readonly DataRecord[] | undefined,
-  tokenizer: Tokenizer,
-  maxLength: number,
-): EncodedSplit {
-  const truncateField = prompt.truncateField ?? longestField(prompt.template, records);
-  const encoder = new ExampleEncoder({
-    template: prompt.template,
-    verbalizer: prompt.verbalizer,
-    tokenizer,
-    maxLength,
-    labelField: prompt.labelField,
-    ...(truncateField !== undefined ? { truncateField } : {}),
-    ...taskOptions(prompt.tasks),
-  });
-  if (shot.k > 0 && prompt.template.softTokens > 0) {
-    throw new SoftpromptError(`${shot.k}-shot with a {soft:N} template: demonstrations would each repeat the virtual tokens; evaluate the adapter 0-shot`);
-  }
-  if (shot.k > 0 && pool === undefined) throw new SoftpromptError(`${shot.k}-shot needs demonstrations: pass --demos-from FILE`);
-  const selector =
-    shot.k > 0
-      ? new DemoSelector(pool!, {
-          k: shot.k,
-          strategy: shot.strategy,
-          seed: shot.seed,
-          template: prompt.template,
-          verbalizer: prompt.verbalizer,
-          tokenizer,
-          labelField: prompt.labelField,
-        })
-      : undefined;
-  // Would this prefix overflow even with the input field empty? (Then the encoder cannot help.)
-  const overflows = (record: DataRecord, prefix: string): boolean => {
-    const text = prefix + prompt.template.renderWithSlots(record, truncateField === undefined ? {} : { [truncateField]: '' }).text;
-    const v = prompt.verbalizer.encode(tokenizer, text);
-    return v.promptIds.length + Math.max(...v.candidates.map((c) => c.length)) > maxLength;
-  };
-  const examples: EncodedExample[] = [];
-  let truncated = 0;
-  let demosDropped = 0;
-  let examplesWithDemosDropped = 0;
-  for (const record of records) {
-    let demos = selector?.select(record) ?? [];
-    const before = demos.length;
-    for (;;) {
-      const prefix = selector && demos.length > 0 ? selector.format(demos) : '';
-      try {
-        const e = encoder.encode(record, prefix);
-        if (e.truncated) truncated++;
-        examples.push(e);
-        break;
-      } catch (err) {
-        if (!(err instanceof DataError) || demos.length === 0 || !overflows(record, prefix)) throw err;
-        demos = demos.slice(0, -1);
-      }
-    }
-    if (demos.length < before) {
-      demosDropped += before - demos.length;
-      examplesWithDemosDropped++;
-    }
-  }
-  return { examples, truncateField, truncated, demosDropped, examplesWithDemosDropped };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Scoring
-
-export interface ScorerOptions {
-  /** Examples per forward pass (each is one row, its labels packed after the prompt). Default 16. */
-  batchSize?: number;
-  /** Most labels any verbalizer used with this scorer has (batchRows counts candidates). Default 2. */
-  maxLabels?: number;
-  lengthNormalize?: boolean;
-  /** The template has {soft:N} slots (see {@link checkSoftSlots}). */
-  softSlots?: boolean;
-}
-
-/** ExampleEncoder options for a PromptSpec's tasks: one task for every record, or each record's field (else `fallback`). */
-export function taskOptions(tasks: PromptSpec['tasks']): { tasks?: readonly string[]; taskField?: string; defaultTask?: string; taskPrompts?: ReadonlyMap<string, TaskPrompt> } {
-  if (!tasks) return {};
-  const prompts = tasks.prompts ? { taskPrompts: tasks.prompts } : {};
-  if (tasks.only !== undefined) return { tasks: tasks.names, defaultTask: tasks.only, ...prompts };
-  return { tasks: tasks.names, taskField: tasks.field ?? 'task', ...(tasks.fallback !== undefined ? { defaultTask: tasks.fallback } : {}), ...prompts };
-}
-
-/**
- * Checks a template's {soft:N} slots against the adapter: they must add up to its virtual tokens,
- * and only methods that place embeddings can fill them. Returns whether the scorer needs softSlots.
- */
-export function checkSoftSlots(template: Template, adapter: LoadedAdapter | undefined, warn: (m: string) => void): boolean {
-  const slots = template.softTokens;
-  const where = template.origin ? ` (${template.origin})` : '';
-  if (slots === 0) {
-    if (adapter?.meta?.template && new Template(adapter.meta.template.source).softTokens > 0) {
-      warn(`the adapter ${adapter.dir} was trained with its virtual tokens at {soft:N} slots of its template; this template has none, so they go before the input`);
-    }
-    return false;
-  }
-  if (!adapter) throw new SoftpromptError(`the template${where} has {soft:N} slots (${slots} virtual tokens); a hard prompt has nothing to fill them with: pass --adapter DIR`);
-  const n = adapter.method.numVirtualTokens;
-  if (adapter.method.kind === 'prefix_tuning') {
-    throw new SoftpromptError(`the template${where} has {soft:N} slots but ${adapter.dir} is a prefix-tuning adapter (its prefix lives in every layer's keys/values, not in the input); drop the slots`);
-  }
-  if (slots !== n) {
-    throw new SoftpromptError(
-      `the template${where} has {soft:N} slots for ${slots} virtual tokens but the adapter ${adapter.dir} has ${n} (adapter_config.json num_virtual_tokens); the slots must add up to ${n}`,
-    );
-  }
-  return true;
-}
-
-/** One compiled scorer for the model (and adapter), reused for every setting and template. */
-export function createScorer(model: LoadedModel, adapter: LoadedAdapter | undefined, opts: ScorerOptions = {}): Promise<RankScorer> {
-  return RankScorer.create(model.config, model.weights, adapter?.method ?? null, {
-    batchRows: (opts.batchSize ?? 16) * Math.max(1, opts.maxLabels ?? 2),
-    padId: padIdOf(model.tokenizer),
-    lengthNormalize: opts.lengthNormalize ?? false,
-    softSlots: opts.softSlots ?? false,
-    ...(adapter ? { params: adapter.params } : {}),
-  });
-}
-
-/** Scores encoded examples and reports against the verbalizer's label set (in chunks, for the progress line). */
-export async function scoreSplit(
-  scorer: RankScorer,
-  examples: readonly EncodedExample[],
-  labels: readonly string[],
-  progress?: { bar: Progress; label: string },
-): Promise<ClassificationReport> {
-  const predictions: number[] = [];
-  const chunk = Math.max(64, scorer.options.batchRows * 4);
-  for (let start = 0; start < examples.length; start += chunk) {
-    progress?.bar.update(progress.label, start, examples.length);
-    const result = await scorer.score(examples.slice(start, start + chunk));
-    predictions.push(...result.predictions);
-  }
-  progress?.bar.update(progress.label, examples.length, examples.length);
-  progress?.bar.end();
-  return classificationReport(
-    examples.map((e) => e.label!),
-    predictions.map((p, i) => (examples[i]!.labels ?? labels)[p]!),
-    labels,
-  );
-}
+import { perTaskTemplates, perTaskVerbalizers } from './task_flags.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Reporting
-
-/** The verbalizer as a plain object, label -> continuation. */
-export function verbalizerEntries(v: Verbalizer): Record<string, string> {
-  return Object.fromEntries(v.labels.map((l) => [l, v.continuation(l)]));
-}
 
 /** `girl=" girl", boy=" boy"` */
 export function describeVerbalizer(v: Verbalizer): string {
@@ -311,14 +71,6 @@ export function warnEncoding(io: Io, split: EncodedSplit, what: string, context:
         `the context (${context}); dropped ${split.demosDropped} demonstration${split.demosDropped === 1 ? '' : 's'} (the last first) so they fit`,
     );
   }
-}
-
-/** The context an example must fit: the model's positions minus the adapter's virtual tokens. */
-export function contextOf(model: LoadedModel, adapter: LoadedAdapter | undefined): { maxLength: number; text: string } {
-  const virtual = adapter?.method.numVirtualTokens ?? 0;
-  const maxLength = model.config.maxPositions - virtual;
-  if (maxLength < 2) throw new SoftpromptError(`the adapter's ${virtual} virtual tokens leave no room in the model's ${model.config.maxPositions} positions`);
-  return { maxLength, text: virtual > 0 ? `${maxLength} tokens = ${model.config.maxPositions} positions - ${virtual} virtual tokens` : `${maxLength} tokens` };
 }
 
 // ---------------------------------------------------------------------------------------------

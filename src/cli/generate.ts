@@ -10,7 +10,7 @@ import { createEngine } from '../infer/engine.ts';
 import type { GenerateRequest, InferenceEngine } from '../infer/types.ts';
 import { intArg } from './args.ts';
 import { withConfigFile } from './config.ts';
-import { loadModel } from './eval.ts';
+import { loadModel } from '../pretrained/model.ts';
 import { processIo } from './output.ts';
 import type { Io } from './output.ts';
 

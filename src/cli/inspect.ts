@@ -23,9 +23,16 @@ import { quoteToken } from '../inspect/vocab.ts';
 import type { Tensor } from '../tensor.ts';
 import { intArg, required, textArg, verbalizerArg } from './args.ts';
 import { withConfigFile } from './config.ts';
-import { checkSoftSlots, contextOf, createScorer, describeVerbalizer, encodeSplit, loadAdapterDir, loadModel, readSplit, reportJson, warnEncoding } from './eval.ts';
-import type { EncodedSplit, LoadedModel, PromptSpec } from './eval.ts';
-import { formatTable, percent, processIo } from './output.ts';
+import { checkSoftSlots, contextOf, createScorer } from '../eval/score.ts';
+import { describeVerbalizer, reportJson, warnEncoding } from './eval.ts';
+import { encodeSplit } from '../data/split.ts';
+import { loadAdapterDir } from '../adapter/load.ts';
+import { loadModel } from '../pretrained/model.ts';
+import { readSplit } from '../data/readers.ts';
+import type { EncodedSplit, PromptSpec } from '../data/split.ts';
+import type { LoadedModel } from '../pretrained/model.ts';
+import { formatTable, percent } from '../inspect/table.ts';
+import { processIo } from './output.ts';
 import type { Io } from './output.ts';
 
 /** Flags of `softprompt inspect` after config-file merging. */

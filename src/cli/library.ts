@@ -7,7 +7,8 @@ import { SoftpromptError } from '../errors.ts';
 import { addTask, changedFiles, createLibrary, listTasks, openLibrary, removeTask, taskDir } from '../library/library.ts';
 import { intArg, required } from './args.ts';
 import { runEval } from './eval.ts';
-import { formatTable, percent, processIo } from './output.ts';
+import { formatTable, percent } from '../inspect/table.ts';
+import { processIo } from './output.ts';
 import type { Io } from './output.ts';
 
 /** `NAME=FILE` pairs of --data-for, collected over repeats. */

@@ -14,21 +14,17 @@ import type { ClassificationReport } from '../eval/metrics.ts';
 import { intArg, required, textArg, unescapeCli, verbalizerArg } from './args.ts';
 import { ConfigFileError, readStructuredFile, withConfigFile } from './config.ts';
 import type { StructuredFile } from './config.ts';
-import {
-  addPromptOptions,
-  contextOf,
-  createScorer,
-  describeVerbalizer,
-  encodeSplit,
-  loadModel,
-  readSplit,
-  reportJson,
-  scoreSplit,
-  verbalizerEntries,
-  warnEncoding,
-} from './eval.ts';
-import type { LoadedModel, PromptOptionFlags, ShotSetting } from './eval.ts';
-import { formatTable, oneLine, percent, processIo, Progress } from './output.ts';
+import { addPromptOptions, describeVerbalizer, reportJson, warnEncoding } from './eval.ts';
+import { contextOf, createScorer, scoreSplit } from '../eval/score.ts';
+import { encodeSplit } from '../data/split.ts';
+import { loadModel } from '../pretrained/model.ts';
+import { readSplit } from '../data/readers.ts';
+import { verbalizerEntries } from '../data/verbalizer.ts';
+import type { LoadedModel } from '../pretrained/model.ts';
+import type { PromptOptionFlags } from './eval.ts';
+import type { ShotSetting } from '../data/split.ts';
+import { formatTable, oneLine, percent } from '../inspect/table.ts';
+import { processIo, Progress } from './output.ts';
 import type { Io } from './output.ts';
 import type { DataRecord } from '../data/readers.ts';
 

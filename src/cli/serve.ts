@@ -13,8 +13,8 @@ import type { Registry } from '../serve/registry.ts';
 import { createServer, DEFAULTS, listen } from '../serve/server.ts';
 import { intArg } from './args.ts';
 import { withConfigFile } from './config.ts';
-import { loadModel } from './eval.ts';
-import type { LoadedModel } from './eval.ts';
+import { loadModel } from '../pretrained/model.ts';
+import type { LoadedModel } from '../pretrained/model.ts';
 import { processIo } from './output.ts';
 import type { Io } from './output.ts';
 

@@ -1,12 +1,12 @@
 /**
- * Collation into TokenBatch (methods/batch.ts) and length bucketing.
+ * Collation into TokenBatch (token_batch.ts) and length bucketing.
  *
  * A training row is prompt ++ target: the labels are IGNORE_INDEX over the prompt and the target
  * ids over the answer, so the loss is on the answer only (classification prompt tuning).
  * Rows are right-padded with the pad id and masked out.
  */
-import { IGNORE_INDEX } from '../methods/batch.ts';
-import type { TokenBatch } from '../methods/batch.ts';
+import { IGNORE_INDEX } from './token_batch.ts';
+import type { TokenBatch } from './token_batch.ts';
 import { tensor } from '../tensor.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { DataError } from './errors.ts';

@@ -306,3 +306,9 @@ export function requireNonEmpty<T>(records: T[], file: string): T[] {
   if (records.length === 0) throw new DataError('has no records (empty split)', { file });
   return records;
 }
+
+/** Reads a labelled split (its first `maxExamples` records when given); an empty one is a DataError naming the file. */
+export async function readSplit(path: string, maxExamples?: number): Promise<DataRecord[]> {
+  if (maxExamples === undefined) return readAllRecords(path);
+  return requireNonEmpty(await take(readRecords(path), maxExamples), path);
+}

@@ -119,3 +119,8 @@ export class Verbalizer {
     return { promptIds, candidates };
   }
 }
+
+/** The verbalizer as a plain object, label -> continuation. */
+export function verbalizerEntries(v: Verbalizer): Record<string, string> {
+  return Object.fromEntries(v.labels.map((l) => [l, v.continuation(l)]));
+}

@@ -9,8 +9,9 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { LoadedAdapter } from '../adapter/types.ts';
-import { loadAdapterDir, loadModel } from '../cli/eval.ts';
-import type { LoadedModel } from '../cli/eval.ts';
+import { loadAdapterDir } from '../adapter/load.ts';
+import { loadModel } from '../pretrained/model.ts';
+import type { LoadedModel } from '../pretrained/model.ts';
 import { padIdOf } from '../data/collate.ts';
 import { ExampleEncoder } from '../data/encode.ts';
 import { Template } from '../data/template.ts';

@@ -1,5 +1,5 @@
 /** Terminal tables and snake_case JSON for inspections (the CLI and the run report share them). */
-import { formatTable } from '../cli/output.ts';
+import { formatTable } from './table.ts';
 import type { PromptComparison } from './compare.ts';
 import type { AdapterInspection, VirtualTokenReport } from './inspect.ts';
 import { quoteToken } from './vocab.ts';

@@ -22,7 +22,6 @@
  * distributions are the same.
  */
 import { SoftpromptError } from '../errors.ts';
-import type { PromptInit } from '../adapter/types.ts';
 import { createRng, randomInt } from '../data/rng.ts';
 import type { Rng } from '../data/rng.ts';
 import type { Verbalizer } from '../data/verbalizer.ts';
@@ -34,7 +33,13 @@ import { numel, tensor } from '../tensor.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import type { PromptMethod } from './types.ts';
 
-export type { PromptInit } from '../adapter/types.ts';
+/** How prompt-tuning embeddings were initialised (PEFT's prompt_tuning_init plus our LABELS). */
+export type PromptInit =
+  | { kind: 'random' }
+  | { kind: 'vocab' }
+  | { kind: 'text'; text: string }
+  | { kind: 'labels' };
+
 
 /** A bad init spec or an init that cannot be computed (empty text, n < 1, missing tokenizer, ...). */
 export class InitError extends SoftpromptError {}

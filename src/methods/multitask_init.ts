@@ -13,8 +13,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { AdapterError } from '../adapter/errors.ts';
-import type { MultitaskSourceInit } from '../adapter/types.ts';
+import { AdapterError } from '../errors.ts';
 import { FormatError } from '../errors.ts';
 import type { ModelConfig } from '../formats/hf_config.ts';
 import { safetensorsWeightStore } from '../formats/weights.ts';
@@ -25,7 +24,24 @@ import type { InitOptions } from './init.ts';
 import { MPT_PARAMS } from './multitask.ts';
 import type { PromptMethod } from './types.ts';
 
-export type { MultitaskSourceInit } from '../adapter/types.ts';
+/**
+ * Multitask prompt tuning started from a source MPT adapter (PEFT's MultitaskPromptTuningInit):
+ * - average_source_tasks (AVERAGE_SOURCE_TASKS): the source's shared prompt, and its task factors
+ *   averaged over its tasks;
+ * - exact_source_task (EXACT_SOURCE_TASK): the source's shared prompt and the factors of its task
+ *   `task`;
+ * - only_source_shared (ONLY_SOURCE_SHARED): only the shared prompt; the factors start fresh.
+ * PEFT allows the first two for a one-task target only; softprompt gives every target task the
+ * averaged / picked factors.
+ */
+export interface MultitaskSourceInit {
+  kind: 'average_source_tasks' | 'exact_source_task' | 'only_source_shared';
+  /** The source: an adapter folder or its adapter_model.safetensors (PEFT's prompt_tuning_init_state_dict_path). */
+  path: string;
+  /** The source task of exact_source_task (PEFT's prompt_tuning_init_task, default 0). */
+  task?: number;
+}
+
 
 /** A source adapter's tensors, shapes checked to agree with each other. */
 export interface MultitaskSource {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { InvalidArgumentError } from 'commander';
 import { intArg, parseShots, textArg, unescapeCli, verbalizerArg } from '../../src/cli/args.ts';
-import { formatTable, percent } from '../../src/cli/output.ts';
+import { formatTable, percent } from '../../src/inspect/table.ts';
 import { SoftpromptError } from '../../src/errors.ts';
 
 let tmp: string;

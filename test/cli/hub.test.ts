@@ -8,8 +8,8 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { downloadModel } from '../../src/cli/hub.ts';
-import type { HubClient } from '../../src/cli/hub.ts';
+import { downloadModel } from '../../src/pretrained/hub.ts';
+import type { HubClient } from '../../src/pretrained/hub.ts';
 import { loadModelDir } from '../../src/formats/model_dir.ts';
 import { readSafetensors, writeSafetensors } from '../../src/formats/safetensors.ts';
 import { STORIES } from '../helpers/paths.ts';

@@ -4,8 +4,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { looksLikeHubId, PACKAGE_ROOT, resolveDataset, resolveModel, sharedRoots } from '../../src/cli/resolve.ts';
-import type { HubDownloader, ResolveOptions } from '../../src/cli/resolve.ts';
+import { looksLikeHubId, PACKAGE_ROOT, resolveDataset, resolveModel, sharedRoots } from '../../src/pretrained/resolve.ts';
+import type { HubDownloader, ResolveOptions } from '../../src/pretrained/resolve.ts';
 import { SoftpromptError } from '../../src/errors.ts';
 import { SHARED, STORIES } from '../helpers/paths.ts';
 

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { readSplit } from '../../src/cli/eval.ts';
+import { readSplit } from '../../src/data/readers.ts';
 import { createEngine } from '../../src/infer/engine.ts';
 import { cli, lastJson } from '../helpers/cli.ts';
 import { SHARED, STORIES } from '../helpers/paths.ts';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fingerprintModel } from '../../src/adapter/fingerprint.ts';
 import { saveAdapter } from '../../src/adapter/save.ts';
-import type { LoadedModel } from '../../src/cli/eval.ts';
+import type { LoadedModel } from '../../src/pretrained/model.ts';
 import { createRng } from '../../src/data/rng.ts';
 import { prefixTuning } from '../../src/methods/prefix_tuning.ts';
 import { promptTuning } from '../../src/methods/prompt_tuning.ts';

@@ -1,57 +1,13 @@
 /**
- * Per-task templates and verbalizers for multitask prompt tuning: `--template` and `--verbalizer`
- * may map each task name to its own value (inline JSON, or a mapping in a config file), so tasks
- * with different inputs and label sets share one run:
- *
- *   --template '{"gender": "{text}\nThe story is about a", "sentiment": "{text}\nIt was"}'
- *   --verbalizer '{"gender": {"girl": " girl", "boy": " boy"}, "sentiment": {"negative": " bad", "positive": " good"}}'
+ * Per-task templates and verbalizers for multitask prompt tuning: tasks with different inputs and
+ * label sets share one run, each with its own template and verbalizer (the CLI reads them from
+ * JSON objects keyed by task name, see cli/task_flags.ts).
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import type { TaskPrompt } from '../data/encode.ts';
-import { Template } from '../data/template.ts';
-import { Verbalizer } from '../data/verbalizer.ts';
+import type { TaskPrompt } from './encode.ts';
+import type { Template } from './template.ts';
+import { verbalizerEntries } from './verbalizer.ts';
+import type { Verbalizer } from './verbalizer.ts';
 import { SoftpromptError } from '../errors.ts';
-
-type Json = Record<string, unknown>;
-
-function jsonObject(value: string): Json | null {
-  const text = value.trim();
-  if (!text.startsWith('{')) return null;
-  try {
-    const v: unknown = JSON.parse(text);
-    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : null;
-  } catch {
-    return null;
-  }
-}
-
-/** `--template` as a map task → template text, or null when it is one template for every task. */
-export function perTaskTemplates(value: string): Map<string, string> | null {
-  const o = jsonObject(value);
-  if (!o || Object.keys(o).length === 0 || !Object.values(o).every((v) => typeof v === 'string')) return null;
-  return new Map(Object.entries(o as Record<string, string>));
-}
-
-/** `--verbalizer` (inline JSON or a JSON file) as a map task → verbalizer, or null when it is one verbalizer. */
-export function perTaskVerbalizers(value: string, flag = '--verbalizer'): Map<string, Verbalizer> | null {
-  let o = jsonObject(value);
-  let source = flag;
-  if (!o && existsSync(value) && statSync(value).isFile()) {
-    o = jsonObject(readFileSync(value, 'utf8'));
-    source = value;
-  }
-  if (!o || Object.keys(o).length === 0) return null;
-  const values = Object.values(o);
-  if (!values.some((v) => v !== null && typeof v === 'object')) return null;
-  const out = new Map<string, Verbalizer>();
-  for (const [task, v] of Object.entries(o)) {
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) {
-      throw new SoftpromptError(`${source}: per-task verbalizer for "${task}" must be an object of label -> text (every value of a per-task verbalizer is one task's verbalizer)`);
-    }
-    out.set(task, new Verbalizer(v as Record<string, string>, `${source} (task ${task})`));
-  }
-  return out;
-}
 
 export interface TaskPromptSet {
   /** The prompt of the first task (what a record of an unlisted task would get; never used when all are listed). */
@@ -111,7 +67,7 @@ export function taskPromptsJson(set: TaskPromptSet): Record<string, { template?:
   for (const [t, p] of set.byTask) {
     out[t] = {
       ...(p.template ? { template: { source: p.template.source, ...(p.template.instruction !== undefined ? { instruction: p.template.instruction } : {}) } } : {}),
-      ...(p.verbalizer ? { verbalizer: Object.fromEntries(p.verbalizer.labels.map((l) => [l, p.verbalizer!.continuation(l)])) } : {}),
+      ...(p.verbalizer ? { verbalizer: verbalizerEntries(p.verbalizer) } : {}),
     };
   }
   return out;
