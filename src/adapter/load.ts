@@ -8,10 +8,7 @@ import { ConfigError, FormatError, MissingTensorError } from '../errors.ts';
 import type { ModelConfig } from '../formats/hf_config.ts';
 import { safetensorsWeightStore } from '../formats/weights.ts';
 import type { WeightStore } from '../formats/weights.ts';
-import { pTuning } from '../methods/p_tuning.ts';
-import { prefixTuning } from '../methods/prefix_tuning.ts';
-import { multitaskPromptTuning } from '../methods/multitask.ts';
-import { promptTuning } from '../methods/prompt_tuning.ts';
+import { createMethod, KIND_OF } from '../methods/factory.ts';
 import type { MethodKind, PromptMethod } from '../methods/types.ts';
 import type { Tensor } from '../tensor.ts';
 import { promptEmbeddingsToSave } from './encoder.ts';
@@ -41,12 +38,6 @@ export interface LoadAdapterOptions {
   fingerprint?: BaseModelFingerprint;
 }
 
-const KIND_OF: Readonly<Record<PeftType, MethodKind>> = {
-  PROMPT_TUNING: 'prompt_tuning',
-  P_TUNING: 'p_tuning',
-  PREFIX_TUNING: 'prefix_tuning',
-  MULTITASK_PROMPT_TUNING: 'multitask_prompt_tuning',
-};
 
 type Json = Record<string, unknown>;
 
@@ -210,11 +201,11 @@ function checkedEncoder(meta: SoftpromptMeta, metaPath: string, method: PromptMe
 function pTuningTrainMethod(f: PeftFields, config: ModelConfig, n: number): { method: PromptMethod; what: string } {
   const type = f.raw.encoder_reparameterization_type ?? 'MLP';
   const encoderHiddenSize = f.posInt('encoder_hidden_size');
-  if (type === 'MLP') return { method: pTuning(config, { numVirtualTokens: n, encoderHiddenSize }), what: `p-tuning's MLP encoder, hidden size ${encoderHiddenSize}` };
+  if (type === 'MLP') return { method: createMethod(config, { peftType: 'P_TUNING', numVirtualTokens: n, encoderHiddenSize }), what: `p-tuning's MLP encoder, hidden size ${encoderHiddenSize}` };
   if (type === 'LSTM') {
     const encoderNumLayers = f.optPosInt('encoder_num_layers') ?? 2;
     return {
-      method: pTuning(config, { numVirtualTokens: n, encoderHiddenSize, encoderType: 'lstm', encoderNumLayers }),
+      method: createMethod(config, { peftType: 'P_TUNING', numVirtualTokens: n, encoderHiddenSize, encoderType: 'lstm', encoderNumLayers }),
       what: `p-tuning's LSTM encoder, hidden size ${encoderHiddenSize}, ${encoderNumLayers} layers`,
     };
   }
@@ -273,7 +264,7 @@ function loadMultitask(
   check('prompt_embeddings', [n, d], ['num_virtual_tokens', 'token_dim']);
   check('prefix_task_cols', [numTasks, n, numRanks], ['num_tasks', 'num_virtual_tokens', 'num_ranks']);
   check('prefix_task_rows', [numTasks, numRanks, d], ['num_tasks', 'num_ranks', 'token_dim']);
-  const method = multitaskPromptTuning(config, { numVirtualTokens: n, numTasks, numRanks });
+  const method = createMethod(config, { peftType: 'MULTITASK_PROMPT_TUNING', numVirtualTokens: n, numTasks, numRanks });
   const params: Record<string, Tensor> = {
     'embedding.weight': store.get('prompt_embeddings', [n, d]),
     prefix_task_cols: store.get('prefix_task_cols', [numTasks, n, numRanks]),
@@ -316,7 +307,7 @@ export function loadAdapter(dir: string, model: AdapterModel, opts: LoadAdapterO
 
   const store = readWeights(root);
   if (kind === 'multitask_prompt_tuning') return loadMultitask(root, f, store, n, model, opts, warn);
-  const method = kind === 'prefix_tuning' ? prefixTuning(config, { numVirtualTokens: n }) : promptTuning(config, { numVirtualTokens: n });
+  const method = createMethod(config, { peftType: kind === 'prefix_tuning' ? 'PREFIX_TUNING' : 'PROMPT_TUNING', numVirtualTokens: n });
   const spec = method.params[0]!;
   if (!store.has(spec.name)) throw new MissingTensorError(store.source, spec.name);
   const params: Record<string, Tensor> = { [spec.name]: store.get(spec.name, spec.shape) }; // ShapeMismatchError names file and both shapes
@@ -337,7 +328,7 @@ export function loadAdapter(dir: string, model: AdapterModel, opts: LoadAdapterO
   if (meta?.encoder && (kind === 'p_tuning' || projection)) {
     const { method: m, what } = kind === 'p_tuning'
       ? pTuningTrainMethod(f, config, n)
-      : { method: prefixTuning(config, { numVirtualTokens: n, projection: true, encoderHiddenSize: f.posInt('encoder_hidden_size') }), what: 'the prefix projection' };
+      : { method: createMethod(config, { peftType: 'PREFIX_TUNING', numVirtualTokens: n, prefixProjection: true, encoderHiddenSize: f.posInt('encoder_hidden_size') }), what: 'the prefix projection' };
     trainMethod = m;
     if (kind === 'p_tuning') {
       const savedLstm = Object.keys(meta.encoder).some((k) => k.startsWith('lstm_head.'));

@@ -5,6 +5,7 @@
  * p-tuning encoder weights for resuming). PEFT ignores softprompt.json; softprompt reads
  * adapters without it (e.g. written by PEFT) and then needs --template/--verbalizer.
  */
+import type { PeftType } from '../methods/factory.ts';
 import type { PromptMethod } from '../methods/types.ts';
 import type { MultitaskSourceInit } from '../methods/multitask_init.ts';
 import type { PromptInit } from '../methods/init.ts';
@@ -14,8 +15,7 @@ export const ADAPTER_CONFIG_FILE = 'adapter_config.json';
 export const ADAPTER_WEIGHTS_FILE = 'adapter_model.safetensors';
 export const SOFTPROMPT_FILE = 'softprompt.json';
 
-/** PEFT's names for the methods softprompt trains. */
-export type PeftType = 'PROMPT_TUNING' | 'P_TUNING' | 'PREFIX_TUNING' | 'MULTITASK_PROMPT_TUNING';
+export type { PeftType } from '../methods/factory.ts';
 
 export type { PromptInit } from '../methods/init.ts';
 export type { MultitaskSourceInit } from '../methods/multitask_init.ts';

@@ -12,9 +12,7 @@ import { readSafetensors } from '../formats/safetensors.ts';
 import { batchFeeds } from '../methods/batch.ts';
 import { buildProgram } from '../methods/program.ts';
 import type { PromptMethod } from '../methods/types.ts';
-import { promptTuning } from '../methods/prompt_tuning.ts';
-import { pTuning } from '../methods/p_tuning.ts';
-import { prefixTuning } from '../methods/prefix_tuning.ts';
+import { createMethod } from '../methods/factory.ts';
 import { compileGraph } from '../runtime/session.ts';
 import type { CompiledSession } from '../runtime/backend.ts';
 import type { Tensor } from '../tensor.ts';
@@ -63,9 +61,9 @@ export function loadGoldenCase(goldenRoot: string, name: string): GoldenCase {
 export function methodFor(c: GoldenCase, m: Exclude<GoldenMethod, 'forward'>): PromptMethod {
   const s = c.spec.methods;
   switch (m) {
-    case 'prompt_tuning': return promptTuning(c.model.config, { numVirtualTokens: s.prompt_tuning.num_virtual_tokens });
-    case 'p_tuning': return pTuning(c.model.config, { numVirtualTokens: s.p_tuning.num_virtual_tokens, encoderHiddenSize: s.p_tuning.encoder_hidden_size });
-    case 'prefix_tuning': return prefixTuning(c.model.config, { numVirtualTokens: s.prefix_tuning.num_virtual_tokens });
+    case 'prompt_tuning': return createMethod(c.model.config, { peftType: 'PROMPT_TUNING', numVirtualTokens: s.prompt_tuning.num_virtual_tokens });
+    case 'p_tuning': return createMethod(c.model.config, { peftType: 'P_TUNING', numVirtualTokens: s.p_tuning.num_virtual_tokens, encoderHiddenSize: s.p_tuning.encoder_hidden_size });
+    case 'prefix_tuning': return createMethod(c.model.config, { peftType: 'PREFIX_TUNING', numVirtualTokens: s.prefix_tuning.num_virtual_tokens });
   }
 }
 

@@ -9,6 +9,7 @@
  */
 import { Command, Option } from 'commander';
 import { loadAdapterDir } from '../adapter/load.ts';
+import { adapterPrompt } from '../adapter/prompt.ts';
 import type { LoadedAdapter } from '../adapter/types.ts';
 import type { DemoStrategy } from '../data/demos.ts';
 import type { TaskPrompt } from '../data/encode.ts';
@@ -117,8 +118,8 @@ export interface EvalResult {
 
 /** Template, verbalizer and label field from the flags, else the adapter's softprompt.json. */
 function promptFrom(flags: EvalFlags, fromCli: (key: keyof EvalFlags) => boolean, adapter: LoadedAdapter | undefined): PromptSpec {
-  const meta = adapter?.meta ?? null;
-  const metaFile = adapter ? `${adapter.dir}/softprompt.json` : undefined;
+  const instructionFlag = flags.instruction !== undefined ? textArg(flags.instruction, '--instruction', fromCli('instruction')).text : undefined;
+  const recorded = adapter ? adapterPrompt(adapter, { instruction: instructionFlag }) : undefined;
   const flagTemplates = flags.template !== undefined ? perTaskTemplates(flags.template) : null;
   const flagVerbalizers = flags.verbalizer !== undefined ? perTaskVerbalizers(flags.verbalizer) : null;
   let template: Template;
@@ -126,11 +127,9 @@ function promptFrom(flags: EvalFlags, fromCli: (key: keyof EvalFlags) => boolean
     template = new Template([...flagTemplates.values()][0]!, { source: '--template' });
   } else if (flags.template !== undefined) {
     const t = textArg(flags.template, '--template', fromCli('template'));
-    const ins = flags.instruction !== undefined ? textArg(flags.instruction, '--instruction', fromCli('instruction')).text : undefined;
-    template = new Template(t.text, { source: t.origin, ...(ins !== undefined ? { instruction: ins } : {}) });
-  } else if (meta?.template) {
-    const ins = flags.instruction !== undefined ? textArg(flags.instruction, '--instruction', fromCli('instruction')).text : meta.template.instruction;
-    template = new Template(meta.template.source, { source: metaFile, ...(ins !== undefined ? { instruction: ins } : {}) });
+    template = new Template(t.text, { source: t.origin, ...(instructionFlag !== undefined ? { instruction: instructionFlag } : {}) });
+  } else if (recorded?.template) {
+    template = recorded.template;
   } else {
     throw new SoftpromptError(
       adapter
@@ -141,7 +140,7 @@ function promptFrom(flags: EvalFlags, fromCli: (key: keyof EvalFlags) => boolean
   let verbalizer: Verbalizer;
   if (flagVerbalizers) verbalizer = [...flagVerbalizers.values()][0]!;
   else if (flags.verbalizer !== undefined) verbalizer = verbalizerArg(flags.verbalizer);
-  else if (meta?.verbalizer) verbalizer = new Verbalizer(meta.verbalizer, metaFile);
+  else if (recorded?.verbalizer) verbalizer = recorded.verbalizer;
   else {
     throw new SoftpromptError(
       adapter
@@ -153,21 +152,17 @@ function promptFrom(flags: EvalFlags, fromCli: (key: keyof EvalFlags) => boolean
   if ((flagTemplates || flagVerbalizers) && !tasks) {
     throw new SoftpromptError('a per-task --template or --verbalizer (a JSON object keyed by task name) needs a multitask prompt tuning --adapter');
   }
-  const base = { template, verbalizer, labelField: flags.labelField ?? meta?.label_field ?? 'label', truncateField: flags.truncateField };
+  const base = { template, verbalizer, labelField: flags.labelField ?? recorded?.labelField ?? 'label', truncateField: flags.truncateField };
   if (!tasks) return base;
   // Each task's own template/verbalizer: from per-task flags, else softprompt.json's task_prompts,
   // unless a plain flag overrides that part for every task.
-  const recorded = meta?.task_prompts ?? {};
   const byTask = new Map<string, TaskPrompt>();
   for (const t of tasks.names) {
-    const tt = flagTemplates?.get(t) ?? (flags.template === undefined ? recorded[t]?.template?.source : undefined);
-    const vv = flagVerbalizers?.get(t) ?? (flags.verbalizer === undefined && recorded[t]?.verbalizer ? new Verbalizer(recorded[t]!.verbalizer!, `${metaFile} task_prompts.${t}`) : undefined);
-    const ins = recorded[t]?.template?.instruction;
-    const own: TaskPrompt = {
-      ...(tt !== undefined ? { template: new Template(tt, { source: flagTemplates ? `--template (task ${t})` : `${metaFile} task_prompts.${t}`, ...(ins !== undefined && !flagTemplates ? { instruction: ins } : {}) }) } : {}),
-      ...(vv ? { verbalizer: vv } : {}),
-    };
-    if (own.template || own.verbalizer) byTask.set(t, own);
+    const own = recorded?.taskPrompts.get(t);
+    const flagText = flagTemplates?.get(t);
+    const tt = flagText !== undefined ? new Template(flagText, { source: `--template (task ${t})` }) : flags.template === undefined ? own?.template : undefined;
+    const vv = flagVerbalizers?.get(t) ?? (flags.verbalizer === undefined ? own?.verbalizer : undefined);
+    if (tt || vv) byTask.set(t, { ...(tt ? { template: tt } : {}), ...(vv ? { verbalizer: vv } : {}) });
   }
   checkTaskNames('--template', flagTemplates, tasks.names, `a task of ${adapter!.dir}; its tasks are`);
   checkTaskNames('--verbalizer', flagVerbalizers, tasks.names, `a task of ${adapter!.dir}; its tasks are`);
@@ -177,8 +172,6 @@ function promptFrom(flags: EvalFlags, fromCli: (key: keyof EvalFlags) => boolean
   const first = byTask.get(scored[0]!);
   return { ...base, template: first?.template ?? template, verbalizer: first?.verbalizer ?? verbalizer, tasks: { ...tasks, prompts: byTask }, labels };
 }
-
-
 
 /** The task setting of a multitask adapter: --task for every record, else each record's --task-field. */
 function tasksFrom(flags: Pick<EvalFlags, 'task' | 'taskField'>, adapter: LoadedAdapter | undefined): PromptSpec['tasks'] {
@@ -194,8 +187,7 @@ function tasksFrom(flags: Pick<EvalFlags, 'task' | 'taskField'>, adapter: Loaded
     if (!names.includes(flags.task)) throw new SoftpromptError(`--task ${JSON.stringify(flags.task)} is not a task of ${adapter!.dir}; its tasks are: ${names.join(', ')}`);
     return { names, only: flags.task };
   }
-  const trained = adapter!.meta?.training?.['task_field'];
-  return { names, field: flags.taskField ?? (typeof trained === 'string' ? trained : 'task'), ...(names.length === 1 ? { fallback: names[0]! } : {}) };
+  return { names, field: flags.taskField ?? adapterPrompt(adapter!).taskField ?? 'task', ...(names.length === 1 ? { fallback: names[0]! } : {}) };
 }
 
 /** Runs `softprompt eval` with parsed flags; prints the table (or JSON) to `io`. */

@@ -5,6 +5,7 @@
  * nearest tokens, evaluated beside the soft one.
  */
 import { Command } from 'commander';
+import { adapterPrompt } from '../adapter/prompt.ts';
 import type { LoadedAdapter } from '../adapter/types.ts';
 import { Template } from '../data/template.ts';
 import { Verbalizer } from '../data/verbalizer.ts';
@@ -63,26 +64,25 @@ export async function modelForAdapters(adapters: readonly string[], flag: string
 
 /** The prompt spec for evaluating an adapter: flags first, then its softprompt.json. */
 function promptSpecFor(adapter: LoadedAdapter, flags: InspectFlags, fromCli: (key: keyof InspectFlags) => boolean): PromptSpec {
-  const meta = adapter.meta;
-  const metaFile = `${adapter.dir}/softprompt.json`;
+  const recorded = adapterPrompt(adapter);
   let template: Template;
   if (flags.template !== undefined) {
     const t = textArg(flags.template, '--template', fromCli('template'));
     template = new Template(t.text, { source: t.origin });
-  } else if (meta?.template) {
-    template = new Template(meta.template.source, { source: metaFile, ...(meta.template.instruction !== undefined ? { instruction: meta.template.instruction } : {}) });
+  } else if (recorded.template) {
+    template = recorded.template;
   } else {
     throw new SoftpromptError(`no template: the adapter ${adapter.dir} has none in softprompt.json; pass --template TEXT (e.g. '{text}\\nThe story is about a')`);
   }
   let verbalizer: Verbalizer;
   if (flags.verbalizer !== undefined) verbalizer = verbalizerArg(flags.verbalizer);
-  else if (meta?.verbalizer) verbalizer = new Verbalizer(meta.verbalizer, metaFile);
+  else if (recorded.verbalizer) verbalizer = recorded.verbalizer;
   else throw new SoftpromptError(`no verbalizer: the adapter ${adapter.dir} has none in softprompt.json; pass --verbalizer JSON (e.g. '{"girl": " girl", "boy": " boy"}')`);
-  const truncate = meta?.training?.['truncate_field'];
+  const truncate = adapter.meta?.training?.['truncate_field'];
   return {
     template,
     verbalizer,
-    labelField: flags.labelField ?? meta?.label_field ?? 'label',
+    labelField: flags.labelField ?? recorded.labelField,
     truncateField: typeof truncate === 'string' && template.fields.includes(truncate) ? truncate : undefined,
   };
 }

@@ -8,49 +8,17 @@ import { Command } from 'commander';
 import type { FastifyInstance } from 'fastify';
 import { SoftpromptError } from '../errors.ts';
 import type { InferenceEngine } from '../infer/types.ts';
-import { loadRegistry } from '../serve/registry.ts';
+import { loadModel } from '../pretrained/model.ts';
 import type { Registry } from '../serve/registry.ts';
-import { createServer, DEFAULTS, listen } from '../serve/server.ts';
+import { DEFAULTS } from '../serve/server.ts';
+import { prepareServer } from '../serve/start.ts';
+import type { EngineFactory } from '../serve/start.ts';
 import { intArg } from './args.ts';
 import { withConfigFile } from './config.ts';
-import { loadModel } from '../pretrained/model.ts';
-import type { LoadedModel } from '../pretrained/model.ts';
 import { processIo } from './output.ts';
 import type { Io } from './output.ts';
 
-/** What `createEngine` in src/infer/engine.ts is called with. */
-export interface EngineFactoryOptions {
-  model: LoadedModel;
-  /** Adapter name → folder: only those the registry validated and loaded. */
-  adapters: Record<string, string>;
-  maxBatchSize: number;
-  maxNewTokensLimit: number;
-  onWarning: (message: string) => void;
-}
-
-export type EngineFactory = (opts: EngineFactoryOptions) => Promise<InferenceEngine> | InferenceEngine;
-
-const ENGINE_MODULE = '../infer/engine.ts';
-
-/** `createEngine` from src/infer/engine.ts, imported when needed; a clear error when it is not there. */
-export async function importEngineFactory(): Promise<EngineFactory> {
-  const url = new URL(ENGINE_MODULE, import.meta.url);
-  let mod: Record<string, unknown>;
-  try {
-    mod = (await import(url.href)) as Record<string, unknown>;
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ERR_MODULE_NOT_FOUND' && String(err.message).includes('engine.ts')) {
-      throw new SoftpromptError(`softprompt serve needs the inference engine (src/infer/engine.ts exporting createEngine), which this checkout does not have yet`);
-    }
-    throw e;
-  }
-  const create = mod['createEngine'];
-  if (typeof create !== 'function') {
-    throw new SoftpromptError(`src/infer/engine.ts does not export a function createEngine({ model, adapters, maxBatchSize, maxNewTokensLimit, onWarning }) → InferenceEngine`);
-  }
-  return create as EngineFactory;
-}
+export type { EngineFactory, EngineFactoryOptions } from '../serve/start.ts';
 
 export interface ServeFlags {
   model?: string;
@@ -79,38 +47,27 @@ export interface RunningServer {
 export async function startServe(flags: ServeFlags, deps: { engineFactory?: EngineFactory; io?: Io } = {}): Promise<RunningServer> {
   const io = deps.io ?? processIo;
   if (flags.port !== undefined && flags.port > 65535) throw new SoftpromptError(`--port ${flags.port}: a port is at most 65535`);
-  const warn = (m: string): void => io.err(`softprompt: warning: ${m}`);
   const model = await loadModel(flags.model);
-  const baseName = basename(model.dir);
-  const registry = flags.adapters !== undefined
-    ? loadRegistry(flags.adapters, { config: model.config, weights: model.weights }, { onWarning: warn, reserved: [baseName] })
-    : null;
-  const maxBatch = flags.maxBatch ?? DEFAULTS.maxBatch;
-  const maxTokens = Math.min(flags.maxTokens ?? DEFAULTS.maxTokens, model.config.maxPositions);
-  const factory = deps.engineFactory ?? (await importEngineFactory());
-  const engine = await factory({
-    model,
-    adapters: registry?.dirs() ?? {},
-    maxBatchSize: maxBatch,
-    maxNewTokensLimit: maxTokens,
-    onWarning: warn,
+  const server = await prepareServer(model, {
+    adapters: flags.adapters,
+    reserved: [basename(model.dir)],
+    host: flags.host,
+    port: flags.port,
+    maxBatch: flags.maxBatch,
+    maxQueue: flags.maxQueue,
+    requestTimeoutMs: flags.timeoutMs,
+    batchWindowMs: flags.batchWindowMs,
+    bodyLimit: flags.bodyLimit,
+    maxTokens: flags.maxTokens,
+    log: flags.log,
+    engineFactory: deps.engineFactory,
+    onWarning: (m) => io.err(`softprompt: warning: ${m}`),
   });
-  const app = createServer({
-    engine,
-    maxBatch,
-    maxQueue: flags.maxQueue ?? DEFAULTS.maxQueue,
-    requestTimeoutMs: flags.timeoutMs ?? DEFAULTS.requestTimeoutMs,
-    batchWindowMs: flags.batchWindowMs ?? DEFAULTS.batchWindowMs,
-    bodyLimit: flags.bodyLimit ?? DEFAULTS.bodyLimit,
-    maxTokens,
-    maxContext: model.config.maxPositions,
-    logger: flags.log ? { level: 'info' } : false,
-  });
+  const { app, engine, registry } = server;
   let url: string;
   try {
-    url = await listen(app, { host: flags.host ?? DEFAULTS.host, port: flags.port ?? DEFAULTS.port });
+    url = await server.listen();
   } catch (e) {
-    await engine.close();
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'EADDRINUSE') throw new SoftpromptError(`--port ${flags.port ?? DEFAULTS.port}: the address is already in use`);
     throw e;
@@ -118,11 +75,7 @@ export async function startServe(flags: ServeFlags, deps: { engineFactory?: Engi
   const tasks = engine.tasks();
   io.err(`softprompt: serving ${engine.baseModel} and ${tasks.length} adapter${tasks.length === 1 ? '' : 's'}${tasks.length ? ` (${tasks.map((t) => t.name).join(', ')})` : ''} on ${url}`);
   if (registry?.skipped.length) io.err(`softprompt: ${registry.skipped.length} adapter folder(s) skipped (see the warnings above)`);
-  let closing: Promise<void> | undefined;
-  return {
-    app, url, engine, registry,
-    close: () => (closing ??= app.close()),
-  };
+  return { app, url, engine, registry, close: () => server.close() };
 }
 
 const SERVE_HELP = `

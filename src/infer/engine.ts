@@ -8,19 +8,22 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { isValidAdapterName } from '../adapter/name.ts';
+import { adapterPrompt } from '../adapter/prompt.ts';
 import type { LoadedAdapter } from '../adapter/types.ts';
 import { loadAdapterDir } from '../adapter/load.ts';
 import { loadModel } from '../pretrained/model.ts';
 import type { LoadedModel } from '../pretrained/model.ts';
 import { padIdOf } from '../data/collate.ts';
 import { ExampleEncoder } from '../data/encode.ts';
+import type { TaskPrompt } from '../data/encode.ts';
 import { Template } from '../data/template.ts';
 import { Verbalizer } from '../data/verbalizer.ts';
 import { RankScorer } from '../eval/rank.ts';
 import type { RankExample } from '../eval/rank.ts';
 import { SoftpromptError } from '../errors.ts';
 import { multitaskTaskPrompt } from '../methods/multitask.ts';
-import { promptTuning } from '../methods/prompt_tuning.ts';
+import { createMethod } from '../methods/factory.ts';
 import { tensor } from '../tensor.ts';
 import { InferenceError } from './errors.ts';
 import { Generator } from './generator.ts';
@@ -44,6 +47,8 @@ export interface EngineOptions {
   model: LoadedModel | string;
   /** Task name → adapter folder, or a folder whose sub-folders are adapters (named by the sub-folder). */
   adapters?: Readonly<Record<string, string>> | string;
+  /** Adapters already loaded, by the same names (serve's registry): used instead of loading their folders again. */
+  loaded?: Readonly<Record<string, LoadedAdapter>>;
   /** Rows per generation batch. Default 8. */
   maxBatchSize?: number;
   /** Upper bound on maxNewTokens of a request. Default 4096. */
@@ -65,6 +70,8 @@ interface Task {
   readonly info: TaskInfo;
   readonly adapter: LoadedAdapter;
   readonly prefix: TaskPrefix;
+  /** The task's recorded template and verbalizer (softprompt.json), classify's defaults. */
+  readonly prompt: TaskPrompt;
 }
 
 interface Job {
@@ -79,12 +86,6 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
-/** Task names: a letter or digit first, then letters, digits, '.', '_', '-' (no path separators, no '..'). */
-export const TASK_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-
-export function isValidTaskName(name: string): boolean {
-  return TASK_NAME.test(name) && !name.includes('..');
-}
 
 /** The adapters of a folder: every sub-folder holding adapter_config.json, by name. */
 export function adapterDirs(root: string): Record<string, string> {
@@ -352,18 +353,18 @@ export class Engine implements InferenceEngine {
 
   /** The rank example and label list of one classification request (eval's encoding). */
   #encodeClassify(r: ClassifyRequest, task: Task | null, index: number): { example: RankExample; labels: readonly string[] } {
-    const meta = task?.adapter.meta ?? null;
+    const recorded = task?.prompt;
     const where = task ? `task ${task.info.name}` : 'the base model';
     let template: Template;
     if (r.template !== undefined) {
       if (typeof r.template !== 'string') throw new InferenceError('template must be a string', 'template');
       template = new Template(r.template, { source: 'request' });
-    } else if (meta?.template) {
-      template = new Template(meta.template.source, { ...(meta.template.instruction !== undefined ? { instruction: meta.template.instruction } : {}) });
+    } else if (recorded?.template) {
+      template = recorded.template;
     } else throw new InferenceError(`${where} has no template (softprompt.json); pass one in the request`, 'template');
     let verbalizer: Verbalizer;
     if (r.verbalizer !== undefined) verbalizer = new Verbalizer(r.verbalizer as Record<string, string>, 'request');
-    else if (meta?.verbalizer) verbalizer = new Verbalizer(meta.verbalizer);
+    else if (recorded?.verbalizer) verbalizer = recorded.verbalizer;
     else throw new InferenceError(`${where} has no verbalizer (softprompt.json); pass one in the request`, 'verbalizer');
     let record: Record<string, string>;
     if (typeof r.input === 'string') record = { [template.fields.length === 1 ? template.fields[0]! : 'text']: r.input };
@@ -439,23 +440,26 @@ export class Engine implements InferenceEngine {
   }
 }
 
+const promptOf = (template: Template | undefined, verbalizer: Verbalizer | undefined): TaskPrompt => ({ ...(template ? { template } : {}), ...(verbalizer ? { verbalizer } : {}) });
+
 /** Loads the model and every adapter, compiles the step graph and computes each task's KV prefix. */
 export async function createEngine(opts: EngineOptions): Promise<Engine> {
   const warn = opts.onWarning ?? ((m: string) => process.emitWarning(m, 'SoftpromptWarning'));
   const model = typeof opts.model === 'string' ? await loadModel(opts.model) : opts.model;
   const dirs = opts.adapters === undefined ? {} : typeof opts.adapters === 'string' ? adapterDirs(opts.adapters) : opts.adapters;
   const skipped: SkippedAdapter[] = [];
-  const loaded: [string, LoadedAdapter][] = [];
+  const loaded: [string, LoadedAdapter, TaskPrompt][] = [];
   for (const [name, dir] of Object.entries(dirs)) {
-    if (!isValidTaskName(name)) {
+    if (!isValidAdapterName(name)) {
       const message = `invalid task name ${JSON.stringify(name)}: use letters, digits, '.', '_' and '-', starting with a letter or digit`;
       skipped.push({ name, dir, message });
       warn(`adapter ${dir} skipped: ${message}`);
       continue;
     }
     try {
-      const adapter = loadAdapterDir(dir, model, (m) => warn(`adapter ${name}: ${m}`));
-      if (adapter.meta?.template && new Template(adapter.meta.template.source).softTokens > 0) {
+      const adapter = opts.loaded?.[name] ?? loadAdapterDir(dir, model, (m) => warn(`adapter ${name}: ${m}`));
+      const recorded = adapterPrompt(adapter);
+      if ((recorded.template?.softTokens ?? 0) > 0) {
         warn(`adapter ${name}: its template places the virtual tokens at {soft:N} slots; classify puts them there, generate puts them before the prompt (raw text has no slots)`);
       }
       if (adapter.method.numTasks !== undefined) {
@@ -463,7 +467,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
         const names = adapter.tasks ?? Array.from({ length: adapter.method.numTasks }, (_, i) => String(i));
         names.forEach((t, i) => {
           const taskName = `${name}.${t}`;
-          if (!isValidTaskName(taskName)) {
+          if (!isValidAdapterName(taskName)) {
             const message = `invalid task name ${JSON.stringify(taskName)} for task ${i} of a multitask adapter: task names use letters, digits, '.', '_' and '-'`;
             skipped.push({ name: taskName, dir, message });
             warn(`adapter ${dir}: ${message}`);
@@ -472,11 +476,11 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
           const p = multitaskTaskPrompt(adapter.params, i);
           const prompt = tensor('float32', p.shape, Float32Array.from(p.data));
           // The task's own template/verbalizer (per-task prompts) become its defaults for classify.
-          const own = adapter.meta?.task_prompts?.[t];
-          const meta = adapter.meta && own ? { ...adapter.meta, ...(own.template ? { template: own.template } : {}), ...(own.verbalizer ? { verbalizer: own.verbalizer } : {}) } : adapter.meta;
-          loaded.push([taskName, { ...adapter, meta, method: promptTuning(model.config, { numVirtualTokens: adapter.method.numVirtualTokens }), params: { prompt_embeddings: prompt } }]);
+          const own = recorded.taskPrompts.get(t);
+          const taskPrompt = promptOf(own?.template ?? recorded.template, own?.verbalizer ?? recorded.verbalizer);
+          loaded.push([taskName, { ...adapter, method: createMethod(model.config, { peftType: 'PROMPT_TUNING', numVirtualTokens: adapter.method.numVirtualTokens }), params: { prompt_embeddings: prompt } }, taskPrompt]);
         });
-      } else loaded.push([name, adapter]);
+      } else loaded.push([name, adapter, promptOf(recorded.template, recorded.verbalizer)]);
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       skipped.push({ name, dir, message });
@@ -490,11 +494,11 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   const soft = loaded.filter(([, a]) => a.method.kind !== 'prefix_tuning');
   const softPrefixes = await generator.promptPrefixes(soft.map(([, a]) => a.params['prompt_embeddings']!));
   const tasks = new Map<string, Task>();
-  for (const [name, adapter] of loaded) {
+  for (const [name, adapter, prompt] of loaded) {
     const i = soft.findIndex(([n]) => n === name);
     const prefix = i >= 0 ? softPrefixes[i]! : prefixFromTable(model.config, adapter.params['prompt_embeddings']!);
     const method = adapter.peftType === 'P_TUNING' ? 'p_tuning' : adapter.peftType === 'MULTITASK_PROMPT_TUNING' ? 'multitask_prompt_tuning' : adapter.method.kind;
-    tasks.set(name, { info: { name, method, numVirtualTokens: adapter.method.numVirtualTokens, dir: adapter.dir }, adapter, prefix });
+    tasks.set(name, { info: { name, method, numVirtualTokens: adapter.method.numVirtualTokens, dir: adapter.dir }, adapter, prefix, prompt });
   }
   return new Engine(model, generator, tasks, skipped, opts);
 }

@@ -1,6 +1,6 @@
 /** Inference: the engine (KV-cached mixed-task generation, rank classification) and its pieces. */
 export * from './types.ts';
-export { createEngine, Engine, adapterDirs, isValidTaskName, TASK_NAME } from './engine.ts';
+export { createEngine, Engine, adapterDirs } from './engine.ts';
 export type { CallOptions, EngineOptions, SkippedAdapter } from './engine.ts';
 export { InferenceError } from './errors.ts';
 export { Generator } from './generator.ts';

@@ -5,9 +5,9 @@
  * in (init, seed, model, tokenizer), so this is the exact tensor training started from.
  */
 import { pTuningEncoderOutput } from '../adapter/encoder.ts';
+import { adapterPrompt } from '../adapter/prompt.ts';
 import type { LoadedAdapter, PromptInit } from '../adapter/types.ts';
-import { Template } from '../data/template.ts';
-import { Verbalizer } from '../data/verbalizer.ts';
+import type { Verbalizer } from '../data/verbalizer.ts';
 import { SoftpromptError } from '../errors.ts';
 import type { ModelConfig } from '../formats/hf_config.ts';
 import type { WeightStore } from '../formats/weights.ts';
@@ -68,15 +68,15 @@ export function initReference(adapter: LoadedAdapter, model: InitModel): InitRef
   if (adapter.peftType === 'P_TUNING' && kind !== 'p_tuning') {
     return { ...base, unavailable: 'softprompt.json holds no p-tuning encoder, so the encoder\'s shape (and its init) is unknown' };
   }
-  const meta = adapter.meta;
   try {
     let verbalizer: Verbalizer | undefined;
     let labelPrompt: string | undefined;
     if (init.kind === 'labels') {
-      if (!meta?.verbalizer || !meta.template) return { ...base, unavailable: 'the labels init needs the verbalizer and template, and softprompt.json lacks them' };
-      verbalizer = new Verbalizer(meta.verbalizer);
+      const recorded = adapterPrompt(adapter);
+      const template = recorded.template;
+      verbalizer = recorded.verbalizer;
+      if (!verbalizer || !template) return { ...base, unavailable: 'the labels init needs the verbalizer and template, and softprompt.json lacks them' };
       // As train does: the continuation ids as they follow the template with empty fields.
-      const template = new Template(meta.template.source, meta.template.instruction !== undefined ? { instruction: meta.template.instruction } : {});
       labelPrompt = template.renderWithSlots(Object.fromEntries(template.fields.map((f) => [f, '']))).text;
     }
     const values = initParams(model.config, adapter.trainMethod, {

@@ -14,6 +14,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameS
 import { join, resolve } from 'node:path';
 import { fingerprintModel } from '../adapter/fingerprint.ts';
 import { loadAdapter } from '../adapter/load.ts';
+import { ADAPTER_NAME_MAX, isValidAdapterName } from '../adapter/name.ts';
 import { parseSoftpromptMeta } from '../adapter/meta.ts';
 import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, SOFTPROMPT_FILE } from '../adapter/types.ts';
 import { SoftpromptError } from '../errors.ts';
@@ -27,7 +28,6 @@ export const TASKS_DIR = 'tasks';
 /** The files of a run folder that make a task (report.html only when present). */
 export const TASK_FILES = [ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, SOFTPROMPT_FILE] as const;
 export const OPTIONAL_TASK_FILES = ['report.html'] as const;
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /** A library operation refused: bad name, wrong model, existing task, malformed library.json. */
 export class LibraryError extends SoftpromptError {}
@@ -61,9 +61,9 @@ export interface Library {
 
 /** Throws a LibraryError unless `name` is a valid task name. */
 export function validateTaskName(name: string): void {
-  if (!NAME_RE.test(name) || name.includes('..')) {
+  if (!isValidAdapterName(name)) {
     throw new LibraryError(
-      `invalid task name ${JSON.stringify(name)}: use 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit, without ".."`,
+      `invalid task name ${JSON.stringify(name)}: use 1-${ADAPTER_NAME_MAX} letters, digits, ".", "_" or "-", starting with a letter or digit, without ".."`,
     );
   }
 }

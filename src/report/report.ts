@@ -10,6 +10,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { adapterPromptSpec } from '../adapter/prompt.ts';
 import type { LoadedAdapter } from '../adapter/types.ts';
 import { ADAPTER_CONFIG_FILE, SOFTPROMPT_FILE } from '../adapter/types.ts';
 import { encodeSplit } from '../data/split.ts';
@@ -18,9 +19,6 @@ import { loadAdapterDir } from '../adapter/load.ts';
 import { loadModel } from '../pretrained/model.ts';
 import { readSplit } from '../data/readers.ts';
 import type { LoadedModel } from '../pretrained/model.ts';
-import type { PromptSpec } from '../data/split.ts';
-import { Template } from '../data/template.ts';
-import { Verbalizer } from '../data/verbalizer.ts';
 import { FormatError, SoftpromptError } from '../errors.ts';
 import type { ClassificationReport } from '../eval/metrics.ts';
 import { writeFileAtomic } from '../formats/atomic.ts';
@@ -110,18 +108,11 @@ async function confusionFor(adapter: LoadedAdapter, model: LoadedModel, meta: Re
   const v = validationOf(meta, log, opts);
   if (typeof v === 'string') return v;
   const m = adapter.meta;
-  if (!m?.template || !m.verbalizer) return 'softprompt.json has no template or verbalizer, so the adapter cannot be evaluated for a confusion matrix';
-  const template = new Template(m.template.source, m.template.instruction !== undefined ? { instruction: m.template.instruction } : {});
-  const truncate = m.training?.['truncate_field'];
-  const prompt: PromptSpec = {
-    template,
-    verbalizer: new Verbalizer(m.verbalizer),
-    labelField: m.label_field ?? 'label',
-    truncateField: typeof truncate === 'string' && template.fields.includes(truncate) ? truncate : undefined,
-  };
+  const prompt = adapterPromptSpec(adapter);
+  if (!m || !prompt) return 'softprompt.json has no template or verbalizer, so the adapter cannot be evaluated for a confusion matrix';
   const records = await readSplit(v.path, v.limit);
   const split = encodeSplit(records, prompt, { k: 0, strategy: 'random', seed: 0 }, undefined, model.tokenizer, contextOf(model, adapter).maxLength);
-  const labels = prompt.verbalizer.labels;
+  const labels = prompt.labels ?? prompt.verbalizer.labels;
   const scorer = await createScorer(model, adapter, { batchSize: opts.batchSize ?? 16, maxLabels: labels.length, lengthNormalize: m.training?.['length_normalize'] === true });
   let report: ClassificationReport;
   try {

@@ -9,18 +9,13 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fingerprintModel } from '../adapter/fingerprint.ts';
 import { loadAdapter } from '../adapter/load.ts';
+import { ADAPTER_NAME, ADAPTER_NAME_MAX, isValidAdapterName } from '../adapter/name.ts';
 import type { AdapterModel } from '../adapter/load.ts';
 import type { LoadedAdapter } from '../adapter/types.ts';
 import { ADAPTER_CONFIG_FILE } from '../adapter/types.ts';
 import { SoftpromptError } from '../errors.ts';
 
-/** A letter or digit, then up to 63 letters, digits, '.', '_' or '-'. No '/', no '\\', no leading '.'. */
-export const ADAPTER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-
-/** Whether `name` may name an adapter (also refuses "..", which the pattern alone would allow inside). */
-export function isValidAdapterName(name: string): boolean {
-  return ADAPTER_NAME.test(name) && !name.includes('..');
-}
+export { ADAPTER_NAME, isValidAdapterName } from '../adapter/name.ts';
 
 export interface RegistryEntry {
   readonly name: string;
@@ -83,7 +78,7 @@ export function loadRegistry(dir: string, model: AdapterModel, opts: RegistryOpt
     }
     if (!isDir) continue;
     if (!isValidAdapterName(name)) {
-      skip(name, path, `invalid name: an adapter's folder name must match ${ADAPTER_NAME.source} (letters, digits, '.', '_', '-'; 64 characters at most; a letter or digit first)`);
+      skip(name, path, `invalid name: an adapter's folder name must match ${ADAPTER_NAME.source} (letters, digits, '.', '_', '-'; ${ADAPTER_NAME_MAX} characters at most; a letter or digit first)`);
       continue;
     }
     if (reserved.has(name)) {

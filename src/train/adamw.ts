@@ -16,6 +16,7 @@
  */
 import { SoftpromptError } from '../errors.ts';
 import type { Tensor } from '../tensor.ts';
+import { TRAIN_DEFAULTS } from './defaults.ts';
 
 export class OptimizerError extends SoftpromptError {}
 
@@ -83,9 +84,9 @@ export class AdamW {
   readonly weightDecay: number;
 
   constructor(params: NamedArrays, opts: AdamWOptions) {
-    const betas = opts.betas ?? [0.9, 0.999];
-    const eps = opts.eps ?? 1e-8;
-    const weightDecay = opts.weightDecay ?? 0.01;
+    const betas = opts.betas ?? [TRAIN_DEFAULTS.beta1, TRAIN_DEFAULTS.beta2];
+    const eps = opts.eps ?? TRAIN_DEFAULTS.adamEps;
+    const weightDecay = opts.weightDecay ?? TRAIN_DEFAULTS.weightDecay;
     checkNumber('lr', opts.lr, (x) => Number.isFinite(x) && x >= 0, 'a finite number >= 0');
     betas.forEach((b, i) => checkNumber(`betas[${i}]`, b, (x) => x >= 0 && x < 1, 'in [0, 1)'));
     checkNumber('eps', eps, (x) => Number.isFinite(x) && x >= 0, 'a finite number >= 0');

@@ -12,6 +12,7 @@ import { exampleLength } from '../data/collate.ts';
 import { DataError } from '../data/errors.ts';
 import { createRng, randomInt, shuffleInPlace } from '../data/rng.ts';
 import type { Rng } from '../data/rng.ts';
+import { TRAIN_DEFAULTS } from './defaults.ts';
 
 export interface TrainSourceOptions {
   file: string;
@@ -52,7 +53,7 @@ export class TrainSource {
       throw new DataError(`max examples must be an integer >= 1, got ${opts.maxExamples}`, { field: 'max-train-examples' });
     }
     this.opts = opts;
-    this.shuffleBuffer = opts.shuffleBuffer ?? 16384;
+    this.shuffleBuffer = opts.shuffleBuffer ?? TRAIN_DEFAULTS.shuffleBuffer;
   }
 
   async *#records(): AsyncGenerator<DataRecord> {

@@ -21,6 +21,7 @@ import { compileGraph } from '../runtime/session.ts';
 import { tensor } from '../tensor.ts';
 import type { Tensor } from '../tensor.ts';
 import { AdamW, clipGradNorm } from './adamw.ts';
+import { TRAIN_DEFAULTS } from './defaults.ts';
 import type { BestRecord, TrainerState } from './checkpoint.ts';
 import { CHECKPOINTS_DIR, loadLatestCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { MetricsLog } from './metrics_log.ts';
@@ -76,6 +77,8 @@ export interface TrainerOptions {
   softSlots?: boolean;
   /** Rows per evaluation batch. */
   evalBatchRows?: number;
+  /** Stops the run between micro-batches: a checkpoint is written (so resume continues it) and train() rejects with a TrainingError. */
+  signal?: AbortSignal;
 }
 
 export type TrainEvent =
@@ -106,10 +109,10 @@ function diffRecipe(saved: Record<string, unknown>, now: Record<string, unknown>
 
 export async function train(opts: TrainerOptions): Promise<TrainResult> {
   const { method, outDir } = opts;
-  const accum = opts.gradAccum ?? 1;
+  const accum = opts.gradAccum ?? TRAIN_DEFAULTS.gradAccum;
   if (!(Number.isInteger(accum) && accum >= 1)) throw new TrainingError(`gradient accumulation must be an integer >= 1, got ${accum}`);
-  const metric = opts.metric ?? 'accuracy';
-  const saveEvery = opts.saveEvery ?? 50;
+  const metric = opts.metric ?? TRAIN_DEFAULTS.metric;
+  const saveEvery = opts.saveEvery ?? TRAIN_DEFAULTS.saveEvery;
   const hasVal = (opts.validation?.length ?? 0) > 0;
   if (opts.patience !== undefined && !hasVal) throw new TrainingError('--patience needs a validation split (--validation FILE) to measure improvement');
   if (opts.evalEvery !== undefined && !hasVal) throw new TrainingError('--eval-every needs a validation split (--validation FILE)');
@@ -119,7 +122,7 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
   if (opts.steps === undefined && opts.epochs === undefined) throw new TrainingError('give the run length: --epochs N or --steps N');
   const totalSteps = opts.steps ?? updatesPerEpoch * opts.epochs!;
   if (!(Number.isInteger(totalSteps) && totalSteps >= 1)) throw new TrainingError(`the run must have at least one update (epochs × ${updatesPerEpoch} updates per epoch, or --steps), got ${totalSteps}`);
-  const lrAt = makeSchedule({ kind: opts.schedule ?? 'linear', lr: opts.lr, warmupSteps: opts.warmupSteps ?? 0, totalSteps });
+  const lrAt = makeSchedule({ kind: opts.schedule ?? TRAIN_DEFAULTS.schedule, lr: opts.lr, warmupSteps: opts.warmupSteps ?? TRAIN_DEFAULTS.warmupSteps, totalSteps });
 
   mkdirSync(outDir, { recursive: true });
   const log = new MetricsLog(join(outDir, 'metrics.jsonl'));
@@ -148,7 +151,7 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
     const t = params[p.name];
     if (!t || t.data.length !== p.shape.reduce((a, b) => a * b, 1)) throw new TrainingError(`${method.kind}: initial value of "${p.name}" is missing or not [${p.shape.join(', ')}]`);
   }
-  const opt = new AdamW(params, { lr: opts.lr, betas: opts.betas ?? [0.9, 0.999], eps: opts.eps ?? 1e-8, weightDecay: opts.weightDecay ?? 0.01 });
+  const opt = new AdamW(params, { lr: opts.lr, ...(opts.betas ? { betas: opts.betas } : {}), ...(opts.eps !== undefined ? { eps: opts.eps } : {}), ...(opts.weightDecay !== undefined ? { weightDecay: opts.weightDecay } : {}) });
   if (ck) opt.importState(ck.optimizer);
   if (ck) log.truncateAfter(state.step);
   else log.reset();
@@ -209,6 +212,11 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
     while (!stopReason) {
       const epoch = state.epoch;
       for await (const batch of opts.source.batches(epoch, state.batchInEpoch)) {
+        if (opts.signal?.aborted) {
+          if (micro === 0) checkpoint(); // mid-accumulation the last checkpoint stays the resume point
+
+          throw new TrainingError(`training aborted at update ${state.step}; the last checkpoint is in ${join(outDir, CHECKPOINTS_DIR)} (resume continues it)`);
+        }
         const feeds = batchFeeds(method, collateTrain(batch, { padId: opts.padId }));
         for (const n of names) feeds[n] = params[n]!;
         const out = await session.run(feeds);

@@ -1,0 +1,123 @@
+/**
+ * A server for a loaded model and its adapters, ready to listen: the adapter registry (each
+ * adapter loaded once, here, and handed to the engine as loaded), the inference engine and the
+ * HTTP app. `softprompt serve` and the library's createServer() both start here.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { LoadedAdapter } from '../adapter/types.ts';
+import { SoftpromptError } from '../errors.ts';
+import type { InferenceEngine } from '../infer/types.ts';
+import type { LoadedModel } from '../pretrained/model.ts';
+import { loadRegistry } from './registry.ts';
+import type { Registry } from './registry.ts';
+import { createServer, DEFAULTS, listen } from './server.ts';
+
+/** What `createEngine` in src/infer/engine.ts is called with. */
+export interface EngineFactoryOptions {
+  model: LoadedModel;
+  /** Adapter name → folder: only those the registry validated and loaded. */
+  adapters: Record<string, string>;
+  /** The same adapters already loaded by the registry (the engine does not load them again). */
+  loaded?: Record<string, LoadedAdapter>;
+  maxBatchSize: number;
+  maxNewTokensLimit: number;
+  onWarning: (message: string) => void;
+}
+
+export type EngineFactory = (opts: EngineFactoryOptions) => Promise<InferenceEngine> | InferenceEngine;
+
+const ENGINE_MODULE = '../infer/engine.ts';
+
+/** `createEngine` from src/infer/engine.ts, imported when needed; a clear error when it is not there. */
+export async function importEngineFactory(): Promise<EngineFactory> {
+  const url = new URL(ENGINE_MODULE, import.meta.url);
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(url.href)) as Record<string, unknown>;
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ERR_MODULE_NOT_FOUND' && String(err.message).includes('engine.ts')) {
+      throw new SoftpromptError(`softprompt serve needs the inference engine (src/infer/engine.ts exporting createEngine), which this checkout does not have yet`);
+    }
+    throw e;
+  }
+  const create = mod['createEngine'];
+  if (typeof create !== 'function') {
+    throw new SoftpromptError(`src/infer/engine.ts does not export a function createEngine({ model, adapters, maxBatchSize, maxNewTokensLimit, onWarning }) → InferenceEngine`);
+  }
+  return create as EngineFactory;
+}
+
+export interface ServerSetup {
+  /** A folder whose sub-folders are adapters (named by folder), or name → adapter folder. */
+  adapters?: string | Readonly<Record<string, string>> | undefined;
+  /** Names no adapter may take (the base model's name). */
+  reserved?: readonly string[];
+  host?: string | undefined;
+  port?: number | undefined;
+  maxBatch?: number | undefined;
+  maxQueue?: number | undefined;
+  requestTimeoutMs?: number | undefined;
+  batchWindowMs?: number | undefined;
+  bodyLimit?: number | undefined;
+  maxTokens?: number | undefined;
+  /** Log every request (fastify's JSON log on stdout). */
+  log?: boolean | undefined;
+  engineFactory?: EngineFactory | undefined;
+  onWarning?: ((message: string) => void) | undefined;
+}
+
+export interface PreparedServer {
+  readonly app: FastifyInstance;
+  readonly engine: InferenceEngine;
+  readonly registry: Registry | null;
+  /** Starts listening on the setup's host and port; resolves to the URL. */
+  listen(): Promise<string>;
+  /** Graceful shutdown (idempotent): requests in flight finish, then the engine is freed. */
+  close(): Promise<void>;
+}
+
+/** Loads the adapters (once) and builds the engine and the app for `model`. */
+export async function prepareServer(model: LoadedModel, setup: ServerSetup = {}): Promise<PreparedServer> {
+  const warn = setup.onWarning ?? ((m: string) => process.emitWarning(m, 'SoftpromptWarning'));
+  const registry = typeof setup.adapters === 'string'
+    ? loadRegistry(setup.adapters, model, { onWarning: warn, ...(setup.reserved ? { reserved: setup.reserved } : {}) })
+    : null;
+  const maxBatch = setup.maxBatch ?? DEFAULTS.maxBatch;
+  const maxTokens = Math.min(setup.maxTokens ?? DEFAULTS.maxTokens, model.config.maxPositions);
+  const factory = setup.engineFactory ?? (await importEngineFactory());
+  const engine = await factory({
+    model,
+    adapters: registry ? registry.dirs() : typeof setup.adapters === 'object' ? { ...setup.adapters } : {},
+    ...(registry ? { loaded: Object.fromEntries([...registry.adapters.values()].map((e) => [e.name, e.adapter])) } : {}),
+    maxBatchSize: maxBatch,
+    maxNewTokensLimit: maxTokens,
+    onWarning: warn,
+  });
+  const app = createServer({
+    engine,
+    maxBatch,
+    maxQueue: setup.maxQueue ?? DEFAULTS.maxQueue,
+    requestTimeoutMs: setup.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
+    batchWindowMs: setup.batchWindowMs ?? DEFAULTS.batchWindowMs,
+    bodyLimit: setup.bodyLimit ?? DEFAULTS.bodyLimit,
+    maxTokens,
+    maxContext: model.config.maxPositions,
+    logger: setup.log ? { level: 'info' } : false,
+  });
+  let closing: Promise<void> | undefined;
+  return {
+    app,
+    engine,
+    registry,
+    async listen() {
+      try {
+        return await listen(app, { host: setup.host ?? DEFAULTS.host, port: setup.port ?? DEFAULTS.port });
+      } catch (e) {
+        await engine.close();
+        throw e;
+      }
+    },
+    close: () => (closing ??= app.close()),
+  };
+}

@@ -1,0 +1,59 @@
+/**
+ * The training defaults, stated once: the CLI's flag defaults, the library's `train()` and the
+ * demo read them from here, and the trainer and AdamW fall back to them.
+ */
+import type { PeftType } from '../methods/factory.ts';
+import type { PTuningEncoderType } from '../methods/p_tuning.ts';
+import type { ScheduleKind } from './schedule.ts';
+
+export interface TrainDefaults {
+  readonly method: PeftType;
+  readonly numVirtualTokens: number;
+  readonly init: string;
+  /** The library's run length when neither epochs nor steps is given (the CLI asks for one). */
+  readonly epochs: number;
+  /** The library's learning rate when none is given (PEFT's prompt-tuning recipe; the CLI asks for --lr). */
+  readonly lr: number;
+  readonly batchSize: number;
+  readonly gradAccum: number;
+  readonly schedule: ScheduleKind;
+  readonly warmupSteps: number;
+  readonly weightDecay: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly adamEps: number;
+  readonly maxGradNorm: number;
+  readonly seed: number;
+  readonly labelField: string;
+  readonly taskField: string;
+  readonly numRanks: number;
+  readonly encoderType: PTuningEncoderType;
+  readonly metric: 'accuracy' | 'macro_f1';
+  readonly saveEvery: number;
+  readonly shuffleBuffer: number;
+}
+
+export const TRAIN_DEFAULTS: TrainDefaults = Object.freeze({
+  method: 'PROMPT_TUNING',
+  numVirtualTokens: 20,
+  init: 'random',
+  epochs: 3,
+  lr: 0.3,
+  batchSize: 16,
+  gradAccum: 1,
+  schedule: 'linear',
+  warmupSteps: 0,
+  weightDecay: 0.01,
+  beta1: 0.9,
+  beta2: 0.999,
+  adamEps: 1e-8,
+  maxGradNorm: 0,
+  seed: 0,
+  labelField: 'label',
+  taskField: 'task',
+  numRanks: 1,
+  encoderType: 'mlp',
+  metric: 'accuracy',
+  saveEvery: 50,
+  shuffleBuffer: 16384,
+});

@@ -1,0 +1,393 @@
+/**
+ * A training run: a dataset and a frozen model in, a PEFT adapter out (best on the dev split,
+ * plus last/ and resumable checkpoints/), with metrics.jsonl beside it. The CLI's `train` and the
+ * library's `train()` both come here with typed options; option names follow the CLI flags, and
+ * so do the messages (`--virtual-tokens` is numVirtualTokens).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fingerprintModel } from '../adapter/fingerprint.ts';
+import { saveAdapter } from '../adapter/save.ts';
+import { SOFTPROMPT_FILE } from '../adapter/types.ts';
+import { padIdOf } from '../data/collate.ts';
+import { ExampleEncoder } from '../data/encode.ts';
+import { readRecords, readSplit, take } from '../data/readers.ts';
+import { encodeSplit, longestField } from '../data/split.ts';
+import { taskPromptSet, taskPromptsJson } from '../data/task_prompts.ts';
+import { Template } from '../data/template.ts';
+import { verbalizerEntries } from '../data/verbalizer.ts';
+import type { Verbalizer } from '../data/verbalizer.ts';
+import { SoftpromptError } from '../errors.ts';
+import { initFromAdapter } from '../library/transfer.ts';
+import { createMethod } from '../methods/factory.ts';
+import type { PeftType } from '../methods/factory.ts';
+import { formatInit, initParams, parseInit } from '../methods/init.ts';
+import type { PromptInit } from '../methods/init.ts';
+import { initMultitaskParams } from '../methods/multitask_init.ts';
+import type { MultitaskSourceInit } from '../methods/multitask_init.ts';
+import type { PTuningEncoderType } from '../methods/p_tuning.ts';
+import { loadModel } from '../pretrained/model.ts';
+import type { LoadedModel } from '../pretrained/model.ts';
+import { TRAIN_DEFAULTS } from './defaults.ts';
+import type { ScheduleKind } from './schedule.ts';
+import { TrainSource } from './source.ts';
+import { train } from './trainer.ts';
+import type { DevMetric, Params, TrainEvent, TrainResult } from './trainer.ts';
+
+/** The CLI's --method values, by PEFT type (recipes and messages use them). */
+export const METHOD_FLAGS: Readonly<Record<PeftType, string>> = {
+  PROMPT_TUNING: 'prompt-tuning',
+  P_TUNING: 'p-tuning',
+  PREFIX_TUNING: 'prefix-tuning',
+  MULTITASK_PROMPT_TUNING: 'multitask-prompt-tuning',
+};
+
+export interface TrainRunOptions {
+  /** A loaded model, or a folder / hub id (undefined: the usual resolution), loaded after the options are checked. */
+  model?: LoadedModel | string | undefined;
+  train: string;
+  validation?: string | undefined;
+  /** The template (its instruction inside); with per-task templates, the first task's. */
+  template: Template;
+  /** Multitask: each task's template text (each gets `instruction`). */
+  taskTemplates?: ReadonlyMap<string, string> | null | undefined;
+  instruction?: string | undefined;
+  verbalizer: Verbalizer;
+  /** Multitask: each task's verbalizer. */
+  taskVerbalizers?: ReadonlyMap<string, Verbalizer> | null | undefined;
+  labelField?: string | undefined;
+  truncateField?: string | undefined;
+  method?: PeftType | undefined;
+  /** Undefined: the template's {soft:N} slots, else the default. */
+  numVirtualTokens?: number | undefined;
+  init?: string | undefined;
+  initFrom?: string | undefined;
+  encoderHiddenSize?: number | undefined;
+  encoderType?: PTuningEncoderType | undefined;
+  prefixProjection?: boolean | undefined;
+  /** Multitask only (an error otherwise): task names as a comma list (default: the task field's values in the train file). */
+  tasks?: string | undefined;
+  taskField?: string | undefined;
+  numRanks?: number | undefined;
+  lr?: number | undefined;
+  schedule?: ScheduleKind | undefined;
+  warmupSteps?: number | undefined;
+  weightDecay?: number | undefined;
+  beta1?: number | undefined;
+  beta2?: number | undefined;
+  adamEps?: number | undefined;
+  maxGradNorm?: number | undefined;
+  /** One of epochs and steps (neither: the default epochs). */
+  epochs?: number | undefined;
+  steps?: number | undefined;
+  batchSize?: number | undefined;
+  gradAccum?: number | undefined;
+  seed?: number | undefined;
+  out: string;
+  maxTrainExamples?: number | undefined;
+  maxEvalExamples?: number | undefined;
+  evalEvery?: number | undefined;
+  patience?: number | undefined;
+  metric?: DevMetric | undefined;
+  saveEvery?: number | undefined;
+  bucket?: boolean | undefined;
+  shuffleBuffer?: number | undefined;
+  lengthNormalize?: boolean | undefined;
+  resume?: boolean | undefined;
+  onEvent?: ((e: TrainEvent) => void) | undefined;
+  /** Problems that do not stop the run. Default: process.emitWarning. */
+  onWarning?: ((message: string) => void) | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface TrainRun {
+  readonly result: TrainResult;
+  /** The absolute output folder (the adapter). */
+  readonly out: string;
+  readonly model: LoadedModel;
+}
+
+/** PEFT's MultitaskPromptTuningInit source modes, as --init values. */
+const SOURCE_INITS = { 'average-source-tasks': 'average_source_tasks', 'exact-source-task': 'exact_source_task', 'only-source-shared': 'only_source_shared' } as const;
+
+/** `--init average-source-tasks | exact-source-task[:TASK] | only-source-shared` with --init-from, else null. */
+function parseSourceInit(init: string, initFrom: string | undefined, method: PeftType): MultitaskSourceInit | null {
+  const m = new RegExp(`^(${Object.keys(SOURCE_INITS).join('|')})(?::(.+))?$`).exec(init.trim());
+  if (!m) return null;
+  if (method !== 'MULTITASK_PROMPT_TUNING') throw new SoftpromptError(`--init ${init} applies to --method multitask-prompt-tuning only`);
+  if (initFrom === undefined) throw new SoftpromptError(`--init ${init} starts from a source multitask adapter: pass --init-from DIR`);
+  const kind = SOURCE_INITS[m[1] as keyof typeof SOURCE_INITS];
+  if (m[2] !== undefined && kind !== 'exact_source_task') throw new SoftpromptError(`--init ${init}: only exact-source-task takes a task (exact-source-task:NAME or :ID)`);
+  if (kind !== 'exact_source_task') return { kind, path: resolve(initFrom) };
+  const spec = m[2] ?? '0';
+  if (/^\d+$/.test(spec)) return { kind, path: resolve(initFrom), task: Number(spec) };
+  // A task name: the source's softprompt.json says which id it has.
+  const metaFile = join(initFrom, SOFTPROMPT_FILE);
+  const tasks = existsSync(metaFile) ? (JSON.parse(readFileSync(metaFile, 'utf8')) as { tasks?: unknown }).tasks : undefined;
+  const id = Array.isArray(tasks) ? tasks.indexOf(spec) : -1;
+  if (id < 0) {
+    throw new SoftpromptError(`--init ${init}: the source ${initFrom} has no task named "${spec}"${Array.isArray(tasks) ? `; its tasks are: ${tasks.join(', ')}` : ' (no task names in its softprompt.json; give the task id)'}`);
+  }
+  return { kind, path: resolve(initFrom), task: id };
+}
+
+/** The task names of a multitask run: `tasks`, else the task field's values in the train file, in order of first appearance. */
+async function taskNames(tasks: string | undefined, taskField: string, trainPath: string): Promise<string[]> {
+  if (tasks !== undefined) {
+    const names = tasks.split(',').map((t) => t.trim());
+    if (names.some((t) => t === '')) throw new SoftpromptError(`--tasks ${JSON.stringify(tasks)}: empty task name`);
+    const dup = names.find((t, i) => names.indexOf(t) !== i);
+    if (dup !== undefined) throw new SoftpromptError(`--tasks ${JSON.stringify(tasks)}: task "${dup}" is listed twice`);
+    return names;
+  }
+  const seen: string[] = [];
+  for await (const r of readRecords(trainPath)) {
+    const v = r[taskField];
+    if (typeof v === 'string' || typeof v === 'number') {
+      if (!seen.includes(String(v))) seen.push(String(v));
+    } else {
+      throw new SoftpromptError(
+        `${r.__file ?? trainPath}:${r.__line}: record has no task field "${taskField}" (multitask prompt tuning needs each record's task; set --task-field, or --tasks NAME for a one-task run)`,
+      );
+    }
+  }
+  return seen;
+}
+
+/** Runs training to the end (or the signal); the adapter is in `out`. */
+export async function runTraining(opts: TrainRunOptions): Promise<TrainRun> {
+  const D = TRAIN_DEFAULTS;
+  const warn = opts.onWarning ?? ((m: string) => process.emitWarning(m, 'SoftpromptWarning'));
+  const trainPath = opts.train;
+  const out = resolve(opts.out);
+  const methodType = opts.method ?? D.method;
+  const methodFlag = METHOD_FLAGS[methodType];
+  const { template, verbalizer, instruction } = opts;
+  const taskTemplateTexts = opts.taskTemplates ?? null;
+  const taskVerbalizers = opts.taskVerbalizers ?? null;
+  if ((taskTemplateTexts || taskVerbalizers) && methodType !== 'MULTITASK_PROMPT_TUNING') {
+    throw new SoftpromptError(`a per-task ${taskTemplateTexts ? '--template' : '--verbalizer'} (a JSON object keyed by task name) needs --method multitask-prompt-tuning`);
+  }
+  const lr = opts.lr ?? D.lr;
+  if (opts.epochs !== undefined && opts.steps !== undefined) throw new SoftpromptError('pass --epochs N or --steps N, not both');
+  const epochs = opts.steps === undefined ? (opts.epochs ?? D.epochs) : undefined;
+  if (!existsSync(trainPath)) throw new SoftpromptError(`--train ${trainPath}: no such file`);
+  if (opts.validation !== undefined && !existsSync(opts.validation)) throw new SoftpromptError(`--validation ${opts.validation}: no such file`);
+  const initSpec = opts.init ?? D.init;
+  // A multitask source init replaces the shared prompt's init (fresh factors stay random).
+  const sourceInit = parseSourceInit(initSpec, opts.initFrom, methodType);
+  const init: PromptInit = sourceInit ? { kind: 'random' } : parseInit(initSpec);
+  if (opts.encoderType === 'lstm' && methodType !== 'P_TUNING') throw new SoftpromptError(`--encoder-type lstm applies to --method p-tuning only (got --method ${methodFlag})`);
+  if (opts.prefixProjection && methodType !== 'PREFIX_TUNING') throw new SoftpromptError(`--prefix-projection applies to --method prefix-tuning only (got --method ${methodFlag})`);
+
+  const model = opts.model !== undefined && typeof opts.model !== 'string' ? opts.model : await loadModel(opts.model);
+  const softSlots = template.softTokens > 0;
+  let numVirtualTokens = opts.numVirtualTokens ?? D.numVirtualTokens;
+  if (softSlots) {
+    // The slots fix the number of virtual tokens; a different --virtual-tokens is a contradiction.
+    if (opts.numVirtualTokens !== undefined && opts.numVirtualTokens !== template.softTokens) {
+      throw new SoftpromptError(`--virtual-tokens ${opts.numVirtualTokens} disagrees with the template's {soft:N} slots, which hold ${template.softTokens}; drop --virtual-tokens or change the slots`);
+    }
+    if (methodType === 'PREFIX_TUNING') {
+      throw new SoftpromptError("the template has {soft:N} slots but --method prefix-tuning puts its prefix into every layer's keys/values, not into the input; use prompt-tuning or p-tuning, or drop the slots");
+    }
+    numVirtualTokens = template.softTokens;
+  }
+  const multitask = methodType === 'MULTITASK_PROMPT_TUNING';
+  if (!multitask && (opts.tasks !== undefined || opts.taskField !== undefined || opts.numRanks !== undefined)) {
+    throw new SoftpromptError('--tasks, --task-field and --num-ranks apply to --method multitask-prompt-tuning only');
+  }
+  const taskField = opts.taskField ?? D.taskField;
+  const numRanks = opts.numRanks ?? D.numRanks;
+  const labelField = opts.labelField ?? D.labelField;
+  const tasks = multitask ? await taskNames(opts.tasks, taskField, trainPath) : undefined;
+  const prompts = tasks && (taskTemplateTexts || taskVerbalizers)
+    ? taskPromptSet(
+        tasks,
+        taskTemplateTexts
+          ? new Map([...taskTemplateTexts].map(([t, text]) => [t, new Template(text, { source: `--template (task ${t})`, ...(instruction !== undefined ? { instruction } : {}) })]))
+          : null,
+        taskVerbalizers,
+        { template, verbalizer },
+      )
+    : null;
+  if (prompts && new Set([...prompts.byTask.values()].map((p) => (p.template ?? template).softTokens)).size > 1) {
+    throw new SoftpromptError('the per-task templates hold different numbers of {soft:N} virtual tokens; every task places the same adapter tokens, so give each the same total');
+  }
+  const method = createMethod(model.config, {
+    peftType: methodType,
+    numVirtualTokens,
+    encoderHiddenSize: opts.encoderHiddenSize,
+    encoderType: opts.encoderType,
+    prefixProjection: opts.prefixProjection,
+    numTasks: tasks?.length,
+    numRanks,
+  });
+  const maxLength = model.config.maxPositions - method.numVirtualTokens;
+  if (maxLength < 2) throw new SoftpromptError(`--virtual-tokens ${method.numVirtualTokens} leaves no room in the model's ${model.config.maxPositions} positions`);
+  const padId = padIdOf(model.tokenizer);
+
+  // The field cut when an input is too long: the template's longest, judged on the first records.
+  const sample = await take(readRecords(trainPath), 1000);
+  const truncateField = opts.truncateField ?? longestField(template, sample);
+  if (truncateField !== undefined && !template.fields.includes(truncateField)) {
+    throw new SoftpromptError(`--truncate-field "${truncateField}" is not a slot of the template (slots: ${template.fields.join(', ') || 'none'})`);
+  }
+  const batchSize = opts.batchSize ?? D.batchSize;
+  const seed = opts.seed ?? D.seed;
+  const shuffleBuffer = opts.shuffleBuffer ?? D.shuffleBuffer;
+  const encoder = new ExampleEncoder({
+    template,
+    verbalizer,
+    tokenizer: model.tokenizer,
+    maxLength,
+    labelField,
+    ...(truncateField !== undefined ? { truncateField } : {}),
+    // A one-task run (e.g. a target task started from a source adapter) needs no task field.
+    ...(tasks ? { tasks, taskField, ...(tasks.length === 1 ? { defaultTask: tasks[0]! } : {}) } : {}),
+    ...(prompts ? { taskPrompts: prompts.byTask } : {}),
+  });
+  const source = new TrainSource({
+    file: trainPath,
+    encoder,
+    batchSize,
+    seed,
+    shuffleBuffer,
+    ...(opts.maxTrainExamples !== undefined ? { maxExamples: opts.maxTrainExamples } : {}),
+    ...(opts.bucket ? { bucket: true } : {}),
+  });
+  let validation;
+  if (opts.validation !== undefined) {
+    const records = await readSplit(opts.validation, opts.maxEvalExamples);
+    const prompt = { template, verbalizer, labelField, truncateField, ...(tasks ? { tasks: { names: tasks, field: taskField, ...(tasks.length === 1 ? { fallback: tasks[0]! } : {}), ...(prompts ? { prompts: prompts.byTask } : {}) } } : {}) };
+    const split = encodeSplit(records, prompt, { k: 0, strategy: 'random', seed: 0 }, undefined, model.tokenizer, maxLength);
+    if (split.truncated > 0) warn(`validation: ${split.truncated} of ${records.length} inputs were cut to fit the context (${maxLength} tokens)`);
+    validation = split.examples;
+  }
+
+  const fingerprint = fingerprintModel(model, model.dir);
+  if (opts.initFrom !== undefined && initSpec !== 'random' && !sourceInit) throw new SoftpromptError(`pass --init ${initSpec} or --init-from, not both`);
+  if (multitask && opts.initFrom !== undefined && !sourceInit) {
+    throw new SoftpromptError('--init-from with multitask prompt tuning: say how to use the source with --init average-source-tasks | exact-source-task:TASK | only-source-shared');
+  }
+  const initOptions = {
+    seed,
+    init,
+    weights: model.weights,
+    tokenizer: model.tokenizer,
+    verbalizer,
+    labelPrompt: template.renderWithSlots(Object.fromEntries(template.fields.map((f) => [f, '']))).text,
+  };
+  const initValues = multitask
+    ? initMultitaskParams(model.config, method, { ...initOptions, ...(sourceInit ? { source: sourceInit } : {}) })
+    : opts.initFrom !== undefined
+      ? initFromAdapter(opts.initFrom, method, model, warn)
+      : initParams(model.config, method, initOptions);
+  const h = {
+    schedule: opts.schedule ?? D.schedule,
+    warmupSteps: opts.warmupSteps ?? D.warmupSteps,
+    weightDecay: opts.weightDecay ?? D.weightDecay,
+    betas: [opts.beta1 ?? D.beta1, opts.beta2 ?? D.beta2] as [number, number],
+    eps: opts.adamEps ?? D.adamEps,
+    maxGradNorm: opts.maxGradNorm ?? D.maxGradNorm,
+    gradAccum: opts.gradAccum ?? D.gradAccum,
+    metric: opts.metric ?? D.metric,
+  };
+  // What defines the run: a resume must match it exactly (or its losses would not).
+  const recipe: Record<string, unknown> = {
+    base_model: fingerprint.sha256,
+    train: resolve(trainPath),
+    max_train_examples: opts.maxTrainExamples ?? null,
+    template: prompts && taskTemplateTexts ? Object.fromEntries(taskTemplateTexts) : template.source,
+    instruction: instruction ?? null,
+    verbalizer: taskVerbalizers ? Object.fromEntries([...taskVerbalizers].map(([t, v]) => [t, verbalizerEntries(v)])) : verbalizerEntries(verbalizer),
+    label_field: labelField,
+    truncate_field: truncateField ?? null,
+    method: methodFlag,
+    virtual_tokens: method.numVirtualTokens,
+    encoder_hidden_size: method.encoder?.hiddenSize ?? null,
+    // Only when not the default, so checkpoints written before these flags still resume.
+    ...(method.encoder?.type === 'lstm' ? { encoder_type: 'lstm' } : {}),
+    ...(method.encoder?.type === 'prefix_projection' ? { prefix_projection: true } : {}),
+    init: sourceInit ? initSpec.trim() : formatInit(init),
+    ...(opts.initFrom !== undefined ? { init_from: resolve(opts.initFrom) } : {}),
+    ...(tasks ? { tasks, task_field: taskField, num_ranks: numRanks } : {}),
+    lr,
+    schedule: h.schedule,
+    warmup_steps: h.warmupSteps,
+    weight_decay: h.weightDecay,
+    betas: h.betas,
+    eps: h.eps,
+    max_grad_norm: h.maxGradNorm,
+    epochs: epochs ?? null,
+    steps: opts.steps ?? null,
+    batch_size: batchSize,
+    grad_accum: h.gradAccum,
+    seed,
+    bucket: opts.bucket ?? false,
+    shuffle_buffer: shuffleBuffer,
+  };
+  const training = {
+    ...recipe,
+    validation: opts.validation ? resolve(opts.validation) : null,
+    max_eval_examples: opts.maxEvalExamples ?? null,
+    length_normalize: opts.lengthNormalize === true,
+    eval_every: opts.evalEvery ?? null,
+    patience: opts.patience ?? null,
+    metric: h.metric,
+  };
+  const save = (dir: string, params: Params, metrics: Record<string, unknown> | null): void => {
+    saveAdapter(dir, {
+      method,
+      trainable: params,
+      config: model.config,
+      fingerprint,
+      baseModelPath: model.dir,
+      meta: {
+        template: { source: template.source, ...(instruction !== undefined ? { instruction } : {}) },
+        verbalizer: verbalizerEntries(verbalizer),
+        ...(prompts ? { task_prompts: taskPromptsJson(prompts) } : {}),
+        label_field: labelField,
+        training,
+        ...(metrics ? { metrics } : {}),
+        init,
+        ...(tasks ? { tasks } : {}),
+        ...(sourceInit ? { source_init: sourceInit } : {}),
+      },
+    });
+  };
+
+  const result = await train({
+    config: model.config,
+    weights: model.weights,
+    method,
+    padId,
+    init: initValues,
+    source,
+    ...(validation ? { validation } : {}),
+    labels: prompts?.labels ?? verbalizer.labels,
+    outDir: out,
+    lr,
+    schedule: h.schedule,
+    warmupSteps: h.warmupSteps,
+    weightDecay: h.weightDecay,
+    betas: h.betas,
+    eps: h.eps,
+    maxGradNorm: h.maxGradNorm,
+    gradAccum: h.gradAccum,
+    ...(epochs !== undefined ? { epochs } : {}),
+    ...(opts.steps !== undefined ? { steps: opts.steps } : {}),
+    ...(opts.evalEvery !== undefined ? { evalEvery: opts.evalEvery } : {}),
+    ...(opts.patience !== undefined ? { patience: opts.patience } : {}),
+    metric: h.metric,
+    saveEvery: opts.saveEvery ?? D.saveEvery,
+    resume: opts.resume === true,
+    recipe,
+    saveAdapter: save,
+    ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    lengthNormalize: opts.lengthNormalize === true,
+    softSlots,
+  });
+  return { result, out, model };
+}
