@@ -65,13 +65,13 @@ export function createScorer(model: LoadedModel, adapter: LoadedAdapter | undefi
   });
 }
 
-/** Scores encoded examples and reports against the verbalizer's label set (in chunks, for the progress line). */
+/** Scores encoded examples and reports against the verbalizer's label set (in chunks, for the progress line), with each example's predicted label. */
 export async function scoreSplit(
   scorer: RankScorer,
   examples: readonly EncodedExample[],
   labels: readonly string[],
   progress?: { bar: ScoreProgress; label: string },
-): Promise<ClassificationReport> {
+): Promise<ClassificationReport & { readonly predicted: readonly string[] }> {
   const predictions: number[] = [];
   const chunk = Math.max(64, scorer.options.batchRows * 4);
   for (let start = 0; start < examples.length; start += chunk) {
@@ -81,11 +81,9 @@ export async function scoreSplit(
   }
   progress?.bar.update(progress.label, examples.length, examples.length);
   progress?.bar.end();
-  return classificationReport(
-    examples.map((e) => e.label!),
-    predictions.map((p, i) => (examples[i]!.labels ?? labels)[p]!),
-    labels,
-  );
+  const predicted = predictions.map((p, i) => (examples[i]!.labels ?? labels)[p]!);
+  // predicted is not enumerable, so reports compare and print as before.
+  return Object.defineProperty(classificationReport(examples.map((e) => e.label!), predicted, labels), 'predicted', { value: predicted }) as ClassificationReport & { readonly predicted: readonly string[] };
 }
 
 /** The context an example must fit: the model's positions minus the adapter's virtual tokens. */

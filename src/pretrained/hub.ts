@@ -77,11 +77,37 @@ export async function downloadModel(repo: string, client: HubClient): Promise<st
   return dirname(config);
 }
 
-/** The real Hub, through @huggingface/hub (HF_TOKEN, when set, authenticates). */
-export async function huggingFaceHub(env: Readonly<Record<string, string | undefined>> = process.env): Promise<HubClient> {
+/** The files of a PEFT adapter repository softprompt reads (softprompt.json when present). */
+const ADAPTER_FILES = ['adapter_config.json', 'adapter_model.safetensors'];
+
+/** Fetches an adapter repository's PEFT files (and softprompt.json) and returns the local folder holding them. */
+export async function downloadAdapter(repo: string, client: HubClient): Promise<string> {
+  const files = new Set(await client.listFiles(repo, 'model'));
+  const missing = ADAPTER_FILES.filter((f) => !files.has(f));
+  if (missing.length > 0) {
+    throw new SoftpromptError(`${repo} has no ${missing.join(' or ')} at its top level; a PEFT adapter repository holds adapter_config.json and adapter_model.safetensors`);
+  }
+  const config = await client.downloadFile(repo, 'model', ADAPTER_FILES[0]!);
+  for (const f of [...ADAPTER_FILES.slice(1), ...(files.has('softprompt.json') ? ['softprompt.json'] : [])]) await client.downloadFile(repo, 'model', f);
+  return dirname(config);
+}
+
+/** Where and how the Hub is read: the token (else $HF_TOKEN), a revision, the cache folder. */
+export interface HubOptions {
+  token?: string | undefined;
+  revision?: string | undefined;
+  cacheDir?: string | undefined;
+}
+
+/** The real Hub, through @huggingface/hub (the token, else HF_TOKEN when set, authenticates). */
+export async function huggingFaceHub(env: Readonly<Record<string, string | undefined>> = process.env, opts: HubOptions = {}): Promise<HubClient> {
   const hub = await import('@huggingface/hub');
-  const token = env['HF_TOKEN'] ?? env['HUGGING_FACE_HUB_TOKEN'];
-  const auth = token ? { accessToken: token } : {};
+  const token = opts.token ?? env['HF_TOKEN'] ?? env['HUGGING_FACE_HUB_TOKEN'];
+  const auth = {
+    ...(token ? { accessToken: token } : {}),
+    ...(opts.revision !== undefined ? { revision: opts.revision } : {}),
+  };
+  const cache = opts.cacheDir !== undefined ? { cacheDir: opts.cacheDir } : {};
   const designation = (name: string, type: RepoType) => ({ type, name });
   return {
     async listFiles(repo, type) {
@@ -89,7 +115,7 @@ export async function huggingFaceHub(env: Readonly<Record<string, string | undef
       for await (const f of hub.listFiles({ repo: designation(repo, type), recursive: true, ...auth })) if (f.type === 'file') out.push(f.path);
       return out;
     },
-    downloadFile: (repo, type, path) => hub.downloadFileToCacheDir({ repo: designation(repo, type), path, ...auth }),
-    snapshot: (repo, type) => hub.snapshotDownload({ repo: designation(repo, type), ...auth }),
+    downloadFile: (repo, type, path) => hub.downloadFileToCacheDir({ repo: designation(repo, type), path, ...auth, ...cache }),
+    snapshot: (repo, type) => hub.snapshotDownload({ repo: designation(repo, type), ...auth, ...cache }),
   };
 }
