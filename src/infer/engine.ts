@@ -26,7 +26,10 @@ import { Generator } from './generator.ts';
 import type { RowSpec } from './generator.ts';
 import type { TaskPrefix } from './kv.ts';
 import { prefixFromTable } from './kv.ts';
+import { PromptScorer, tokenOffsets } from './logprobs.ts';
+import type { PromptLogprobs } from './logprobs.ts';
 import { validateSampling } from './sampling.ts';
+import { readTokenizerInfo } from './tokenizer_info.ts';
 import type {
   ClassifyRequest,
   ClassifyResult,
@@ -35,7 +38,10 @@ import type {
   GenerateRequest,
   GenerateResult,
   InferenceEngine,
+  ScoreRequest,
   TaskInfo,
+  TokenizeOptions,
+  TokenizerInfo,
 } from './types.ts';
 
 export interface EngineOptions {
@@ -107,6 +113,8 @@ export class Engine implements InferenceEngine {
   readonly maxNewTokensLimit: number;
   readonly #tasks: ReadonlyMap<string, Task>;
   readonly #scorers = new Map<string, Promise<RankScorer>>();
+  #promptScorer: Promise<PromptScorer> | null = null;
+  readonly tokenizerInfo: TokenizerInfo;
   readonly #intraOpThreads: number | undefined;
   readonly #pending: Job[] = [];
   #pumping = false;
@@ -124,6 +132,7 @@ export class Engine implements InferenceEngine {
     this.maxBatchSize = opts.maxBatchSize ?? 8;
     this.maxNewTokensLimit = opts.maxNewTokensLimit ?? 4096;
     this.#intraOpThreads = opts.intraOpThreads;
+    this.tokenizerInfo = readTokenizerInfo(model.dir, model.tokenizer, model.config.maxPositions);
   }
 
   tasks(): TaskInfo[] {
@@ -152,19 +161,35 @@ export class Engine implements InferenceEngine {
     return run;
   }
 
-  /** Tokenizes and checks a request; throws InferenceError naming the field. */
-  #row(r: GenerateRequest, onChunk?: (c: GenerateChunk) => void): RowSpec {
-    if (this.#closed) throw new InferenceError('the engine is closed');
-    if (typeof r.prompt !== 'string') throw new InferenceError('prompt must be a string', 'prompt');
-    validateSampling(r, this.maxNewTokensLimit);
-    const task = this.#task(r.task);
+  /** A prompt's ids: text tokenized (BOS as the tokenizer adds it), or token ids checked and used as given. */
+  #promptIds(prompt: string | readonly number[]): number[] {
     const tok = this.model.tokenizer;
-    let ids = tok.encode(r.prompt);
+    if (typeof prompt !== 'string') {
+      if (!Array.isArray(prompt)) throw new InferenceError('prompt must be a string or an array of token ids', 'prompt');
+      const V = this.model.config.vocabSize;
+      prompt.forEach((id: unknown, i) => {
+        if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= V) {
+          throw new InferenceError(`prompt[${i}] is ${JSON.stringify(id)}, not a token id (an integer from 0 to ${V - 1})`, 'prompt');
+        }
+      });
+      if (prompt.length === 0) throw new InferenceError('prompt must not be an empty array of token ids', 'prompt');
+      return [...prompt];
+    }
+    let ids = tok.encode(prompt);
     if (ids.length === 0) {
       const start = tok.bosTokenId ?? tok.eosTokenId;
       if (start === undefined) throw new InferenceError('prompt is empty and the tokenizer has no BOS or EOS token to start from', 'prompt');
       ids = [start];
     }
+    return ids;
+  }
+
+  /** Tokenizes and checks a request; throws InferenceError naming the field. */
+  #row(r: GenerateRequest, onChunk?: (c: GenerateChunk) => void): RowSpec {
+    if (this.#closed) throw new InferenceError('the engine is closed');
+    validateSampling(r, this.maxNewTokensLimit);
+    const task = this.#task(r.task);
+    const ids = this.#promptIds(r.prompt);
     const n = task?.prefix.n ?? 0;
     const max = this.model.config.maxPositions;
     if (n + ids.length >= max) {
@@ -425,6 +450,49 @@ export class Engine implements InferenceEngine {
     return results;
   }
 
+  async score(requests: readonly ScoreRequest[]): Promise<PromptLogprobs[]> {
+    if (this.#closed) throw new InferenceError('the engine is closed');
+    const rows = requests.map((r, i) => {
+      try {
+        const task = this.#task(r.task);
+        const ids = this.#promptIds(r.prompt);
+        const n = task?.prefix.n ?? 0;
+        const max = this.model.config.maxPositions;
+        if (n + ids.length > max) throw new InferenceError(`prompt is ${ids.length} tokens; with ${n} virtual tokens it is longer than the model's ${max} positions`, 'prompt');
+        return { ids, prefix: task?.prefix ?? null, topK: r.topK };
+      } catch (e) {
+        if (e instanceof InferenceError && requests.length > 1) throw new InferenceError(`request ${i}: ${e.message}`, e.field);
+        throw e;
+      }
+    });
+    if (!this.#promptScorer) {
+      this.#promptScorer = PromptScorer.create(this.model.config, this.model.weights, {
+        ...(this.#intraOpThreads !== undefined ? { intraOpThreads: this.#intraOpThreads } : {}),
+      });
+      this.#promptScorer.catch(() => (this.#promptScorer = null));
+    }
+    const scorer = await this.#promptScorer;
+    return this.#exclusive(async () => {
+      const out: PromptLogprobs[] = [];
+      for (const r of rows) out.push(await scorer.score(r.ids, r.prefix, r.topK));
+      return out;
+    });
+  }
+
+  async tokenize(text: string, options: TokenizeOptions = {}): Promise<number[]> {
+    if (typeof text !== 'string') throw new InferenceError('text must be a string', 'prompt');
+    return this.model.tokenizer.encode(text, { addSpecialTokens: options.addSpecialTokens ?? true });
+  }
+
+  async detokenize(ids: readonly number[]): Promise<{ text: string; tokens: string[] }> {
+    const V = this.model.config.vocabSize;
+    ids.forEach((id, i) => {
+      if (!Number.isInteger(id) || id < 0 || id >= V) throw new InferenceError(`tokens[${i}] is ${JSON.stringify(id)}, not a token id (an integer from 0 to ${V - 1})`, 'tokens');
+    });
+    const { text, pieces } = tokenOffsets((x) => this.model.tokenizer.decode([...x]), ids);
+    return { text, tokens: pieces };
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -433,6 +501,7 @@ export class Engine implements InferenceEngine {
     await this.#exclusive(async () => {
       for (const s of this.#scorers.values()) await (await s.catch(() => null))?.release();
       this.#scorers.clear();
+      await (await this.#promptScorer?.catch(() => null))?.release();
       await this.generator.release();
     });
   }
