@@ -38,6 +38,8 @@ import type {
   GenerateRequest,
   GenerateResult,
   InferenceEngine,
+  Detokenized,
+  DetokenizeOptions,
   ScoreRequest,
   TaskInfo,
   TokenizeOptions,
@@ -484,13 +486,17 @@ export class Engine implements InferenceEngine {
     return this.model.tokenizer.encode(text, { addSpecialTokens: options.addSpecialTokens ?? true });
   }
 
-  async detokenize(ids: readonly number[]): Promise<{ text: string; tokens: string[] }> {
+  async detokenize(ids: readonly number[], options: DetokenizeOptions = {}): Promise<Detokenized> {
     const V = this.model.config.vocabSize;
-    ids.forEach((id, i) => {
-      if (!Number.isInteger(id) || id < 0 || id >= V) throw new InferenceError(`tokens[${i}] is ${JSON.stringify(id)}, not a token id (an integer from 0 to ${V - 1})`, 'tokens');
-    });
-    const { text, pieces } = tokenOffsets((x) => this.model.tokenizer.decode([...x]), ids);
-    return { text, tokens: pieces };
+    const check = (list: readonly number[], what: string): void =>
+      list.forEach((id, i) => {
+        if (!Number.isInteger(id) || id < 0 || id >= V) throw new InferenceError(`${what}[${i}] is ${JSON.stringify(id)}, not a token id (an integer from 0 to ${V - 1})`, what);
+      });
+    check(ids, 'tokens');
+    check(options.context ?? [], 'context');
+    const skip = options.skipSpecialTokens ?? false;
+    const r = tokenOffsets((x) => this.model.tokenizer.decode([...x], { skipSpecialTokens: skip }), ids, options.context ?? [], options.alternatives);
+    return { text: r.text, tokens: r.pieces, offsets: r.offsets, alternatives: r.alternatives };
   }
 
   async close(): Promise<void> {
@@ -514,6 +520,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   const dirs = opts.adapters === undefined ? {} : typeof opts.adapters === 'string' ? adapterDirs(opts.adapters) : opts.adapters;
   const skipped: SkippedAdapter[] = [];
   const loaded: [string, LoadedAdapter][] = [];
+  const slottedNames = new Set<string>();
   for (const [name, dir] of Object.entries(dirs)) {
     if (!isValidTaskName(name)) {
       const message = `invalid task name ${JSON.stringify(name)}: use letters, digits, '.', '_' and '-', starting with a letter or digit`;
@@ -523,8 +530,11 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     }
     try {
       const adapter = loadAdapterDir(dir, model, (m) => warn(`adapter ${name}: ${m}`));
-      if (adapter.meta?.template && new Template(adapter.meta.template.source).softTokens > 0) {
-        warn(`adapter ${name}: its template places the virtual tokens at {soft:N} slots; classify puts them there, generate puts them before the prompt (raw text has no slots)`);
+      const tpl = adapter.meta?.template;
+      const slotted = tpl ? new Template(tpl.source).softTokens > 0 : false;
+      if (slotted) slottedNames.add(name);
+      if (slotted) {
+        warn(`adapter ${name}: its template places the virtual tokens at {soft:N} slots; classify puts them there, but completions, chat and echo log-probabilities put them before the prompt (raw text has no slots), so their scores differ from eval's`);
       }
       if (adapter.method.numTasks !== undefined) {
         // A multitask adapter serves each of its tasks as plain prompt tuning with that task's prompt.
@@ -562,7 +572,8 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     const i = soft.findIndex(([n]) => n === name);
     const prefix = i >= 0 ? softPrefixes[i]! : prefixFromTable(model.config, adapter.params['prompt_embeddings']!);
     const method = adapter.peftType === 'P_TUNING' ? 'p_tuning' : adapter.peftType === 'MULTITASK_PROMPT_TUNING' ? 'multitask_prompt_tuning' : adapter.method.kind;
-    tasks.set(name, { info: { name, method, numVirtualTokens: adapter.method.numVirtualTokens, dir: adapter.dir }, adapter, prefix });
+    const slotted = slottedNames.has(name) || slottedNames.has(name.slice(0, name.lastIndexOf('.')));
+    tasks.set(name, { info: { name, method, numVirtualTokens: adapter.method.numVirtualTokens, dir: adapter.dir, ...(slotted ? { slotted } : {}) }, adapter, prefix });
   }
   return new Engine(model, generator, tasks, skipped, opts);
 }

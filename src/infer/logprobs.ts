@@ -179,7 +179,12 @@ export function rowLogprob(logits: Float32Array, offset: number, V: number, chos
  * (not returned) go before `ids` so sentencepiece keeps a leading space. Prefixes are decoded
  * from a recent anchor (a clean boundary) on, so the cost is about linear in the length.
  */
-export function tokenOffsets(decode: (ids: readonly number[]) => string, ids: readonly number[], context: readonly number[] = []): { text: string; offsets: number[]; pieces: string[] } {
+export function tokenOffsets(
+  decode: (ids: readonly number[]) => string,
+  ids: readonly number[],
+  context: readonly number[] = [],
+  alternatives?: readonly (readonly number[] | null)[],
+): { text: string; offsets: number[]; pieces: string[]; alternatives: (string[] | null)[] } {
   const all = [...context, ...ids];
   const c = context.length;
   const full = decode(all);
@@ -217,5 +222,15 @@ export function tokenOffsets(decode: (ids: readonly number[]) => string, ids: re
   }
   const text = full.slice(start);
   const pieces = offsets.map((o, j) => text.slice(o, j + 1 < offsets.length ? offsets[j + 1]! : text.length));
-  return { text, offsets, pieces };
+  // An alternative reads as it would after the few tokens before its position.
+  const alts = (alternatives ?? []).map((list, j) => {
+    if (!list) return null;
+    const before = all.slice(Math.max(0, c + j - CTX), c + j);
+    const base = decode(before);
+    return list.map((id) => {
+      const t = decode([...before, id]);
+      return t.startsWith(base) ? t.slice(base.length) : decode([id]);
+    });
+  });
+  return { text, offsets, pieces, alternatives: alts };
 }

@@ -77,6 +77,25 @@ export interface TokenizeOptions {
   addSpecialTokens?: boolean;
 }
 
+export interface DetokenizeOptions {
+  /** Ids decoded before `ids` (not returned), so a leading space or a split character comes out right. */
+  context?: readonly number[];
+  /** Per token, ids of alternatives at its position, whose strings to return (as they would read there). */
+  alternatives?: readonly (readonly number[] | null)[];
+  /** Leave special tokens (BOS, EOS) out of the text. Default false. */
+  skipSpecialTokens?: boolean;
+}
+
+export interface Detokenized {
+  text: string;
+  /** Each token's piece of `text` (they join to it; a token inside a multibyte character gets ''). */
+  tokens: string[];
+  /** Where each token's piece starts in `text`, in UTF-16 code units. */
+  offsets: number[];
+  /** The alternatives' strings, when asked for. */
+  alternatives: (string[] | null)[];
+}
+
 /** What the server needs to know of the tokenizer (chat templates, token strings). */
 export interface TokenizerInfo {
   bosToken: string | null;
@@ -116,6 +135,11 @@ export interface TaskInfo {
   numVirtualTokens: number;
   /** Where the adapter was loaded from. */
   dir: string;
+  /**
+   * The adapter's template has {soft:N} slots: classify puts the virtual tokens there, generation
+   * (completions, chat, echo scores) before the prompt, so those scores differ from eval's.
+   */
+  slotted?: boolean;
 }
 
 export interface GenerateOptions {
@@ -144,8 +168,8 @@ export interface InferenceEngine {
   score(requests: readonly ScoreRequest[]): Promise<PromptLogprobs[]>;
   /** The ids a text prompt becomes (BOS included by default, as generate does). */
   tokenize(text: string, options?: TokenizeOptions): Promise<number[]>;
-  /** Token ids back to text, and each token's own string. */
-  detokenize(ids: readonly number[]): Promise<{ text: string; tokens: string[] }>;
+  /** Token ids back to text, with each token's piece and offset (see {@link DetokenizeOptions}). */
+  detokenize(ids: readonly number[], options?: DetokenizeOptions): Promise<Detokenized>;
   /** Frees the ORT sessions. */
   close(): Promise<void>;
 }

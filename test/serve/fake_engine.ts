@@ -10,6 +10,8 @@ import type {
   GenerateChunk,
   GenerateRequest,
   GenerateResult,
+  Detokenized,
+  DetokenizeOptions,
   InferenceEngine,
   PromptLogprobs,
   ScoreRequest,
@@ -183,9 +185,14 @@ export class FakeEngine implements InferenceEngine {
     return text.split(/\s+/).filter(Boolean).map((_, i) => i + 10);
   }
 
-  async detokenize(ids: readonly number[]): Promise<{ text: string; tokens: string[] }> {
+  async detokenize(ids: readonly number[], options: DetokenizeOptions = {}): Promise<Detokenized> {
     const tokens = ids.map((id) => ` #${id}`);
-    return { text: tokens.join(''), tokens };
+    return {
+      text: tokens.join(''),
+      tokens,
+      offsets: tokens.map((_, i) => tokens.slice(0, i).join('').length),
+      alternatives: (options.alternatives ?? []).map((a) => a?.map((id) => ` #${id}`) ?? null),
+    };
   }
 
   async close(): Promise<void> {
