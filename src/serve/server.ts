@@ -177,8 +177,11 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   if (opts.cors !== undefined) void app.register(cors, { origin: opts.cors === true ? true : [...opts.cors] });
   const apiKey = opts.apiKey;
   if (apiKey !== undefined) {
-    app.addHook('onRequest', async (req) => {
-      checkAuth(req, apiKey);
+    // After the CORS plugin's hook, so a browser can read the 401 (it carries the CORS headers).
+    void app.after(() => {
+      app.addHook('onRequest', async (req) => {
+        checkAuth(req, apiKey);
+      });
     });
   }
 

@@ -107,6 +107,23 @@ describe('the official openai client against the real engine', () => {
     assert.equal(chunks.at(-2)!.choices[0]!.finish_reason, 'length');
   });
 
+  test('streams with n: 2 and logprobs: the choices interleave, each equal to its non-streamed twin', async () => {
+    const body = { model: 'stories260K', prompt: 'Once upon a time', max_tokens: 6, temperature: 1, n: 2, seed: 3, logprobs: 1 } as const;
+    const plainR = await client.completions.create(body);
+    const stream = await client.completions.create({ ...body, stream: true });
+    const text = ['', ''];
+    const tokens: string[][] = [[], []];
+    for await (const c of stream) {
+      const ch = c.choices[0]!;
+      text[ch.index] += ch.text;
+      tokens[ch.index]!.push(...(ch.logprobs?.tokens ?? []));
+    }
+    assert.deepEqual(text, plainR.choices.map((c) => c.text));
+    assert.deepEqual(tokens, plainR.choices.map((c) => c.logprobs!.tokens));
+    const e = await refused(client.completions.create({ ...body, stream: true, best_of: 3 }));
+    assert.equal(e.param, 'best_of');
+  });
+
   test('chat: the template renders the messages; plain and streamed agree; the adapter applies as for completions', async () => {
     const messages = [{ role: 'system' as const, content: 'Tell a story.' }, { role: 'user' as const, content: 'Once upon a time' }];
     const r = await client.chat.completions.create({ model: 'soft7', messages, max_tokens: 10, temperature: 0 });
@@ -251,8 +268,9 @@ describe('the official openai client against the real engine', () => {
     const e = await refused(wrong.models.list());
     assert.equal(e.status, 401);
     assert.equal(e.code, 'invalid_api_key');
-    const none = await fetch(`${url}/v1/models`);
+    const none = await fetch(`${url}/v1/models`, { headers: { origin: ORIGIN } });
     assert.equal(none.status, 401);
+    assert.equal(none.headers.get('access-control-allow-origin'), ORIGIN, 'a browser can read the 401');
     assert.equal(((await none.json()) as { error: { code: string } }).error.code, 'missing_api_key');
     assert.equal((await fetch(`${url}/health`)).status, 200);
     const pre = await fetch(`${url}/v1/chat/completions`, { method: 'OPTIONS', headers: { origin: ORIGIN, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' } });
