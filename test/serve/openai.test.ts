@@ -4,7 +4,7 @@
  * log-likelihood requests checked against `softprompt eval`'s scorer.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -57,11 +57,18 @@ describe('the official openai client against the real engine', () => {
   let plainUrl: string;
   let client: OpenAI;
   let tmp: string;
+  const warnings: string[] = [];
 
   before(async () => {
     model = await loadModel(STORIES);
     ({ root, dirs } = writeAdapters(model));
-    engine = await createEngine({ model, adapters: dirs, onWarning: () => {} });
+    // soft7 again, with its virtual tokens at a {soft:7} slot of its template.
+    const slotted = join(root, 'slots7');
+    cpSync(dirs['soft7']!, slotted, { recursive: true });
+    const meta = JSON.parse(readFileSync(join(slotted, 'softprompt.json'), 'utf8')) as { template: { source: string } };
+    meta.template.source = '{text}\n{soft:7}The story is about a';
+    writeFileSync(join(slotted, 'softprompt.json'), JSON.stringify(meta));
+    engine = await createEngine({ model, adapters: { ...dirs, slots7: slotted }, onWarning: (m) => warnings.push(m) });
     tmp = mkdtempSync(join(tmpdir(), 'softprompt-openai-'));
     writeFileSync(join(tmp, 'chat.jinja'), CHAT_TEMPLATE);
     app = createServer({ engine: shared(engine), apiKey: KEY, cors: [ORIGIN], chatTemplate: { text: CHAT_TEMPLATE, source: 'test' }, bodyLimit: 64 * 1024, batchWindowMs: 2 });
@@ -80,10 +87,15 @@ describe('the official openai client against the real engine', () => {
 
   test('models.list and models.retrieve; an unknown model is a 404 in OpenAI shape', async () => {
     const list = await client.models.list();
-    assert.deepEqual(list.data.map((m) => m.id).sort(), ['prefix4', 'ptune3', 'soft7', 'stories260K']);
+    assert.deepEqual(list.data.map((m) => m.id).sort(), ['prefix4', 'ptune3', 'slots7', 'soft7', 'stories260K']);
     const m = await client.models.retrieve('soft7');
     assert.equal(m.id, 'soft7');
     assert.equal((m as unknown as { num_virtual_tokens: number }).num_virtual_tokens, 7);
+    assert.equal((m as unknown as { virtual_tokens?: string }).virtual_tokens, undefined);
+    // An adapter with {soft:N} slots: warned at load and stated on its model entry.
+    const slotted = (await client.models.retrieve('slots7')) as unknown as { virtual_tokens: string };
+    assert.match(slotted.virtual_tokens, /slotted.*before the prompt.*differ from eval/);
+    assert.ok(warnings.some((w) => w.includes('slots7') && w.includes('{soft:N} slots')), warnings.join('\n'));
     const e = await refused(client.models.retrieve('nope'));
     assert.equal(e.status, 404);
     assert.equal(e.code, 'model_not_found');
