@@ -11,6 +11,7 @@ import type { LoadedModel } from '../pretrained/model.ts';
 import { loadRegistry } from './registry.ts';
 import type { Registry } from './registry.ts';
 import { createServer, DEFAULTS, listen } from './server.ts';
+import type { ServerOptions } from './server.ts';
 
 /** What `createEngine` in src/infer/engine.ts is called with. */
 export interface EngineFactoryOptions {
@@ -63,6 +64,13 @@ export interface ServerSetup {
   maxTokens?: number | undefined;
   /** Log every request (fastify's JSON log on stdout). */
   log?: boolean | undefined;
+  /** Require `Authorization: Bearer <apiKey>` on every route but /health. */
+  apiKey?: string | undefined;
+  /** Allowed browser origins (CORS); true allows any. */
+  cors?: readonly string[] | true | undefined;
+  /** A Jinja chat template overriding the model's. */
+  chatTemplate?: { text: string; source: string } | undefined;
+  caps?: ServerOptions['caps'];
   engineFactory?: EngineFactory | undefined;
   onWarning?: ((message: string) => void) | undefined;
 }
@@ -104,6 +112,10 @@ export async function prepareServer(model: LoadedModel, setup: ServerSetup = {})
     maxTokens,
     maxContext: model.config.maxPositions,
     logger: setup.log ? { level: 'info' } : false,
+    ...(setup.apiKey !== undefined ? { apiKey: setup.apiKey } : {}),
+    ...(setup.cors !== undefined ? { cors: setup.cors } : {}),
+    ...(setup.chatTemplate ? { chatTemplate: setup.chatTemplate } : {}),
+    ...(setup.caps ? { caps: setup.caps } : {}),
   });
   let closing: Promise<void> | undefined;
   return {
