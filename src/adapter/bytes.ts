@@ -1,7 +1,7 @@
 /** float32 ⇄ little-endian bytes, independent of the host's byte order (files are always LE). */
-import { endianness } from 'node:os';
 
-const HOST_LE = endianness() === 'LE';
+// The host's byte order, found without node:os so this stays browser-safe.
+const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** The little-endian bytes of `data` (a view, not a copy, on little-endian hosts). */
 export function f32ToLeBytes(data: Float32Array): Uint8Array {

@@ -4,7 +4,6 @@
  * it) and may be several tokens long. It is tokenized together with the prompt
  * (Tokenizer.encodeContinuation), so its ids are the ones the model sees after the prompt.
  */
-import { readFile } from 'node:fs/promises';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { DataError } from './errors.ts';
 import type { DataRecord } from './readers.ts';
@@ -16,6 +15,9 @@ export interface VerbalizedPrompt {
   /** candidates[i]: ids of labels[i]'s continuation after `promptIds`. */
   candidates: number[][];
 }
+
+/** A specifier bundlers leave alone (the browser core never calls fromFile). */
+const NODE_FS_PROMISES: string = 'node:fs/promises';
 
 export class Verbalizer {
   /** Labels in the order the verbalizer file lists them; candidate indices follow this order. */
@@ -60,6 +62,8 @@ export class Verbalizer {
   static async fromFile(path: string): Promise<Verbalizer> {
     let text: string;
     try {
+      // Node-only, imported when called: the rest of data/ stays browser-safe.
+      const { readFile } = (await import(NODE_FS_PROMISES)) as typeof import('node:fs/promises');
       text = await readFile(path, 'utf8');
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;

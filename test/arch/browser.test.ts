@@ -1,0 +1,69 @@
+/**
+ * The browser-safe core: esbuild --platform=browser bundles it with no Node built-in and no
+ * onnxruntime-node (npm packages stay external: the app's bundler resolves them). Node-only
+ * pieces (file readers, the ORT-node backend, atomic writes) are outside this list; see
+ * docs/architecture.md for the seam and what is still to move behind it.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import type { Plugin } from 'esbuild';
+
+const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src');
+
+/** Every module of the browser-safe core, by folder. */
+export const BROWSER_CORE: readonly string[] = [
+  'errors.ts', 'tensor.ts',
+  'graph/index.ts', 'graph/protobuf.ts', 'graph/onnx.ts', 'graph/autodiff.ts',
+  'formats/half.ts',
+  'runtime/backend.ts',
+  'models/registry.ts', 'models/gpt2.ts', 'models/llama.ts', 'models/gpt_neox.ts', 'models/opt.ts', 'models/bloom.ts',
+  'data/template.ts', 'data/verbalizer.ts', 'data/encode.ts', 'data/collate.ts', 'data/demos.ts', 'data/split.ts', 'data/task_prompts.ts', 'data/token_batch.ts', 'data/rng.ts',
+  'methods/factory.ts', 'methods/batch.ts', 'methods/program.ts', 'methods/init.ts', 'methods/loss.ts', 'methods/multitask.ts',
+  'adapter/types.ts', 'adapter/meta.ts', 'adapter/peft_config.ts', 'adapter/encoder.ts', 'adapter/bytes.ts', 'adapter/prompt.ts', 'adapter/name.ts',
+  'eval/metrics.ts',
+  'infer/graphs.ts', 'infer/kv.ts', 'infer/sampling.ts', 'infer/text.ts', 'infer/types.ts',
+  'inspect/inspect.ts', 'inspect/compare.ts', 'inspect/vocab.ts',
+  'train/adamw.ts', 'train/schedule.ts', 'train/defaults.ts',
+];
+
+const NODE_ONLY = /^(node:|(fs|path|os|crypto|url|readline|child_process|stream|worker_threads)(\/.*)?$|onnxruntime-node$)/;
+
+/** Fails the build on a Node built-in or onnxruntime-node; leaves other packages external. */
+const browserOnly = (found: string[]): Plugin => ({
+  name: 'browser-only',
+  setup(b) {
+    b.onResolve({ filter: NODE_ONLY }, (a) => {
+      found.push(`${a.path} (from ${a.importer.slice(SRC.length + 1)})`);
+      return { path: a.path, external: true };
+    });
+    b.onResolve({ filter: /^[^./]/ }, (a) => ({ path: a.path, external: true }));
+  },
+});
+
+async function nodeImports(entries: readonly string[]): Promise<string[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'softprompt-browser-'));
+  try {
+    const entry = join(dir, 'entry.ts');
+    writeFileSync(entry, entries.map((m, i) => `export * as m${i} from ${JSON.stringify(join(SRC, m))};`).join('\n'));
+    const found: string[] = [];
+    await build({ entryPoints: [entry], bundle: true, write: false, platform: 'browser', format: 'esm', logLevel: 'silent', plugins: [browserOnly(found)] });
+    return [...new Set(found)];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('esbuild --platform=browser bundles the browser-safe core with no Node built-ins', async () => {
+  assert.deepEqual(await nodeImports(BROWSER_CORE), []);
+});
+
+test('the check sees a Node-only module (atomic writes, the ORT-node backend)', async () => {
+  const found = await nodeImports(['formats/atomic.ts', 'runtime/ort_backend.ts']);
+  assert.ok(found.some((f) => f.startsWith('node:fs')), found.join(', '));
+  assert.ok(found.some((f) => f.startsWith('onnxruntime-node')), found.join(', '));
+});
