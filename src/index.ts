@@ -6,7 +6,7 @@
  * Shaped after PEFT (`get_peft_model` → train, `save_pretrained`, `PeftModel.from_pretrained`) and
  * transformers.js (`from_pretrained` with a progress callback). Every long call takes an AbortSignal.
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadAdapterDir } from './adapter/load.ts';
@@ -20,7 +20,7 @@ import { readSplit } from './data/readers.ts';
 import { encodeSplit } from './data/split.ts';
 import type { PromptSpec as SplitPrompt } from './data/split.ts';
 import { Template } from './data/template.ts';
-import { Verbalizer } from './data/verbalizer.ts';
+import { Verbalizer, verbalizerEntries } from './data/verbalizer.ts';
 import { AdapterError, FormatError, SoftpromptError } from './errors.ts';
 import type { ClassificationReport } from './eval/metrics.ts';
 import { checkSoftSlots, contextOf, createScorer, scoreSplit } from './eval/score.ts';
@@ -227,7 +227,7 @@ function adapterFromDir(dir: string): Adapter {
   const meta: SoftpromptMeta | null = existsSync(metaPath) ? parseSoftpromptMeta(readJson(metaPath), metaPath) : null;
   const p = adapterPrompt({ dir: root, meta });
   const taskPrompts = Object.fromEntries(
-    [...p.taskPrompts].map(([t, tp]) => [t, { ...(tp.template ? { template: tp.template.source } : {}), ...(tp.verbalizer ? { verbalizer: entries(tp.verbalizer) } : {}) }]),
+    [...p.taskPrompts].map(([t, tp]) => [t, { ...(tp.template ? { template: tp.template.source } : {}), ...(tp.verbalizer ? { verbalizer: verbalizerEntries(tp.verbalizer) } : {}) }]),
   );
   return {
     peftType,
@@ -237,15 +237,13 @@ function adapterFromDir(dir: string): Adapter {
     spec: {
       ...(p.template ? { template: p.template.source } : {}),
       ...(p.template?.instruction !== undefined ? { instruction: p.template.instruction } : {}),
-      ...(p.verbalizer ? { verbalizer: entries(p.verbalizer) } : {}),
+      ...(p.verbalizer ? { verbalizer: verbalizerEntries(p.verbalizer) } : {}),
       labelField: p.labelField,
       ...(meta?.tasks ? { tasks: [...meta.tasks] } : {}),
       taskPrompts,
     },
   };
 }
-
-const entries = (v: Verbalizer): Record<string, string> => Object.fromEntries(v.labels.map((l) => [l, v.continuation(l)]));
 
 /** Loads an adapter from a folder or a Hub repository id (PEFT's files, plus softprompt.json when there). */
 export async function loadAdapter(dirOrHubId: string, opts: Omit<LoadModelOptions, 'onProgress'> & { onProgress?: (e: LoadProgress) => void } = {}): Promise<Adapter> {
@@ -264,7 +262,6 @@ export async function saveAdapter(adapter: Adapter, dir: string): Promise<void> 
     if (!existsSync(from)) continue;
     const tmp = join(out, `.${f}.${process.pid}.tmp`);
     copyFileSync(from, tmp);
-    const { renameSync } = await import('node:fs');
     renameSync(tmp, join(out, f));
   }
 }
@@ -372,8 +369,9 @@ function splitFile(data: string | Example[], dir: string, name: string): string 
 
 function verbalizerOf(v: Record<string, string> | string, what: string): Verbalizer {
   if (typeof v !== 'string') return new Verbalizer(v, what);
-  const text = v.trim().startsWith('{') ? v : readFileSync(v, 'utf8');
-  return new Verbalizer(readJsonText(text, typeof v === 'string' && !v.trim().startsWith('{') ? v : what) as Record<string, string>, what);
+  const inline = v.trim().startsWith('{');
+  const where = inline ? what : v;
+  return new Verbalizer(readJsonText(inline ? v : readFileSync(v, 'utf8'), where) as Record<string, string>, where);
 }
 
 function readJsonText(text: string, where: string): unknown {

@@ -19,8 +19,12 @@ import { processIo } from './output.ts';
 import type { Io } from './output.ts';
 import { rankTemplates, readTemplatesFile } from './rank_templates.ts';
 import { PACKAGE_ROOT, resolveDataset } from '../pretrained/resolve.ts';
-import { runTrain } from './train.ts';
-import type { TrainFlags } from './train.ts';
+import { Template } from '../data/template.ts';
+import { writeRunReport } from '../report/report.ts';
+import { TRAIN_DEFAULTS } from '../train/defaults.ts';
+import { runTraining } from '../train/run.ts';
+import type { TrainRun } from '../train/run.ts';
+import { trainProgress } from './progress.ts';
 
 export interface DemoFlags {
   model?: string;
@@ -91,36 +95,31 @@ export async function runDemo(flags: DemoFlags, io: Io = processIo): Promise<Rec
   const out = resolve(flags.out ?? join('runs', `demo-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`));
   const template = templates[0]!.template; // the task's own template: soft prompts start from the plain one
   say(`\n2/3 prompt tuning: ${flags.virtualTokens} virtual tokens, init ${flags.init}, AdamW lr ${flags.lr}, batch ${flags.batchSize}, ${flags.epochs} epochs → ${out}`);
-  const trainFlags: TrainFlags = {
-    model: model.dir,
-    train: trainFile,
-    validation: valFile,
-    template,
-    verbalizer: flags.verbalizer,
-    labelField: 'label',
-    taskField: 'task',
-    numRanks: 1,
-    method: 'prompt-tuning',
-    virtualTokens: flags.virtualTokens,
-    init: flags.init,
-    lr: flags.lr,
-    schedule: 'linear',
-    warmupSteps: 0,
-    weightDecay: 0.01,
-    beta1: 0.9,
-    beta2: 0.999,
-    adamEps: 1e-8,
-    maxGradNorm: 0,
-    epochs: flags.epochs,
-    batchSize: flags.batchSize,
-    gradAccum: 1,
-    seed: flags.seed,
-    out,
-    metric: 'accuracy',
-    saveEvery: 50,
-    shuffleBuffer: 16384,
-  };
-  const trained = await runTrain(trainFlags, quiet, () => false);
+  // The library's training run with its defaults (TRAIN_DEFAULTS); only the demo's own choices are set.
+  const progress = trainProgress();
+  let trained: TrainRun;
+  try {
+    trained = await runTraining({
+      model,
+      train: trainFile,
+      validation: valFile,
+      template: new Template(template, { source: 'templates[0]' }),
+      verbalizer,
+      method: 'PROMPT_TUNING',
+      numVirtualTokens: flags.virtualTokens,
+      init: flags.init,
+      lr: flags.lr,
+      epochs: flags.epochs,
+      batchSize: flags.batchSize,
+      seed: flags.seed,
+      out,
+      onEvent: (e) => progress.onEvent(e),
+      onWarning: (m) => quiet.err(`softprompt: warning: ${m}`),
+    });
+  } finally {
+    progress.stop();
+  }
+  quiet.err(`report: ${await writeRunReport(out, { model })}`);
 
   // 3. The saved adapter, reloaded from disk, on the same split.
   say(`\n3/3 evaluating the saved adapter from ${out}…`);
@@ -183,10 +182,10 @@ export function demoCommand(): Command {
     .option('--templates <file>', 'hard-prompt templates to rank (default: examples/story_gender/templates.yaml; the first is the task template)')
     .option('--verbalizer <json|file>', 'label -> continuation', '{"girl": " girl", "boy": " boy"}')
     .option('--init <how>', 'soft-prompt init', 'text:Is the story about a girl or a boy?')
-    .option('--virtual-tokens <n>', 'virtual tokens', intArg(1), 20)
-    .option('--lr <x>', 'peak learning rate', (v) => Number(v), 0.3)
-    .option('--epochs <n>', 'training epochs', intArg(1), 3)
-    .option('--batch-size <n>', 'training batch size', intArg(1), 16)
+    .option('--virtual-tokens <n>', 'virtual tokens', intArg(1), TRAIN_DEFAULTS.numVirtualTokens)
+    .option('--lr <x>', 'peak learning rate', (v) => Number(v), TRAIN_DEFAULTS.lr)
+    .option('--epochs <n>', 'training epochs', intArg(1), TRAIN_DEFAULTS.epochs)
+    .option('--batch-size <n>', 'training batch size', intArg(1), TRAIN_DEFAULTS.batchSize)
     .option('--shots <k>', 'demonstrations for the best hard prompt (besides 1)', intArg(0), 4)
     .option('--seed <n>', 'seed for shuffling, init and demonstrations', intArg(0), 1)
     .option('--out <dir>', 'where to save the adapter (default: runs/demo-<time>)')
