@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
+import { GOLDEN_CASES } from '../../src/check/golden.ts';
 import { GOLDEN } from '../helpers/paths.ts';
 
 const BIN = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'), 'bin', 'softprompt.js');
@@ -13,8 +14,9 @@ test('softprompt golden --json reports every quantity within tolerance', () => {
   assert.equal(r.status, 0, r.stderr);
   const last = r.stdout.trim().split('\n').at(-1)!;
   const report = JSON.parse(last) as { checked: number; failed: number };
-  // 4 cases × (2 + 3 + 10 + 3 + 3 generation) quantities
-  assert.equal(report.checked, 84);
+  // every case × (2 + 3 + 10 + 3 + 3 generation) quantities
+  assert.equal(report.checked, GOLDEN_CASES.length * 21);
+  assert.ok(GOLDEN_CASES.length >= 7);
   assert.equal(report.failed, 0);
 });
 

@@ -9,7 +9,7 @@ import type { Value } from '../../src/graph/index.ts';
 import { createRng } from '../../src/data/rng.ts';
 import { compileGraph } from '../../src/runtime/session.ts';
 import type { Tensor } from '../../src/tensor.ts';
-import { numel, tensor } from '../../src/tensor.ts';
+import { castFloat, numel, tensor } from '../../src/tensor.ts';
 
 export function randn(shape: readonly number[], seed: number, scale = 1, offset = 0): Tensor<'float64'> {
   const r = createRng(seed);
@@ -71,4 +71,32 @@ export async function gradCheck(c: GradCase): Promise<void> {
   }
   await session.release();
   assert.ok(worst < (c.tol ?? 1e-6), `finite differences disagree: worst scaled error ${worst}`);
+}
+
+/**
+ * A float32 op (often a fused kernel with its own VJP) against its float64 composite, which the FD
+ * checks cover: `build` runs once per dtype on x [3, 50]; forward values and the gradient of
+ * Σ y ⊙ w must agree within 1e-5. `fusedOp` must appear in the float32 graph only.
+ */
+export async function float32MatchesFloat64(build: (x: Value) => Value, fusedOp: string, scale: number, seed: number): Promise<void> {
+  const x64 = randn([3, 50], seed, scale);
+  const run = async (dtype: 'float32' | 'float64'): Promise<{ y: Float64Array; dx: Float64Array }> => {
+    const g = new Graph();
+    const x = g.input('x', dtype, [3, 50]);
+    const y = build(x);
+    assert.equal(g.nodes.some((n) => n.op === fusedOp), dtype === 'float32', `${fusedOp} only in the float32 graph`);
+    const w = g.constant(castFloat(randn([3, 50], seed + 1), dtype));
+    const [dx] = gradients(reduceSum(mul(y, w), [0, 1], false), [x]);
+    g.output('y', y);
+    g.output('dx', dx!);
+    const s = await compileGraph(g);
+    const out = await s.run({ x: castFloat(x64, dtype) });
+    await s.release();
+    return { y: Float64Array.from(out['y']!.data as Float32Array), dx: Float64Array.from(out['dx']!.data as Float32Array) };
+  };
+  const f32 = await run('float32');
+  const f64 = await run('float64');
+  const maxDiff = (a: Float64Array, b: Float64Array): number => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+  assert.ok(maxDiff(f32.y, f64.y) < 1e-5, `forward ${maxDiff(f32.y, f64.y)}`);
+  assert.ok(maxDiff(f32.dx, f64.dx) < 1e-5, `gradient ${maxDiff(f32.dx, f64.dx)}`);
 }
