@@ -4,14 +4,19 @@ import type { ModelConfig } from '../formats/hf_config.ts';
 import type { WeightStore } from '../formats/weights.ts';
 import type { Graph } from '../graph/graph.ts';
 import { buildGpt2 } from './gpt2.ts';
-import { buildLlama } from './llama.ts';
+import { buildDecoder } from './decoder.ts';
 import type { BuildOptions, CausalLM } from './types.ts';
 
 export type ModelBuilder = (g: Graph, config: ModelConfig, weights: WeightStore, opts?: BuildOptions) => CausalLM;
 
 const FAMILIES: Record<string, ModelBuilder> = {
   gpt2: buildGpt2,
-  llama: buildLlama,
+  llama: buildDecoder,
+  qwen2: buildDecoder,
+  qwen3: buildDecoder,
+  mistral: buildDecoder,
+  gemma3_text: buildDecoder,
+  phi3: buildDecoder,
 };
 
 export function supportedModelTypes(): string[] {
