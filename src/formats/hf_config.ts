@@ -7,8 +7,9 @@ import { readFileSync } from 'node:fs';
 import { ConfigError, FormatError, UnsupportedModelError } from '../errors.ts';
 import { DECODER_MODEL_TYPES, parseDecoderConfig } from './decoder_config.ts';
 import type { DecoderFamily, DecoderSpec } from './decoder_config.ts';
+import { parseBloom, parseGptNeox, parseOpt } from './gpt_config.ts';
 
-export const SUPPORTED_MODEL_TYPES = ['gpt2', ...DECODER_MODEL_TYPES] as const;
+export const SUPPORTED_MODEL_TYPES = ['gpt2', ...DECODER_MODEL_TYPES, 'gpt_neox', 'opt', 'bloom'] as const;
 export type ModelType = (typeof SUPPORTED_MODEL_TYPES)[number];
 
 export interface ModelConfig {
@@ -157,6 +158,9 @@ export function parseHfConfig(raw: unknown, file: string): ModelConfig {
   if ((DECODER_MODEL_TYPES as readonly string[]).includes(modelType)) return parseDecoderConfig(f, modelType as DecoderFamily);
   switch (modelType) {
     case 'gpt2': return parseGpt2(f);
+    case 'gpt_neox': return parseGptNeox(f);
+    case 'opt': return parseOpt(f);
+    case 'bloom': return parseBloom(f);
     default: throw new UnsupportedModelError(file, modelType, SUPPORTED_MODEL_TYPES);
   }
 }

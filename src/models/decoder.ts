@@ -15,10 +15,11 @@ import type { Graph } from '../graph/graph.ts';
 import * as op from '../graph/ops/index.ts';
 import type { Value } from '../graph/types.ts';
 import { tensor } from '../tensor.ts';
-import { keyPositions, windowBias } from './attention.ts';
+import { keyPositions } from './alibi.ts';
+import { windowBias } from './attention.ts';
 import { attention, attentionBias, linear, mergeHeads, splitHeads, WeightLoader } from './common.ts';
 import { rmsNorm } from './norms.ts';
-import { applyRope, ropeTablesFrom } from './rope.ts';
+import { partialRope, ropeTablesFrom } from './rope.ts';
 import type { RopeTables } from './rope.ts';
 import { scaledInverseFrequencies } from './rope_scaling.ts';
 import type { BuildOptions, CausalLM, FloatDType, ForwardInputs, ForwardOutputs, KV } from './types.ts';
@@ -135,13 +136,6 @@ export function buildDecoder(g: Graph, config: ModelConfig, store: WeightStore, 
     return linear(op.mul(act(gate), up), L.down, L.downB);
   };
 
-  /** RoPE on the first rotaryDim dims of each head; the rest pass through (partial rotary). */
-  const rotate = (x: Value, t: RopeTables, rotaryDim: number): Value => {
-    if (rotaryDim === hd) return applyRope(x, t, hd);
-    const rot = applyRope(op.slice(x, [-1], [0], [rotaryDim]), t, rotaryDim);
-    return op.concat([rot, op.slice(x, [-1], [rotaryDim], [hd])], -1);
-  };
-
   return {
     config,
     graph: g,
@@ -173,8 +167,8 @@ export function buildDecoder(g: Graph, config: ModelConfig, store: WeightStore, 
           k = rmsNorm(k, L.kNorm!, eps);
         }
         if (qScaleOp) q = op.mul(q, qFactor);
-        q = rotate(q, tables, L.rope.rotaryDim);
-        k = rotate(k, tables, L.rope.rotaryDim);
+        q = partialRope(q, tables, L.rope.rotaryDim, hd);
+        k = partialRope(k, tables, L.rope.rotaryDim, hd);
         // Past keys were rotated when they were made (or, for a prefix, never are): no re-rotation.
         if (past) {
           k = op.concat([past[l]!.key, k], 2);

@@ -38,3 +38,10 @@ export function applyRope(x: Value, t: RopeTables, headDim: number): Value {
   const rotated = op.concat([op.neg(x2), x1], -1);
   return op.add(op.mul(x, t.cos), op.mul(rotated, t.sin));
 }
+
+/** RoPE on the first `rot` dims of each head, the rest passed through (partial rotary). x: [B, H, S, hd]. */
+export function partialRope(x: Value, t: RopeTables, rot: number, hd: number): Value {
+  if (rot === hd) return applyRope(x, t, hd);
+  if (rot === 0) return x;
+  return op.concat([applyRope(op.slice(x, [-1], [0], [rot]), t, rot), op.slice(x, [-1], [rot], [hd])], -1);
+}
