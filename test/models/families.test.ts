@@ -2,15 +2,17 @@
  * Per decoder family (the golden tiny models): a padded row in a mixed batch gives the logits of
  * that row alone (sliding windows and RoPE depend on per-row positions), a few SGD steps on a soft
  * prompt lower the loss, and the trained prompt steers KV-cached generation exactly as full
- * recomputation does.
+ * recomputation does. Gemma's inits start from the scaled embeddings, as PEFT's do.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { createRng } from '../../src/data/rng.ts';
 import { greedyFullRecompute, loadGoldenCase, methodFor } from '../../src/check/golden.ts';
 import { readSafetensors } from '../../src/formats/safetensors.ts';
 import { Generator } from '../../src/infer/generator.ts';
 import { batchFeeds } from '../../src/methods/batch.ts';
+import { inputEmbeddingTable, promptEmbeddingsInit } from '../../src/methods/init.ts';
 import { buildProgram } from '../../src/methods/program.ts';
 import { compileGraph } from '../../src/runtime/session.ts';
 import type { Tensor } from '../../src/tensor.ts';
@@ -87,3 +89,15 @@ for (const name of FAMILIES) {
     });
   });
 }
+
+test("gemma3_text: text init and the inspect vocabulary use the embeddings as the model scales them (×√hidden); qwen2's are the table", () => {
+  const tok = { encode: () => [5, 9], encodeContinuation: () => ({ promptIds: [], continuationIds: [5], boundaryMerged: false }), bosTokenId: 1 };
+  for (const [name, scale] of [['tiny-gemma3', 8], ['tiny-qwen2', 1]] as const) {
+    const c = loadGoldenCase(GOLDEN, name);
+    const raw = c.model.weights.get('model.embed_tokens.weight', [512, 64]).data;
+    const init = promptEmbeddingsInit(c.model.config, 2, { kind: 'text', text: 'x' }, createRng(0), { weights: c.model.weights, tokenizer: tok });
+    const want = Float32Array.from([...raw.subarray(5 * 64, 6 * 64), ...raw.subarray(9 * 64, 10 * 64)], (x) => x * scale);
+    assert.deepEqual(Array.from(init.data), Array.from(want), name);
+    assert.deepEqual(Array.from(inputEmbeddingTable(c.model.config, c.model.weights).data.subarray(0, 64)), Array.from(raw.subarray(0, 64), (x) => Math.fround(x * scale)));
+  }
+});
