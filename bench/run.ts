@@ -10,7 +10,7 @@
  * (infer: KV-cached prefill and decode tokens/s at batch 1 and 8, with and without a 20-token adapter;
  * rank: rank classification examples/s, candidates packed after one prompt pass vs one row each;
  * families: the roofline and a prompt-tuning step per model family at a real shape, not run by default;
- * --family S keeps the families whose key contains S, e.g. --family qwen).
+ * --family S[,S…] keeps the families whose key contains one of them, e.g. --family qwen,gemma).
  * A readable table goes to stdout; the LAST stdout line is one JSON object with flat keys.
  */
 import { existsSync } from 'node:fs';
@@ -174,7 +174,7 @@ async function main(): Promise<void> {
     );
   }
   if (only === 'families') {
-    const shapes = [...GPT_FAMILY_SHAPES, ...DECODER_FAMILY_SHAPES].filter((f) => values.family === undefined || f.key.includes(values.family));
+    const shapes = [...GPT_FAMILY_SHAPES, ...DECODER_FAMILY_SHAPES].filter((f) => values.family === undefined || values.family.split(',').some((p) => f.key.includes(p)));
     if (shapes.length === 0) throw new Error(`--family ${JSON.stringify(values.family)} matches none of ${[...GPT_FAMILY_SHAPES, ...DECODER_FAMILY_SHAPES].map((f) => f.key).join(', ')}`);
     for (const shape of shapes) {
       const t = await benchFamily(shape, { steps, warmup, threads });
