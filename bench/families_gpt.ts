@@ -56,7 +56,9 @@ export const GPT_FAMILY_SHAPES: readonly FamilyShape[] = [
 
 export function familyConfig(s: FamilyShape): ModelConfig {
   const c = parseHfConfig(s.raw, `${s.hub} config.json`);
-  return s.layers === undefined ? c : { ...c, numLayers: s.layers };
+  if (s.layers === undefined) return c;
+  // The RMSNorm decoders build one layer per entry of their per-layer spec: keep the first ones.
+  return { ...c, numLayers: s.layers, ...(c.decoder ? { decoder: { ...c.decoder, layers: c.decoder.layers.slice(0, s.layers) } } : {}) };
 }
 
 export async function benchFamily(s: FamilyShape, opts: { steps: number; warmup: number; threads?: number }): Promise<TrainBenchResult> {

@@ -9,7 +9,8 @@
  * (default 20), --threads N (ORT intra-op threads; default all cores), --only roofline|train|infer
  * (infer: KV-cached prefill and decode tokens/s at batch 1 and 8, with and without a 20-token adapter;
  * rank: rank classification examples/s, candidates packed after one prompt pass vs one row each;
- * families: the roofline and a prompt-tuning step per model family at a real shape, not run by default).
+ * families: the roofline and a prompt-tuning step per model family at a real shape, not run by default;
+ * --family S[,S…] keeps the families whose key contains one of them, e.g. --family qwen,gemma).
  * A readable table goes to stdout; the LAST stdout line is one JSON object with flat keys.
  */
 import { existsSync } from 'node:fs';
@@ -17,6 +18,7 @@ import { availableParallelism, cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readHfConfig } from '../src/formats/hf_config.ts';
+import { DECODER_FAMILY_SHAPES } from './families_decoder.ts';
 import { benchFamily, GPT_FAMILY_SHAPES } from './families_gpt.ts';
 import { benchInference } from './infer.ts';
 import { benchRank } from './rank.ts';
@@ -46,6 +48,7 @@ async function main(): Promise<void> {
       'roofline-runs': { type: 'string' },
       threads: { type: 'string' },
       only: { type: 'string' },
+      family: { type: 'string' },
     },
   });
   const quick = values.quick ?? false;
@@ -171,7 +174,9 @@ async function main(): Promise<void> {
     );
   }
   if (only === 'families') {
-    for (const shape of GPT_FAMILY_SHAPES) {
+    const shapes = [...GPT_FAMILY_SHAPES, ...DECODER_FAMILY_SHAPES].filter((f) => values.family === undefined || values.family.split(',').some((p) => f.key.includes(p)));
+    if (shapes.length === 0) throw new Error(`--family ${JSON.stringify(values.family)} matches none of ${[...GPT_FAMILY_SHAPES, ...DECODER_FAMILY_SHAPES].map((f) => f.key).join(', ')}`);
+    for (const shape of shapes) {
       const t = await benchFamily(shape, { steps, warmup, threads });
       const k = `families.${shape.key}`;
       const achieved = t.flopsPerStep / t.stepS / 1e9;

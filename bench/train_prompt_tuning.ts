@@ -58,12 +58,14 @@ export interface TrainBenchResult {
 
 /**
  * FLOPs of one prompt-tuning step (multiply-add = 2 FLOPs), counting MatMuls only:
- *  - forward, per layer over R = B·(n+T) rows: 2·R·(d·3d + d·d + 2·d·ff) for the projections, and
- *    2·2·B·S²·d for QKᵀ and P·V (ORT computes the full S×S scores; the causal mask is additive);
+ *  - forward, per layer over R = B·(n+T) rows: 2·R·(d·(H + 2·KV)·hd + H·hd·d + m·d·ff) for the
+ *    projections (GPT-2: H·hd = d and KV = H, i.e. d·3d + d·d; m = 2 MLP matrices, or 3 for the
+ *    gated MLPs of the RMSNorm decoders), and 2·2·B·S²·H·hd for QKᵀ and P·V (ORT computes the full
+ *    S×S scores; the causal mask is additive);
  *  - the LM head only at the N = B·T counted positions: 2·N·d·V;
  *  - backward: no weight gradients (the model is frozen), so each projection and the head
  *    cost one MatMul (dX = dY·Wᵀ), i.e. the same as forward; attention needs dQ, dK (from dS)
- *    and dP, dV (from dO), twice the forward. Embedding gathers, LayerNorm, GELU, softmax and
+ *    and dP, dV (from dO), twice the forward. Embedding gathers, norms, activations, softmax and
  *    elementwise ops are ignored (memory-bound, small in FLOPs).
  * Total ≈ 2·(projections + head) + 3·attention.
  */
@@ -71,8 +73,10 @@ export function promptTuningStepFlops(c: ModelConfig, B: number, T: number, n: n
   const d = c.hiddenSize;
   const S = n + T;
   const R = B * S;
-  const proj = 2 * R * (d * 3 * d + d * d + 2 * d * c.intermediateSize) * c.numLayers;
-  const attn = 2 * 2 * B * S * S * d * c.numLayers;
+  const qo = c.numHeads * c.headDim;
+  const mlpMatrices = c.decoder ? 3 : 2;
+  const proj = 2 * R * (d * (qo + 2 * c.numKvHeads * c.headDim) + qo * d + mlpMatrices * d * c.intermediateSize) * c.numLayers;
+  const attn = 2 * 2 * B * S * S * qo * c.numLayers;
   const head = 2 * B * T * d * c.vocabSize;
   return 2 * (proj + head) + 3 * attn;
 }

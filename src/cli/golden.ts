@@ -6,23 +6,32 @@ import type { Comparison } from '../check/golden.ts';
 export interface GoldenCommandOptions {
   golden?: string;
   json?: boolean;
+  /** Comma-separated case names; default all of GOLDEN_CASES. */
+  case?: string;
 }
+
+const METHODS = ['forward', 'prompt_tuning', 'p_tuning', 'prefix_tuning'] as const;
 
 export async function goldenCommand(opts: GoldenCommandOptions, print: (line: string) => void = console.log): Promise<boolean> {
   const root = opts.golden ?? defaultGoldenRoot();
   if (!root) {
     throw new SoftpromptError('no golden folder found: pass --golden DIR or set SOFTPROMPT_GOLDEN (it is ../shared/golden beside a checkout)');
   }
+  const names = opts.case === undefined ? [...GOLDEN_CASES] : opts.case.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  for (const n of names) {
+    if (!(GOLDEN_CASES as readonly string[]).includes(n)) throw new SoftpromptError(`--case: unknown golden case "${n}"; known: ${GOLDEN_CASES.join(', ')}`);
+  }
   const all: Comparison[] = [];
   const started = Date.now();
-  for (const name of GOLDEN_CASES) {
+  for (const name of names) {
     const c = loadGoldenCase(root, name);
-    for (const m of ['forward', 'prompt_tuning', 'p_tuning', 'prefix_tuning'] as const) all.push(...(await checkMethod(c, m)));
+    for (const m of METHODS) all.push(...(await checkMethod(c, m)));
     all.push(...(await checkGeneration(c)));
   }
   const failed = all.filter((r) => !r.ok);
   if (opts.json) {
-    print(JSON.stringify({ golden: root, checked: all.length, failed: failed.length, results: all }));
+    const cases = names.map((name) => ({ name, methods: [...METHODS, 'generation'], ok: all.every((r) => r.case !== name || r.ok) }));
+    print(JSON.stringify({ golden: root, checked: all.length, failed: failed.length, cases, results: all }));
   } else {
     print(`golden parity against ${root}`);
     print(`${'case'.padEnd(16)}${'method'.padEnd(15)}${'quantity'.padEnd(38)}${'error'.padStart(10)}${'tolerance'.padStart(11)}`);

@@ -19,10 +19,11 @@ function goldenCli(): Command {
   const cmd = new Command('golden')
     .description('check the engine against the golden reference (logits, losses, gradients, greedy ids)')
     .option('--golden <dir>', 'golden folder (default: $SOFTPROMPT_GOLDEN, then ../shared/golden)')
+    .option('--case <names>', 'only these cases, comma-separated (default: all)')
     .option('--json', 'print one JSON object instead of a table')
-    .addHelpText('after', '\nExamples:\n  softprompt golden\n  softprompt golden --golden ../shared/golden --json\n');
+    .addHelpText('after', '\nExamples:\n  softprompt golden\n  softprompt golden --golden ../shared/golden --json\n  softprompt golden --case tiny-qwen2,tiny-gemma3\n');
   withConfigFile(cmd);
-  return cmd.action(async (opts: { golden?: string; json?: boolean }) => {
+  return cmd.action(async (opts: { golden?: string; json?: boolean; case?: string }) => {
     const ok = await goldenCommand(opts);
     if (!ok) process.exitCode = 1;
   });

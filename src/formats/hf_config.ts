@@ -5,9 +5,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError, FormatError, UnsupportedModelError } from '../errors.ts';
+import { DECODER_MODEL_TYPES, parseDecoderConfig } from './decoder_config.ts';
+import type { DecoderFamily, DecoderSpec } from './decoder_config.ts';
 import { parseBloom, parseGptNeox, parseOpt } from './gpt_config.ts';
 
-export const SUPPORTED_MODEL_TYPES = ['gpt2', 'llama', 'gpt_neox', 'opt', 'bloom'] as const;
+export const SUPPORTED_MODEL_TYPES = ['gpt2', ...DECODER_MODEL_TYPES, 'gpt_neox', 'opt', 'bloom'] as const;
 export type ModelType = (typeof SUPPORTED_MODEL_TYPES)[number];
 
 export interface ModelConfig {
@@ -34,6 +36,8 @@ export interface ModelConfig {
   readonly eosTokenIds: number[];
   /** The parsed config.json as it was. */
   readonly raw: Record<string, unknown>;
+  /** What the RMSNorm decoder families (llama, qwen2, ...) differ in; absent for a plain Llama built elsewhere. */
+  readonly decoder?: DecoderSpec;
 }
 
 export type Json = Record<string, unknown>;
@@ -140,54 +144,6 @@ function parseGpt2(f: Fields): ModelConfig {
   };
 }
 
-/** RoPE type of a rope_scaling / rope_parameters object ("default" means plain RoPE). */
-function ropeType(f: Fields, key: string): { type: string; theta?: number } | undefined {
-  const v = f.raw[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'object' || Array.isArray(v)) throw new ConfigError(f.file, key, `must be an object or null, got ${JSON.stringify(v)}`);
-  const obj = v as Json;
-  const type = obj.rope_type ?? obj.type ?? 'default';
-  if (type !== 'default') {
-    throw new ConfigError(f.file, key, `has RoPE type ${JSON.stringify(type)}, which is not supported; only plain RoPE is (rope_scaling: null)`);
-  }
-  const theta = obj.rope_theta;
-  if (theta !== undefined && (typeof theta !== 'number' || !(theta > 0))) {
-    throw new ConfigError(f.file, `${key}.rope_theta`, `must be a positive number, got ${JSON.stringify(theta)}`);
-  }
-  return { type, theta };
-}
-
-function parseLlama(f: Fields): ModelConfig {
-  const hiddenSize = f.posInt('hidden_size');
-  const numHeads = f.posInt('num_attention_heads');
-  const numKvHeads = f.posIntOr('num_key_value_heads', numHeads);
-  f.divides('num_key_value_heads', numKvHeads, numHeads, 'num_attention_heads');
-  if (f.raw.head_dim === undefined || f.raw.head_dim === null) f.divides('num_attention_heads', numHeads, hiddenSize, 'hidden_size');
-  ropeType(f, 'rope_scaling');
-  // transformers v5 may move rope_theta into rope_parameters.
-  const params = ropeType(f, 'rope_parameters');
-  return {
-    modelType: 'llama',
-    vocabSize: f.posInt('vocab_size'),
-    hiddenSize,
-    numLayers: f.posInt('num_hidden_layers'),
-    numHeads,
-    numKvHeads,
-    headDim: f.posIntOr('head_dim', hiddenSize / numHeads),
-    intermediateSize: f.posInt('intermediate_size'),
-    maxPositions: f.posInt('max_position_embeddings'),
-    normEps: f.posNumberOr('rms_norm_eps', 1e-6), // LlamaConfig's default
-    ropeTheta: f.posNumberOr('rope_theta', params?.theta ?? 10000),
-    tieWordEmbeddings: f.boolOr('tie_word_embeddings', false),
-    activation: f.stringOr('hidden_act', 'silu'),
-    attentionBias: f.boolOr('attention_bias', false),
-    mlpBias: f.boolOr('mlp_bias', false),
-    bosTokenId: f.optTokenId('bos_token_id'),
-    eosTokenIds: f.tokenIds('eos_token_id'),
-    raw: f.raw,
-  };
-}
-
 /** Normalize an already-parsed config.json. `file` names it in error messages. */
 export function parseHfConfig(raw: unknown, file: string): ModelConfig {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
@@ -199,9 +155,9 @@ export function parseHfConfig(raw: unknown, file: string): ModelConfig {
     throw new ConfigError(file, 'model_type', `is missing; supported: ${SUPPORTED_MODEL_TYPES.join(', ')}`);
   }
   if (typeof modelType !== 'string') throw new ConfigError(file, 'model_type', `must be a string, got ${JSON.stringify(modelType)}`);
+  if ((DECODER_MODEL_TYPES as readonly string[]).includes(modelType)) return parseDecoderConfig(f, modelType as DecoderFamily);
   switch (modelType) {
     case 'gpt2': return parseGpt2(f);
-    case 'llama': return parseLlama(f);
     case 'gpt_neox': return parseGptNeox(f);
     case 'opt': return parseOpt(f);
     case 'bloom': return parseBloom(f);

@@ -11,6 +11,7 @@ import { FormatError } from '../errors.ts';
 import { tensor } from '../tensor.ts';
 import type { Tensor } from '../tensor.ts';
 import type { ModelConfig } from './hf_config.ts';
+import { plainLlamaSpec } from './decoder_config.ts';
 import { memoryWeightStore } from './weights.ts';
 import type { WeightStore } from './weights.ts';
 
@@ -127,7 +128,7 @@ export function parseLlama2c(bytes: Uint8Array, file: string): Llama2cCheckpoint
   // freq_cis tables are dropped: HF computes RoPE from rope_theta (the stored ones are θ=10000).
   if (!shared) out.set('lm_head.weight', t([vocab, dim], arr('wcls').slice()));
 
-  const config: ModelConfig = {
+  const base: ModelConfig = {
     modelType: 'llama',
     vocabSize: vocab,
     hiddenSize: dim,
@@ -147,6 +148,7 @@ export function parseLlama2c(bytes: Uint8Array, file: string): Llama2cCheckpoint
     eosTokenIds: [2],
     raw: { format: 'llama2c-v0', ...fields, vocab_size: vocabSigned },
   };
+  const config: ModelConfig = { ...base, decoder: plainLlamaSpec(base) }; // the spec an HF config of it would give
   return { config, weights: memoryWeightStore(out, file) };
 }
 

@@ -83,16 +83,22 @@ export function formatInit(init: PromptInit): string {
 export function inputEmbeddingName(config: ModelConfig, weights: WeightStore): string {
   switch (config.modelType) {
     case 'gpt2': return `${gpt2WeightPrefix(weights)}wte.weight`;
-    case 'llama': return 'model.embed_tokens.weight';
+    case 'llama': case 'qwen2': case 'qwen3': case 'mistral': case 'gemma3_text': case 'phi3': return 'model.embed_tokens.weight';
     case 'gpt_neox': return 'gpt_neox.embed_in.weight';
     case 'opt': return `${optWeightPrefix(weights)}embed_tokens.weight`;
     case 'bloom': return `${bloomWeightPrefix(weights)}word_embeddings.weight`;
   }
 }
 
-/** The input-embedding table [V, d] as float32 (shape checked against the config). */
+/**
+ * The input embeddings [V, d] as float32, as the model's embedding module returns them (shape
+ * checked against the config): Gemma's are the stored table × √hidden, and PEFT's TEXT and
+ * SAMPLE_VOCAB inits call that module, so they start scaled (the soft prompt itself is never scaled).
+ */
 export function inputEmbeddingTable(config: ModelConfig, weights: WeightStore): Tensor<'float32'> {
-  return weights.get(inputEmbeddingName(config, weights), [config.vocabSize, config.hiddenSize]);
+  const table = weights.get(inputEmbeddingName(config, weights), [config.vocabSize, config.hiddenSize]);
+  const scale = Math.fround(config.decoder?.embedScale ?? 1); // torch multiplies by a float32 scalar
+  return scale === 1 ? table : tensor('float32', table.shape, table.data.map((x) => x * scale));
 }
 
 /** Fills `out` with N(0, 1) samples (Box–Muller on `rng`, both outputs used). */

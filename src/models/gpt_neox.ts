@@ -12,7 +12,7 @@ import * as op from '../graph/ops/index.ts';
 import type { Value } from '../graph/types.ts';
 import { attention, attentionBias, linear, mergeHeads, splitHeads, WeightLoader } from './common.ts';
 import { perHeadQkv } from './fused_qkv.ts';
-import { applyRope, ropeTables } from './rope.ts';
+import { partialRope, ropeTables } from './rope.ts';
 import type { RopeTables } from './rope.ts';
 import type { BuildOptions, CausalLM, ForwardInputs, ForwardOutputs, KV } from './types.ts';
 
@@ -22,13 +22,6 @@ const ACTIVATIONS: Record<string, (x: Value) => Value> = {
   gelu_pytorch_tanh: op.geluTanh,
   relu: op.relu,
 };
-
-/** RoPE on the first `rot` dims of each head, the rest passed through. x: [B, H, S, hd]. */
-function partialRope(x: Value, t: RopeTables, rot: number, hd: number): Value {
-  if (rot === hd) return applyRope(x, t, hd);
-  if (rot === 0) return x;
-  return op.concat([applyRope(op.slice(x, [-1], [0], [rot]), t, rot), op.slice(x, [-1], [rot], [hd])], -1);
-}
 
 interface NeoxLayer {
   ln1w: Value; ln1b: Value; ln2w: Value; ln2b: Value;

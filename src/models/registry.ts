@@ -4,7 +4,7 @@ import type { ModelConfig } from '../formats/hf_config.ts';
 import type { WeightStore } from '../formats/weights.ts';
 import type { Graph } from '../graph/graph.ts';
 import { buildGpt2 } from './gpt2.ts';
-import { buildLlama } from './llama.ts';
+import { buildDecoder } from './decoder.ts';
 import { buildGptNeox } from './gpt_neox.ts';
 import { buildOpt } from './opt.ts';
 import { buildBloom } from './bloom.ts';
@@ -14,7 +14,12 @@ export type ModelBuilder = (g: Graph, config: ModelConfig, weights: WeightStore,
 
 const FAMILIES: Record<string, ModelBuilder> = {
   gpt2: buildGpt2,
-  llama: buildLlama,
+  llama: buildDecoder,
+  qwen2: buildDecoder,
+  qwen3: buildDecoder,
+  mistral: buildDecoder,
+  gemma3_text: buildDecoder,
+  phi3: buildDecoder,
   gpt_neox: buildGptNeox,
   opt: buildOpt,
   bloom: buildBloom,

@@ -161,6 +161,8 @@ test('packed candidates score like one row per candidate, for every method, ever
     join(GOLDEN, 'tiny-gpt-neox'), // partial RoPE
     join(GOLDEN, 'tiny-opt'), // learned positions read from position_ids, not the mask's cumsum
     join(GOLDEN, 'tiny-bloom'), // ALiBi key positions
+    join(GOLDEN, 'tiny-mistral'), // sliding window over positions that restart after the prompt
+    join(GOLDEN, 'tiny-gemma3'), // sliding and global layers, scaled embeddings, q/k norms
   ]) {
     const m = loadModelDir(dir);
     const c = m.config;

@@ -7,9 +7,9 @@ import { SUPPORTED_MODEL_TYPES, parseHfConfig, readHfConfig } from '../../src/fo
 import type { ModelConfig } from '../../src/formats/hf_config.ts';
 import { SHARED, STORIES, TINY_GPT2, TINY_LLAMA, assertThrowsWith, tempDir } from './helpers.ts';
 
-/** Every field except `raw`. */
-function fields(c: ModelConfig): Omit<ModelConfig, 'raw'> {
-  const { raw: _raw, ...rest } = c;
+/** Every field except `raw` and the decoder spec (test/formats/decoder_config.test.ts checks that). */
+function fields(c: ModelConfig): Omit<ModelConfig, 'raw' | 'decoder'> {
+  const { raw: _raw, decoder: _decoder, ...rest } = c;
   return rest;
 }
 
@@ -91,11 +91,11 @@ test('llama defaults: kv heads = heads, head_dim = hidden/heads, theta 10000, un
 
 test('unsupported rope_scaling is a ConfigError naming the field', () => {
   const err = assertThrowsWith(
-    () => parseHfConfig({ ...llamaBase, rope_scaling: { rope_type: 'llama3', factor: 8 } }, 'cfg/config.json'),
-    ConfigError, ['cfg/config.json', 'rope_scaling', 'llama3'],
+    () => parseHfConfig({ ...llamaBase, rope_scaling: { rope_type: 'yarn', factor: 8 } }, 'cfg/config.json'),
+    ConfigError, ['cfg/config.json', 'rope_scaling.rope_type', 'yarn'],
   );
-  assert.equal((err as ConfigError).field, 'rope_scaling');
-  assertThrowsWith(() => parseHfConfig({ ...llamaBase, rope_scaling: { type: 'linear', factor: 2 } }, 'c'), ConfigError, ['rope_scaling', 'linear']);
+  assert.equal((err as ConfigError).field, 'rope_scaling.rope_type');
+  assertThrowsWith(() => parseHfConfig({ ...llamaBase, rope_scaling: { type: 'dynamic', factor: 2 } }, 'c'), ConfigError, ['rope_scaling', 'dynamic']);
   assertThrowsWith(() => parseHfConfig({ ...llamaBase, rope_scaling: 'yarn' }, 'c'), ConfigError, ['rope_scaling', 'must be an object or null']);
 });
 
@@ -116,9 +116,9 @@ test('missing and ill-typed fields are ConfigErrors naming file and field', () =
 });
 
 test('unknown model_type lists the supported ones', () => {
-  assert.deepEqual([...SUPPORTED_MODEL_TYPES], ['gpt2', 'llama', 'gpt_neox', 'opt', 'bloom']);
-  const err = assertThrowsWith(() => parseHfConfig({ ...llamaBase, model_type: 'mistral' }, 'x/config.json'), UnsupportedModelError, ['x/config.json', '"mistral"', 'gpt2, llama']);
-  assert.equal((err as UnsupportedModelError).modelType, 'mistral');
+  assert.deepEqual([...SUPPORTED_MODEL_TYPES], ['gpt2', 'llama', 'qwen2', 'qwen3', 'mistral', 'gemma3_text', 'phi3', 'gpt_neox', 'opt', 'bloom']);
+  const err = assertThrowsWith(() => parseHfConfig({ ...llamaBase, model_type: 'mamba' }, 'x/config.json'), UnsupportedModelError, ['x/config.json', '"mamba"', 'gpt2, llama']);
+  assert.equal((err as UnsupportedModelError).modelType, 'mamba');
 });
 
 test('readHfConfig: unreadable or non-JSON files are FormatErrors naming the path', (t) => {

@@ -17,6 +17,8 @@ import { tensor } from '../../src/tensor.ts';
 import { GOLDEN } from '../helpers/paths.ts';
 
 const CASES: [string, Exclude<GoldenMethod, 'forward'>][] = [
+  ['tiny-gemma3', 'prefix_tuning'], // sliding + global layers, (1 + w) gains and the q scale folded in float64
+  ['tiny-phi3', 'prompt_tuning'], // fused projections, partial rotary
   ['tiny-llama', 'prompt_tuning'],
   ['tiny-llama', 'prefix_tuning'],
   ['tiny-gpt2-sharp', 'p_tuning'],
