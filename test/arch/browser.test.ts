@@ -21,7 +21,7 @@ export const BROWSER_CORE: readonly string[] = [
   'graph/index.ts', 'graph/protobuf.ts', 'graph/onnx.ts', 'graph/autodiff.ts',
   'formats/half.ts',
   'runtime/backend.ts',
-  'models/registry.ts', 'models/gpt2.ts', 'models/llama.ts', 'models/gpt_neox.ts', 'models/opt.ts', 'models/bloom.ts',
+  'models/registry.ts', 'models/gpt2.ts', 'models/decoder.ts', 'models/rope.ts', 'models/rope_scaling.ts', 'models/norms.ts', 'models/attention.ts', 'models/gpt_neox.ts', 'models/opt.ts', 'models/bloom.ts',
   'data/template.ts', 'data/verbalizer.ts', 'data/encode.ts', 'data/collate.ts', 'data/demos.ts', 'data/split.ts', 'data/task_prompts.ts', 'data/token_batch.ts', 'data/rng.ts',
   'methods/factory.ts', 'methods/batch.ts', 'methods/program.ts', 'methods/init.ts', 'methods/loss.ts', 'methods/multitask.ts',
   'adapter/types.ts', 'adapter/meta.ts', 'adapter/peft_config.ts', 'adapter/encoder.ts', 'adapter/bytes.ts', 'adapter/prompt.ts', 'adapter/name.ts',
