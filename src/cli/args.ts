@@ -16,6 +16,19 @@ export function intArg(min: number): (value: string) => number {
   };
 }
 
+/** Node's timers hold at most 2^31 - 1 ms (about 24.8 days); a longer delay silently becomes 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A commander parser for a millisecond flag handed to setTimeout: an integer in [min, MAX_TIMER_MS]. */
+export function timerArg(min: number): (value: string) => number {
+  const int = intArg(min);
+  return (value: string): number => {
+    const n = int(value);
+    if (n > MAX_TIMER_MS) throw new InvalidArgumentError(`expected at most ${MAX_TIMER_MS} ms (about 24.8 days, the longest timer Node keeps), got "${value}"`);
+    return n;
+  };
+}
+
 /**
  * `--shots`: one count (`4`) or a comma list (`0,1,4`), also a JSON list (`[0, 1, 4]`, as a
  * config file's list arrives). A repeated count is kept once; the order is kept.

@@ -11,7 +11,7 @@ import type { InferenceEngine } from '../infer/types.ts';
 import { loadRegistry } from '../serve/registry.ts';
 import type { Registry } from '../serve/registry.ts';
 import { createServer, DEFAULTS, listen } from '../serve/server.ts';
-import { intArg } from './args.ts';
+import { intArg, timerArg } from './args.ts';
 import { withConfigFile } from './config.ts';
 import { loadModel } from './eval.ts';
 import type { LoadedModel } from './eval.ts';
@@ -26,6 +26,8 @@ export interface EngineFactoryOptions {
   maxBatchSize: number;
   maxNewTokensLimit: number;
   onWarning: (message: string) => void;
+  /** Longest text field a classification input may hold (the server checks it first). */
+  maxFieldChars?: number;
 }
 
 export type EngineFactory = (opts: EngineFactoryOptions) => Promise<InferenceEngine> | InferenceEngine;
@@ -63,6 +65,8 @@ export interface ServeFlags {
   batchWindowMs?: number;
   bodyLimit?: number;
   maxTokens?: number;
+  maxFieldChars?: number;
+  maxLabels?: number;
   log?: boolean;
 }
 
@@ -94,6 +98,7 @@ export async function startServe(flags: ServeFlags, deps: { engineFactory?: Engi
     maxBatchSize: maxBatch,
     maxNewTokensLimit: maxTokens,
     onWarning: warn,
+    maxFieldChars: flags.maxFieldChars ?? DEFAULTS.maxFieldChars,
   });
   const app = createServer({
     engine,
@@ -102,6 +107,8 @@ export async function startServe(flags: ServeFlags, deps: { engineFactory?: Engi
     requestTimeoutMs: flags.timeoutMs ?? DEFAULTS.requestTimeoutMs,
     batchWindowMs: flags.batchWindowMs ?? DEFAULTS.batchWindowMs,
     bodyLimit: flags.bodyLimit ?? DEFAULTS.bodyLimit,
+    maxFieldChars: flags.maxFieldChars ?? DEFAULTS.maxFieldChars,
+    maxLabels: flags.maxLabels ?? DEFAULTS.maxLabels,
     maxTokens,
     maxContext: model.config.maxPositions,
     logger: flags.log ? { level: 'info' } : false,
@@ -161,8 +168,10 @@ export function serveCommand(): Command {
     .option('--port <n>', 'port to listen on (0: any free port)', intArg(0), DEFAULTS.port)
     .option('--max-batch <n>', 'prompts per engine batch', intArg(1), DEFAULTS.maxBatch)
     .option('--max-queue <n>', 'prompts waiting at most; beyond, 429 with Retry-After', intArg(1), DEFAULTS.maxQueue)
-    .option('--timeout-ms <ms>', 'per-request timeout, queueing included (504 past it)', intArg(1), DEFAULTS.requestTimeoutMs)
-    .option('--batch-window-ms <ms>', 'how long a request waits for others to join its batch', intArg(0), DEFAULTS.batchWindowMs)
+    .option('--timeout-ms <ms>', 'per-request timeout, queueing included (504 past it)', timerArg(1), DEFAULTS.requestTimeoutMs)
+    .option('--batch-window-ms <ms>', 'how long a request waits for others to join its batch', timerArg(0), DEFAULTS.batchWindowMs)
+    .option('--max-field-chars <n>', 'longest text field of a request, in characters (400 above)', intArg(1), DEFAULTS.maxFieldChars)
+    .option('--max-labels <n>', "labels of a request's verbalizer at most (400 above)", intArg(1), DEFAULTS.maxLabels)
     .option('--body-limit <bytes>', 'largest request body (413 above)', intArg(1), DEFAULTS.bodyLimit)
     .option('--max-tokens <n>', 'largest max_tokens a request may ask for (also capped by the model\'s context)', intArg(1), DEFAULTS.maxTokens)
     .option('--log', "log every request (fastify's JSON log on stdout)");

@@ -49,6 +49,8 @@ export interface EngineOptions {
   maxNewTokensLimit?: number;
   /** ORT intra-op threads. Default: all cores. */
   intraOpThreads?: number;
+  /** Longest text field of a classification input, in characters. Default: the encoder's (200 000). */
+  maxFieldChars?: number;
   /** Adapter warnings and adapters skipped because they failed to load. Default: process.emitWarning. */
   onWarning?: (message: string) => void;
 }
@@ -108,6 +110,7 @@ export class Engine implements InferenceEngine {
   readonly #tasks: ReadonlyMap<string, Task>;
   readonly #scorers = new Map<string, Promise<RankScorer>>();
   readonly #intraOpThreads: number | undefined;
+  readonly #maxFieldChars: number | undefined;
   readonly #pending: Job[] = [];
   #pumping = false;
   /** Callers queued for the sessions (a running generation batch stops admitting rows while > 0). */
@@ -124,6 +127,7 @@ export class Engine implements InferenceEngine {
     this.maxBatchSize = opts.maxBatchSize ?? 8;
     this.maxNewTokensLimit = opts.maxNewTokensLimit ?? 4096;
     this.#intraOpThreads = opts.intraOpThreads;
+    this.#maxFieldChars = opts.maxFieldChars;
   }
 
   tasks(): TaskInfo[] {
@@ -387,6 +391,7 @@ export class Engine implements InferenceEngine {
       maxLength: this.model.config.maxPositions - n,
       allowUnlabelled: true,
       labelField: '\u0000no-label',
+      ...(this.#maxFieldChars !== undefined ? { maxFieldChars: this.#maxFieldChars } : {}),
     });
     const e = encoder.encode({ ...record, __line: index + 1 });
     return { example: { promptIds: e.promptIds, candidates: e.candidates, ...(e.softAt ? { softAt: e.softAt } : {}) }, labels: verbalizer.labels };

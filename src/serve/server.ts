@@ -24,6 +24,8 @@ import { ApiError, ClientGoneError, RequestTimeoutError } from './errors.ts';
 import { Scheduler } from './scheduler.ts';
 import type { BatchRecord, SchedulerStats } from './scheduler.ts';
 import { parseClassify, parseCompletion } from './validate.ts';
+import { engineFailure, isEngineFailure } from './engine_errors.ts';
+import { checkClassifyLimits, checkCompletionLimits, DEFAULT_MAX_FIELD_CHARS, DEFAULT_MAX_LABELS } from './limits.ts';
 
 export interface ServerOptions {
   engine: InferenceEngine;
@@ -45,6 +47,10 @@ export interface ServerOptions {
   maxTokens?: number;
   /** The model's context length (max_position_embeddings); max_tokens above it is refused. */
   maxContext?: number;
+  /** Longest text field of a request, in characters (default 200 000): 400 naming the field above. */
+  maxFieldChars?: number;
+  /** Labels of a request's verbalizer at most (default 128): 400 above. */
+  maxLabels?: number;
   /** How long close() waits for in-flight work before closing the engine anyway (default requestTimeoutMs + 10 s). */
   shutdownTimeoutMs?: number;
   /** fastify's logger option (default off). */
@@ -70,6 +76,8 @@ export const DEFAULTS = {
   maxTokens: 4096,
   host: '127.0.0.1',
   port: 8080,
+  maxFieldChars: DEFAULT_MAX_FIELD_CHARS,
+  maxLabels: DEFAULT_MAX_LABELS,
 } as const;
 
 /** OpenAI's finish reasons are "stop" and "length"; EOS is a stop. */
@@ -102,6 +110,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     ? `the model's context is ${opts.maxContext} tokens`
     : "the server's limit";
   const shutdownTimeoutMs = opts.shutdownTimeoutMs ?? timeoutMs + 10_000;
+  const limits = { maxFieldChars: opts.maxFieldChars ?? DEFAULTS.maxFieldChars, maxLabels: opts.maxLabels ?? DEFAULTS.maxLabels };
 
   const scheduler = new Scheduler(engine, {
     maxQueue,
@@ -223,6 +232,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
 
   app.post('/v1/completions', async (req: FastifyRequest, reply: FastifyReply) => {
     const p = parseCompletion(req.body, { maxTokens: maxTokensCap, maxTokensWhy, maxPrompts: maxQueue });
+    checkCompletionLimits(p, limits);
     const entry = lookup(p.model);
     const requests: GenerateRequest[] = p.prompts.map((prompt) => ({
       task: entry.task,
@@ -319,6 +329,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
 
   app.post('/v1/classify', async (req: FastifyRequest, reply: FastifyReply) => {
     const p = parseClassify(req.body);
+    checkClassifyLimits(p, limits);
     const entry = lookup(p.model);
     if (entry.task === null && (p.verbalizer === undefined || p.template === undefined)) {
       throw new ApiError(
@@ -388,10 +399,11 @@ export function toApiError(err: unknown): ApiError {
   }
   if (err instanceof ClientGoneError) return new ApiError(499, err.message, null, 'client_closed', 'client_closed');
   // The engine refusing a request's content (a prompt too long for the context, a task without a
-  // verbalizer, ...) throws a SoftpromptError: that is the request's fault.
-  if (err instanceof SoftpromptError) return new ApiError(400, err.message, null, 'invalid_request_error', 'rejected_by_model');
-  const message = err instanceof Error ? err.message : String(err);
-  return new ApiError(500, `the model failed on this request: ${message}`, null, 'server_error', 'engine_error');
+  // verbalizer, ...) throws a SoftpromptError: that is the request's fault. ONNX Runtime and graph
+  // failures are the server's (an allocation past memory, a bug): a 500 that keeps their
+  // internals (shapes, allocator messages) in the server's log, out of the answer.
+  if (err instanceof SoftpromptError && !isEngineFailure(err)) return new ApiError(400, err.message, null, 'invalid_request_error', 'rejected_by_model');
+  return engineFailure();
 }
 
 /** Starts listening (127.0.0.1:8080 unless told otherwise); returns the base URL. */
