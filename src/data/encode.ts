@@ -11,6 +11,7 @@ import { DataError } from './errors.ts';
 import type { DataRecord } from './readers.ts';
 import type { Template } from './template.ts';
 import type { VerbalizedPrompt, Verbalizer } from './verbalizer.ts';
+import { checkDistinctCandidates, checkDistinctLabels } from './verbalizer_check.ts';
 
 export interface ExampleEncoderOptions {
   template: Template;
@@ -108,6 +109,8 @@ export class ExampleEncoder {
     const maxChars = opts.maxFieldChars ?? DEFAULT_MAX_FIELD_CHARS;
     if (!Number.isInteger(maxChars) || maxChars < 1) throw new RangeError(`maxFieldChars must be a positive integer, got ${maxChars}`);
     this.maxFieldChars = maxChars;
+    checkDistinctLabels(opts.verbalizer);
+    for (const t of opts.taskPrompts?.values() ?? []) if (t.verbalizer) checkDistinctLabels(t.verbalizer);
     this.template = opts.template;
     this.verbalizer = opts.verbalizer;
     this.tokenizer = opts.tokenizer;
@@ -254,6 +257,7 @@ export class ExampleEncoder {
       enc = lo === 0 ? empty : best;
       truncated = true;
     }
+    checkDistinctCandidates(verbalizer.labels, enc.candidates, verbalizer.source);
     const labelIndex = label === null ? -1 : verbalizer.labels.indexOf(label);
     return {
       promptIds: enc.promptIds,
