@@ -11,7 +11,10 @@ import { Verbalizer } from '../data/verbalizer.ts';
 export function intArg(min: number): (value: string) => number {
   return (value: string): number => {
     const n = Number(value.trim());
-    if (value.trim() === '' || !Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer >= ${min}, got "${value}"`);
+    // Safe integers only: 1e20 is an integer to JavaScript but not one a seed or count can hold exactly.
+    if (value.trim() === '' || !Number.isSafeInteger(n) || n < min) {
+      throw new InvalidArgumentError(`expected an integer >= ${min}${Number.isInteger(n) && n > 0 ? ` and at most ${Number.MAX_SAFE_INTEGER}` : ''}, got "${value}"`);
+    }
     return n;
   };
 }

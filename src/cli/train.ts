@@ -386,7 +386,11 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
       resume: flags.resume === true,
       recipe,
       saveAdapter: save,
-      onEvent: (e) => progress.onEvent(e),
+      onEvent: (e) => {
+        // --resume on a folder without checkpoints starts afresh: say so rather than silently.
+        if (e.kind === 'start' && flags.resume === true && !e.resumed) io.err(`softprompt: --resume: ${out} holds no checkpoint; starting a fresh run`);
+        progress.onEvent(e);
+      },
       lengthNormalize: flags.lengthNormalize === true,
       softSlots,
     });

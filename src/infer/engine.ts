@@ -6,6 +6,7 @@
  * summed log-probability of each verbalizer continuation, tokenized with the prompt), one
  * compiled scorer per method shape (kind, virtual tokens) shared by the tasks of that shape.
  */
+import { setMaxListeners } from 'node:events';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { LoadedAdapter } from '../adapter/types.ts';
@@ -51,6 +52,8 @@ export interface EngineOptions {
   intraOpThreads?: number;
   /** Longest text field of a classification input, in characters. Default: the encoder's (200 000). */
   maxFieldChars?: number;
+  /** An adapter that fails to load is an error (thrown once) instead of a warning and a skip. Default false. */
+  strictAdapters?: boolean;
   /** Adapter warnings and adapters skipped because they failed to load. Default: process.emitWarning. */
   onWarning?: (message: string) => void;
 }
@@ -189,6 +192,8 @@ export class Engine implements InferenceEngine {
   generate(requests: readonly GenerateRequest[], options: CallOptions & GenerateOptions): Promise<(GenerateResult | null)[]>;
   async generate(requests: readonly GenerateRequest[], options: CallOptions & GenerateOptions = {}): Promise<(GenerateResult | null)[]> {
     if (options.signal?.aborted) throw new InferenceError('aborted');
+    // One listener per row goes on the call's signal: many prompts are not a leak.
+    if (options.signal && requests.length > 5) setMaxListeners(2 * requests.length + 10, options.signal);
     const rows = requests.map((r, i) => {
       try {
         return this.#row(r);
@@ -482,6 +487,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
         });
       } else loaded.push([name, adapter]);
     } catch (e) {
+      if (opts.strictAdapters) throw e;
       const message = e instanceof Error ? e.message : String(e);
       skipped.push({ name, dir, message });
       warn(`adapter ${name} (${dir}) skipped: ${message}`);

@@ -8,6 +8,7 @@
  * 504 past the per-request timeout, 500 an engine failure that is not the request's fault.
  */
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { Readable } from 'node:stream';
 import Fastify from 'fastify';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
@@ -25,6 +26,7 @@ import { Scheduler } from './scheduler.ts';
 import type { BatchRecord, SchedulerStats } from './scheduler.ts';
 import { parseClassify, parseCompletion } from './validate.ts';
 import { engineFailure, isEngineFailure } from './engine_errors.ts';
+import { installJsonBody } from './json_body.ts';
 import { checkClassifyLimits, checkCompletionLimits, DEFAULT_MAX_FIELD_CHARS, DEFAULT_MAX_LABELS } from './limits.ts';
 
 export interface ServerOptions {
@@ -147,6 +149,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     forceCloseConnections: 'idle',
   });
   app.decorate('scheduler', scheduler);
+  installJsonBody(app);
 
   // In-flight requests (counted until their response closes, however it ends) for the graceful shutdown.
   let inFlight = 0;
@@ -190,6 +193,8 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   /** An AbortSignal that fires at the request's timeout or when its client goes away; `done` clears the timer. */
   function requestSignal(reply: FastifyReply): { signal: AbortSignal; done: () => void } {
     const ac = new AbortController();
+    // Each prompt of an array listens on this signal (scheduler and engine): up to maxQueue of them.
+    setMaxListeners(2 * maxQueue + 10, ac.signal);
     const timer = setTimeout(() => ac.abort(new RequestTimeoutError(timeoutMs)), timeoutMs);
     const onClose = (): void => {
       clearTimeout(timer);
