@@ -4,6 +4,7 @@
  * request costs no more than reading its body; each refusal is a 400 naming the field.
  */
 import { badField } from './errors.ts';
+import type { ChatParams } from './chat.ts';
 import type { ClassifyParams, CompletionParams } from './validate.ts';
 
 /** Longest text field a request may hold, in characters (the encoder's own default). */
@@ -23,7 +24,13 @@ function checkText(param: string, text: string, max: number): void {
 }
 
 export function checkCompletionLimits(p: CompletionParams, limits: RequestLimits): void {
-  p.prompts.forEach((s, i) => checkText(p.promptWasArray ? `prompt[${i}]` : 'prompt', s, limits.maxFieldChars));
+  p.prompts.forEach((s, i) => {
+    if (typeof s === 'string') checkText(p.promptWasArray ? `prompt[${i}]` : 'prompt', s, limits.maxFieldChars);
+  });
+}
+
+export function checkChatLimits(p: ChatParams, limits: RequestLimits): void {
+  p.messages.forEach((m, i) => checkText(`messages[${i}].content`, m.content, limits.maxFieldChars));
 }
 
 export function checkClassifyLimits(p: ClassifyParams, limits: RequestLimits): void {
