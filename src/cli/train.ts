@@ -28,6 +28,7 @@ import { TrainSource } from '../train/source.ts';
 import { train } from '../train/trainer.ts';
 import type { DevMetric, Params, TrainResult } from '../train/trainer.ts';
 import { intArg, required, textArg, verbalizerArg } from './args.ts';
+import { exitCodeOf, onInterrupt } from './interrupt.ts';
 import { withConfigFile } from './config.ts';
 import { encodeSplit, loadModel, longestField, readSplit, verbalizerEntries } from './eval.ts';
 import type { LoadedModel } from './eval.ts';
@@ -357,9 +358,13 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
   };
 
   const progress = trainProgress();
+  const interrupt = onInterrupt((sig) => {
+    io.err(`\nsoftprompt: ${sig}: finishing the current update, then writing a checkpoint (send ${sig} again to exit at once, losing it)`);
+  });
   let result: TrainResult;
   try {
     result = await train({
+      signal: interrupt.signal,
       config: model.config,
       weights: model.weights,
       method,
@@ -396,6 +401,16 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
     });
   } finally {
     progress.stop();
+    interrupt.dispose();
+  }
+  const sig = interrupt.received();
+  if (result.interrupted && sig !== null) {
+    io.err(
+      `softprompt: ${sig}: stopped after update ${result.steps}; checkpoint in ${resolve(out, 'checkpoints')}, last adapter in ${result.lastDir}; ` +
+        'continue with the same command plus --resume',
+    );
+    process.exitCode = exitCodeOf(sig);
+    return { result, json: { adapter: out, last: result.lastDir, steps: result.steps, stop_reason: result.stopReason, interrupted: sig } };
   }
   const best = result.best;
   // The picture of the run; a failure here must not cost the trained adapter.

@@ -5,6 +5,7 @@
  * resume exactly. The loop knows nothing of file formats for adapters: `saveAdapter` writes them.
  */
 import { existsSync, mkdirSync } from 'node:fs';
+import { acquireRunLock } from './run_lock.ts';
 import { join } from 'node:path';
 import type { EncodedExample } from '../data/encode.ts';
 import { collateTrain } from '../data/collate.ts';
@@ -66,6 +67,11 @@ export interface TrainerOptions {
   /** Write a checkpoint every N updates (also after each evaluation and epoch). Default 50. */
   saveEvery?: number;
   resume?: boolean;
+  /**
+   * Aborted (e.g. on SIGINT/SIGTERM): the current update finishes, a checkpoint and the last
+   * adapter are written, and train() returns with `interrupted` set.
+   */
+  signal?: AbortSignal;
   /** What defines the run; a resume with a different recipe is refused. */
   recipe: Record<string, unknown>;
   /** Writes an adapter (PEFT files + softprompt.json) for `params` into `dir`. */
@@ -95,6 +101,8 @@ export interface TrainResult {
   /** Where the final adapter (best, or last without validation) is. */
   adapterDir: string;
   lastDir: string;
+  /** True when `signal` stopped the run early (a checkpoint and the last adapter were written). */
+  interrupted: boolean;
 }
 
 const clone = (p: Params): Params => Object.fromEntries(Object.entries(p).map(([k, t]) => [k, tensor('float32', t.shape, t.data.slice())]));
@@ -122,6 +130,20 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
   const lrAt = makeSchedule({ kind: opts.schedule ?? 'linear', lr: opts.lr, warmupSteps: opts.warmupSteps ?? 0, totalSteps });
 
   mkdirSync(outDir, { recursive: true });
+  const releaseLock = acquireRunLock(outDir);
+  try {
+    return await trainLocked(opts, { accum, metric, saveEvery, hasVal, stats, totalSteps, lrAt });
+  } finally {
+    releaseLock();
+  }
+}
+
+async function trainLocked(
+  opts: TrainerOptions,
+  pre: { accum: number; metric: NonNullable<TrainerOptions['metric']>; saveEvery: number; hasVal: boolean; stats: Awaited<ReturnType<TrainerOptions['source']['stats']>>; totalSteps: number; lrAt: (step: number) => number },
+): Promise<TrainResult> {
+  const { method, outDir } = opts;
+  const { accum, metric, saveEvery, hasVal, stats, totalSteps, lrAt } = pre;
   const log = new MetricsLog(join(outDir, 'metrics.jsonl'));
   const lastDir = join(outDir, 'last');
 
@@ -196,6 +218,7 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
   };
 
   let stopReason = '';
+  let interrupted = false;
   let lastLoss: number | null = null;
   const names = method.params.map((p) => p.name);
   const grads: Record<string, Float32Array> = Object.fromEntries(names.map((n) => [n, new Float32Array(params[n]!.data.length)]));
@@ -265,6 +288,10 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
           }
         }
         if (finished && !stopReason) stopReason = `finished ${totalSteps} updates`;
+        if (!stopReason && opts.signal?.aborted) {
+          interrupted = true;
+          stopReason = `interrupted after update ${state.step} of ${totalSteps}`;
+        }
         if (stopReason || evalNow || epochEnd || state.step % saveEvery === 0) checkpoint();
         if (stopReason) break;
       }
@@ -278,5 +305,5 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
   if (!hasVal) opts.saveAdapter(outDir, params, { step: state.step, epoch: state.epoch, loss: lastLoss });
   log.write({ event: 'stop', step: state.step, reason: stopReason, best: state.best, elapsed_s: Number(elapsed().toFixed(3)) });
   opts.onEvent?.({ kind: 'stop', step: state.step, reason: stopReason });
-  return { steps: state.step, epochs: state.epoch, stopReason, best: state.best, lastLoss, elapsedSeconds: elapsed(), adapterDir: outDir, lastDir };
+  return { steps: state.step, epochs: state.epoch, stopReason, best: state.best, lastLoss, elapsedSeconds: elapsed(), adapterDir: outDir, lastDir, interrupted };
 }
