@@ -28,6 +28,7 @@ import { TrainSource } from '../train/source.ts';
 import { train } from '../train/trainer.ts';
 import type { DevMetric, Params, TrainResult } from '../train/trainer.ts';
 import { intArg, required, textArg, verbalizerArg } from './args.ts';
+import { sha256File } from '../data/file_hash.ts';
 import { exitCodeOf, onInterrupt } from './interrupt.ts';
 import { withConfigFile } from './config.ts';
 import { encodeSplit, loadModel, longestField, readSplit, verbalizerEntries } from './eval.ts';
@@ -92,6 +93,7 @@ export interface TrainFlags {
   shuffleBuffer: number;
   lengthNormalize?: boolean;
   resume?: boolean;
+  allowDataChange?: boolean;
   json?: boolean;
 }
 
@@ -365,6 +367,9 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
   try {
     result = await train({
       signal: interrupt.signal,
+      dataSha256: await sha256File(resolve(trainPath)),
+      allowDataChange: flags.allowDataChange === true,
+      onWarning: (m) => io.err(`softprompt: warning: ${m}`),
       config: model.config,
       weights: model.weights,
       method,
@@ -521,6 +526,7 @@ export function trainCommand(): Command {
     .option('--shuffle-buffer <n>', 'shuffle-buffer size in examples; larger files are shuffled through it', intArg(1), 16384)
     .option('--length-normalize', 'rank labels by mean log-probability per token when evaluating')
     .option('--resume', 'continue the run in --out from its last checkpoint')
+    .option('--allow-data-change', 'with --resume: continue even though the training file changed since the run started')
     .option('--json', 'print one JSON object as the last line of stdout');
   withConfigFile(cmd, { structured: ['verbalizer', 'template'] });
   cmd.addHelpText('after', TRAIN_HELP);

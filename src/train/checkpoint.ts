@@ -42,6 +42,8 @@ export interface TrainerState {
   elapsedSeconds: number;
   /** The run's recipe (seed, lr, batch size, data, method…); resume refuses a different one. */
   recipe: Record<string, unknown>;
+  /** sha256 of the training file's content (absent in checkpoints written before it was recorded). */
+  dataSha256?: string;
 }
 
 export interface Checkpoint {

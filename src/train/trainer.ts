@@ -72,6 +72,11 @@ export interface TrainerOptions {
    * adapter are written, and train() returns with `interrupted` set.
    */
   signal?: AbortSignal;
+  /** sha256 of the training file; a resume whose file has another hash is refused unless allowDataChange. */
+  dataSha256?: string;
+  allowDataChange?: boolean;
+  /** Non-fatal notes (a data change allowed on resume). */
+  onWarning?: (message: string) => void;
   /** What defines the run; a resume with a different recipe is refused. */
   recipe: Record<string, unknown>;
   /** Writes an adapter (PEFT files + softprompt.json) for `params` into `dir`. */
@@ -158,11 +163,20 @@ async function trainLocked(
   if (ck) {
     const diff = diffRecipe(ck.state.recipe, opts.recipe);
     if (diff.length) throw new TrainingError(`cannot resume ${outDir}: the run was started with other settings (${diff.join('; ')}); use the original flags or a new --out`);
-    state = ck.state;
+    const saved = ck.state.dataSha256;
+    if (saved !== undefined && opts.dataSha256 !== undefined && saved !== opts.dataSha256) {
+      const what = `the training file ${String(opts.recipe['train'] ?? '')} changed since the run started (sha256 ${saved.slice(0, 12)}… → ${opts.dataSha256.slice(0, 12)}…)`;
+      if (!opts.allowDataChange) throw new TrainingError(`cannot resume ${outDir}: ${what}; restore the file, or pass --allow-data-change to continue on the new data (the losses will differ from an uninterrupted run)`);
+      opts.onWarning?.(`${what}; continuing on the new data (--allow-data-change)`);
+    }
+    state = { ...ck.state, ...(opts.dataSha256 !== undefined ? { dataSha256: opts.dataSha256 } : {}) };
     params = ck.params;
     bestParams = ck.bestParams;
   } else {
-    state = { version: 1, step: 0, epoch: 0, batchInEpoch: 0, examplesSeen: 0, best: null, evalsSinceBest: 0, elapsedSeconds: 0, recipe: opts.recipe };
+    state = {
+      version: 1, step: 0, epoch: 0, batchInEpoch: 0, examplesSeen: 0, best: null, evalsSinceBest: 0, elapsedSeconds: 0, recipe: opts.recipe,
+      ...(opts.dataSha256 !== undefined ? { dataSha256: opts.dataSha256 } : {}),
+    };
     params = clone(opts.init);
     bestParams = null;
   }
