@@ -41,6 +41,7 @@ import type { FastifyInstance } from 'fastify';
 import { TRAIN_DEFAULTS } from './train/defaults.ts';
 import type { TrainDefaults } from './train/defaults.ts';
 import { runTraining } from './train/run.ts';
+import { TrainingError } from './train/trainer.ts';
 import type { DevMetric, TrainEvent } from './train/trainer.ts';
 import type { ScheduleKind } from './train/schedule.ts';
 import type { Tokenizer } from './tokenizer/tokenizer.ts';
@@ -401,6 +402,8 @@ export async function train(model: Model, opts: TrainOptions): Promise<TrainedAd
     out,
   });
   const r = run.result;
+  // An AbortSignal rejects, as fetch() does; the checkpoint and last adapter are on disk to resume from.
+  if (r.interrupted) throw new TrainingError(`training aborted at update ${r.steps}; the last checkpoint is in ${join(out, 'checkpoints')} and the last adapter in ${r.lastDir} (resume: true continues it)`);
   return {
     adapter: adapterFromDir(out),
     metrics: {

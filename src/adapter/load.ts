@@ -13,6 +13,7 @@ import type { MethodKind, PromptMethod } from '../methods/types.ts';
 import type { Tensor } from '../tensor.ts';
 import { promptEmbeddingsToSave } from './encoder.ts';
 import { AdapterError } from './errors.ts';
+import { checkAllFinite } from './finite.ts';
 import { fingerprintModel } from './fingerprint.ts';
 import { decodeEncoder, parseSoftpromptMeta } from './meta.ts';
 import { peftDims, SUPPORTED_PEFT_TYPES } from './peft_config.ts';
@@ -289,6 +290,13 @@ function loadMultitask(
  * MULTITASK_PROMPT_TUNING runs as itself, with its task names in `tasks`.
  */
 export function loadAdapter(dir: string, model: AdapterModel, opts: LoadAdapterOptions = {}): LoadedAdapter {
+  const a = loadAdapterUnchecked(dir, model, opts);
+  checkAllFinite(a.params, join(a.dir, ADAPTER_WEIGHTS_FILE));
+  if (a.trainable !== a.params) checkAllFinite(a.trainable, join(a.dir, SOFTPROMPT_FILE), 'encoder.');
+  return a;
+}
+
+function loadAdapterUnchecked(dir: string, model: AdapterModel, opts: LoadAdapterOptions): LoadedAdapter {
   const warn = opts.onWarning ?? ((m: string) => process.emitWarning(m, 'SoftpromptWarning'));
   const root = resolve(dir);
   if (!existsSync(root)) throw new FormatError(root, 'adapter folder does not exist');

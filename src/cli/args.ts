@@ -11,7 +11,23 @@ import { Verbalizer } from '../data/verbalizer.ts';
 export function intArg(min: number): (value: string) => number {
   return (value: string): number => {
     const n = Number(value.trim());
-    if (value.trim() === '' || !Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer >= ${min}, got "${value}"`);
+    // Safe integers only: 1e20 is an integer to JavaScript but not one a seed or count can hold exactly.
+    if (value.trim() === '' || !Number.isSafeInteger(n) || n < min) {
+      throw new InvalidArgumentError(`expected an integer >= ${min}${Number.isInteger(n) && n > 0 ? ` and at most ${Number.MAX_SAFE_INTEGER}` : ''}, got "${value}"`);
+    }
+    return n;
+  };
+}
+
+/** Node's timers hold at most 2^31 - 1 ms (about 24.8 days); a longer delay silently becomes 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A commander parser for a millisecond flag handed to setTimeout: an integer in [min, MAX_TIMER_MS]. */
+export function timerArg(min: number): (value: string) => number {
+  const int = intArg(min);
+  return (value: string): number => {
+    const n = int(value);
+    if (n > MAX_TIMER_MS) throw new InvalidArgumentError(`expected at most ${MAX_TIMER_MS} ms (about 24.8 days, the longest timer Node keeps), got "${value}"`);
     return n;
   };
 }

@@ -36,6 +36,7 @@ export async function runClassify(flags: ClassifyFlags, io: Io = processIo): Pro
   const model = await loadModel(flags.model);
   const engine = await createEngine({
     model,
+    strictAdapters: true,
     adapters: flags.adapter !== undefined ? { adapter: flags.adapter } : {},
     onWarning: (m) => io.err(`softprompt: warning: ${m}`),
   });

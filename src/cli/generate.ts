@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { SoftpromptError } from '../errors.ts';
 import { createEngine } from '../infer/engine.ts';
+import type { Engine } from '../infer/engine.ts';
+import { InferenceError } from '../infer/errors.ts';
 import type { GenerateRequest, InferenceEngine } from '../infer/types.ts';
 import { intArg } from './args.ts';
 import { withConfigFile } from './config.ts';
@@ -107,12 +109,41 @@ export async function runGenerate(flags: GenerateFlags, io: Io = processIo): Pro
   const model = await loadModel(flags.model);
   const engine = await createEngine({
     model,
+    strictAdapters: true,
     adapters: flags.adapter !== undefined ? { adapter: flags.adapter } : {},
     maxBatchSize: flags.batchSize,
     onWarning: (m) => io.err(`softprompt: warning: ${m}`),
   });
   try {
     if (engine.skipped.length > 0) throw new SoftpromptError(engine.skipped[0]!.message);
+    await generateWith(engine, flags, prompts, io);
+  } catch (e) {
+    throw asFlagError(e);
+  } finally {
+    await engine.close();
+  }
+}
+
+/** The request fields the engine checks, as the flags the user typed. */
+const FLAG_OF: Readonly<Record<string, string>> = {
+  maxNewTokens: '--max-new-tokens',
+  topK: '--top-k',
+  topP: '--top-p',
+  temperature: '--temperature',
+  seed: '--seed',
+  stop: '--stop',
+};
+
+/** An engine error naming a request field (maxNewTokens, topK, ...) names the flag instead. */
+function asFlagError(e: unknown): unknown {
+  if (!(e instanceof InferenceError) || e.field === undefined) return e;
+  const flag = FLAG_OF[e.field];
+  if (flag === undefined) return e;
+  return new SoftpromptError(e.message.replace(new RegExp(`\\b${e.field}\\b`, 'g'), flag));
+}
+
+async function generateWith(engine: Engine, flags: GenerateFlags, prompts: readonly string[], io: Io): Promise<void> {
+  {
     const base: Omit<GenerateRequest, 'prompt'> = {
       task: adapterTask(engine, flags.adapter, flags.task),
       maxNewTokens: flags.maxNewTokens,
@@ -134,8 +165,6 @@ export async function runGenerate(flags: GenerateFlags, io: Io = processIo): Pro
         io.out(JSON.stringify({ prompt: prompts[i], text: r.text, ids: r.ids, prompt_tokens: r.promptTokens, finish_reason: r.finishReason }));
       } else io.out(r.text);
     });
-  } finally {
-    await engine.close();
   }
 }
 

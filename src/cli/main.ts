@@ -1,6 +1,6 @@
 /** The `softprompt` command line: each command is built by its module and registered here. */
 import { Command, CommanderError } from 'commander';
-import { SoftpromptError } from '../errors.ts';
+import { describeFatal, takeDebugFlag } from './fatal.ts';
 import { withConfigFile } from './config.ts';
 import { demoCommand } from './demo.ts';
 import { classifyCommand } from './classify.ts';
@@ -46,16 +46,30 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   else throw e;
 });
 
+const { argv, debug } = takeDebugFlag(process.argv);
+/** One line (and the exit code) for an error that ends the command; the stack only with --debug. */
+const fail = (e: unknown): void => {
+  const f = describeFatal(e, debug);
+  console.error(f.message);
+  process.exitCode = f.exitCode;
+};
+// A stray rejection or throw outside the command's own await (a timer, a stream) ends it the same way.
+process.on('uncaughtException', (e) => {
+  fail(e);
+  process.exit();
+});
+process.on('unhandledRejection', (e) => {
+  fail(e);
+  process.exit();
+});
+
 try {
-  await program.parseAsync(process.argv);
+  await program.parseAsync(argv);
 } catch (e) {
   if (e instanceof CommanderError) {
     // commander has printed the message (or the help) already
     process.exitCode = e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : 2;
-  } else if (e instanceof SoftpromptError) {
-    console.error(`softprompt: ${e.message}`);
-    process.exitCode = 2;
   } else {
-    throw e;
+    fail(e);
   }
 }

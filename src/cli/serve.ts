@@ -15,7 +15,7 @@ import type { Registry } from '../serve/registry.ts';
 import { DEFAULTS } from '../serve/server.ts';
 import { prepareServer } from '../serve/start.ts';
 import type { EngineFactory } from '../serve/start.ts';
-import { intArg } from './args.ts';
+import { intArg, timerArg } from './args.ts';
 import { withConfigFile } from './config.ts';
 import { processIo } from './output.ts';
 import type { Io } from './output.ts';
@@ -33,6 +33,8 @@ export interface ServeFlags {
   batchWindowMs?: number;
   bodyLimit?: number;
   maxTokens?: number;
+  maxFieldChars?: number;
+  maxLabels?: number;
   log?: boolean;
   /** Bearer key every route but /health needs (default $SOFTPROMPT_API_KEY). */
   apiKey?: string;
@@ -80,6 +82,8 @@ export async function startServe(flags: ServeFlags, deps: { engineFactory?: Engi
     batchWindowMs: flags.batchWindowMs,
     bodyLimit: flags.bodyLimit,
     maxTokens: flags.maxTokens,
+    maxFieldChars: flags.maxFieldChars,
+    maxLabels: flags.maxLabels,
     log: flags.log,
     apiKey,
     ...(flags.cors !== undefined && flags.cors.length > 0 ? { cors: flags.cors.includes('*') ? true as const : flags.cors } : {}),
@@ -156,8 +160,10 @@ export function serveCommand(): Command {
     .option('--port <n>', 'port to listen on (0: any free port)', intArg(0), DEFAULTS.port)
     .option('--max-batch <n>', 'prompts per engine batch', intArg(1), DEFAULTS.maxBatch)
     .option('--max-queue <n>', 'prompts waiting at most; beyond, 429 with Retry-After', intArg(1), DEFAULTS.maxQueue)
-    .option('--timeout-ms <ms>', 'per-request timeout, queueing included (504 past it)', intArg(1), DEFAULTS.requestTimeoutMs)
-    .option('--batch-window-ms <ms>', 'how long a request waits for others to join its batch', intArg(0), DEFAULTS.batchWindowMs)
+    .option('--timeout-ms <ms>', 'per-request timeout, queueing included (504 past it)', timerArg(1), DEFAULTS.requestTimeoutMs)
+    .option('--batch-window-ms <ms>', 'how long a request waits for others to join its batch', timerArg(0), DEFAULTS.batchWindowMs)
+    .option('--max-field-chars <n>', 'longest text field of a request, in characters (400 above)', intArg(1), DEFAULTS.maxFieldChars)
+    .option('--max-labels <n>', "labels of a request's verbalizer at most (400 above)", intArg(1), DEFAULTS.maxLabels)
     .option('--body-limit <bytes>', 'largest request body (413 above)', intArg(1), DEFAULTS.bodyLimit)
     .option('--max-tokens <n>', 'largest max_tokens a request may ask for (also capped by the model\'s context)', intArg(1), DEFAULTS.maxTokens)
     .option('--log', "log every request (fastify's JSON log on stdout)")

@@ -18,6 +18,7 @@ import { SCHEDULES } from '../train/schedule.ts';
 import type { ScheduleKind } from '../train/schedule.ts';
 import type { DevMetric, TrainResult } from '../train/trainer.ts';
 import { intArg, required, textArg, verbalizerArg } from './args.ts';
+import { exitCodeOf, onInterrupt } from './interrupt.ts';
 import { withConfigFile } from './config.ts';
 import { processIo } from './output.ts';
 import type { Io } from './output.ts';
@@ -74,6 +75,7 @@ export interface TrainFlags {
   shuffleBuffer: number;
   lengthNormalize?: boolean;
   resume?: boolean;
+  allowDataChange?: boolean;
   json?: boolean;
 }
 
@@ -116,6 +118,9 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
   // Multitask-only flags count when typed (an error for other methods) or when the run is multitask.
   const given = (key: 'tasks' | 'taskField' | 'numRanks'): boolean => multitask || fromCli(key);
   const progress = trainProgress();
+  const interrupt = onInterrupt((sig) => {
+    io.err(`\nsoftprompt: ${sig}: finishing the current update, then writing a checkpoint (send ${sig} again to exit at once, losing it)`);
+  });
   let run: TrainRun;
   try {
     run = await runTraining({
@@ -164,13 +169,29 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
       shuffleBuffer: flags.shuffleBuffer,
       lengthNormalize: flags.lengthNormalize,
       resume: flags.resume,
-      onEvent: (e) => progress.onEvent(e),
+      allowDataChange: flags.allowDataChange,
+      signal: interrupt.signal,
+      onEvent: (e) => {
+        // --resume on a folder without checkpoints starts afresh: say so rather than silently.
+        if (e.kind === 'start' && flags.resume === true && !e.resumed) io.err(`softprompt: --resume: ${out} holds no checkpoint; starting a fresh run`);
+        progress.onEvent(e);
+      },
       onWarning: (m) => io.err(`softprompt: warning: ${m}`),
     });
   } finally {
     progress.stop();
+    interrupt.dispose();
   }
   const { result, model } = run;
+  const sig = interrupt.received();
+  if (result.interrupted && sig !== null) {
+    io.err(
+      `softprompt: ${sig}: stopped after update ${result.steps}; checkpoint in ${resolve(out, 'checkpoints')}, last adapter in ${result.lastDir}; ` +
+        'continue with the same command plus --resume',
+    );
+    process.exitCode = exitCodeOf(sig);
+    return { result, json: { adapter: out, last: result.lastDir, steps: result.steps, stop_reason: result.stopReason, interrupted: sig } };
+  }
   const best = result.best;
   // The picture of the run; a failure here must not cost the trained adapter.
   let report: string | null = null;
@@ -281,6 +302,7 @@ export function trainCommand(): Command {
     .option('--shuffle-buffer <n>', 'shuffle-buffer size in examples; larger files are shuffled through it', intArg(1), D.shuffleBuffer)
     .option('--length-normalize', 'rank labels by mean log-probability per token when evaluating')
     .option('--resume', 'continue the run in --out from its last checkpoint')
+    .option('--allow-data-change', 'with --resume: continue even though the training file changed since the run started')
     .option('--json', 'print one JSON object as the last line of stdout');
   withConfigFile(cmd, { structured: ['verbalizer', 'template'] });
   cmd.addHelpText('after', TRAIN_HELP);

@@ -11,6 +11,7 @@ import { DataError } from './errors.ts';
 import type { DataRecord } from './readers.ts';
 import type { Template } from './template.ts';
 import type { VerbalizedPrompt, Verbalizer } from './verbalizer.ts';
+import { checkDistinctCandidates, checkDistinctLabels } from './verbalizer_check.ts';
 
 export interface ExampleEncoderOptions {
   template: Template;
@@ -37,7 +38,18 @@ export interface ExampleEncoderOptions {
    * (multitask prompt tuning over tasks with their own label sets). Needs `tasks`.
    */
   taskPrompts?: ReadonlyMap<string, TaskPrompt>;
+  /**
+   * Longest value, in characters, any template field may hold (bounds the work one record can
+   * cost). Default {@link DEFAULT_MAX_FIELD_CHARS}; a longer value is a DataError naming the field.
+   */
+  maxFieldChars?: number;
 }
+
+/**
+ * Default per-field character limit: about 50 000 tokens of English, far past any context this
+ * project runs, while a 1 MB record (which would only be cut to the context anyway) is refused.
+ */
+export const DEFAULT_MAX_FIELD_CHARS = 200_000;
 
 /** A task's own template and/or verbalizer (see ExampleEncoderOptions.taskPrompts). */
 export interface TaskPrompt {
@@ -90,9 +102,15 @@ export class ExampleEncoder {
   readonly tasks: readonly string[] | undefined;
   readonly defaultTask: string | undefined;
   readonly taskPrompts: ReadonlyMap<string, TaskPrompt> | undefined;
+  readonly maxFieldChars: number;
 
   constructor(opts: ExampleEncoderOptions) {
     if (!Number.isInteger(opts.maxLength) || opts.maxLength < 1) throw new RangeError(`maxLength must be a positive integer, got ${opts.maxLength}`);
+    const maxChars = opts.maxFieldChars ?? DEFAULT_MAX_FIELD_CHARS;
+    if (!Number.isInteger(maxChars) || maxChars < 1) throw new RangeError(`maxFieldChars must be a positive integer, got ${maxChars}`);
+    this.maxFieldChars = maxChars;
+    checkDistinctLabels(opts.verbalizer);
+    for (const t of opts.taskPrompts?.values() ?? []) if (t.verbalizer) checkDistinctLabels(t.verbalizer);
     this.template = opts.template;
     this.verbalizer = opts.verbalizer;
     this.tokenizer = opts.tokenizer;
@@ -181,6 +199,16 @@ export class ExampleEncoder {
     const taskId = this.taskOf(record);
     const { template, verbalizer, truncateField, own } = this.promptOf(taskId);
     const label = this.labelOf(record, verbalizer);
+    for (const f of template.fields) {
+      const v = record[f];
+      if (typeof v === 'string' && v.length > this.maxFieldChars) {
+        throw new DataError(`field "${f}" holds ${v.length} characters, over the limit of ${this.maxFieldChars} per field; shorten it or raise the limit (--max-field-chars)`, {
+          file: record.__file,
+          line: record.__line,
+          field: f,
+        });
+      }
+    }
     const fits = (v: VerbalizedPrompt): boolean => v.promptIds.length + longest(v.candidates) <= this.maxLength;
     const encodeWith = (overrides: Record<string, string>): VerbalizedPrompt & { softAt?: number[] } => {
       const { text, slots } = template.renderWithSlots(record, overrides);
@@ -188,12 +216,21 @@ export class ExampleEncoder {
       return slots.length === 0 ? enc : { ...enc, softAt: this.#softPositions(prefix + text, slots, prefix.length, enc.promptIds) };
     };
 
-    let enc = encodeWith({});
+    // The field is tokenized once. Only its first `cap` tokens can ever fit (the prompt holds
+    // about as many tokens as the field: merges with the template text change a few at its
+    // edges, never halve it), so a longer field is known not to fit without rendering it whole,
+    // and every candidate cut below re-tokenizes at most a context's worth of text. The work is
+    // linear in the input; the cut is the one a search over the whole field would find.
+    const cap = 2 * this.maxLength + 16;
+    const field = truncateField;
+    const raw = field === undefined ? undefined : record[field];
+    let ids: number[] | undefined;
+    if (typeof raw === 'string' && raw.length > cap) ids = this.tokenizer.encode(raw, { addSpecialTokens: false });
+    let enc = ids !== undefined && ids.length > cap ? undefined : encodeWith({});
     let truncated = false;
-    if (!fits(enc)) {
-      const field = truncateField;
+    if (enc === undefined || !fits(enc)) {
       const where = { file: record.__file, line: record.__line, field };
-      const empty = field === undefined ? enc : encodeWith({ [field]: '' });
+      const empty = field === undefined ? enc! : encodeWith({ [field]: '' });
       if (field === undefined || !fits(empty)) {
         const n = empty.promptIds.length + longest(empty.candidates);
         const what = prefix === '' ? 'template alone' : 'template with its demonstrations';
@@ -203,12 +240,11 @@ export class ExampleEncoder {
           where,
         );
       }
-      const original = template.fieldValue(record, field);
-      const ids = this.tokenizer.encode(original, { addSpecialTokens: false });
-      const textOf = (k: number): string => (k === 0 ? '' : this.tokenizer.decode(ids.slice(0, k)).replace(/\uFFFD+$/, ''));
-      // Largest k whose first k field tokens fit: k = 0 fits, k = ids.length does not (or barely).
+      const fieldIds = ids ?? this.tokenizer.encode(template.fieldValue(record, field), { addSpecialTokens: false });
+      const textOf = (k: number): string => (k === 0 ? '' : this.tokenizer.decode(fieldIds.slice(0, k)).replace(/\uFFFD+$/, ''));
+      // Largest k whose first k field tokens fit: k = 0 fits, k = min(length, cap) does not (or barely).
       let lo = 0;
-      let hi = ids.length;
+      let hi = Math.min(fieldIds.length, cap);
       let best = empty;
       while (lo < hi) {
         const mid = Math.ceil((lo + hi) / 2);
@@ -221,6 +257,7 @@ export class ExampleEncoder {
       enc = lo === 0 ? empty : best;
       truncated = true;
     }
+    checkDistinctCandidates(verbalizer.labels, enc.candidates, verbalizer.source);
     const labelIndex = label === null ? -1 : verbalizer.labels.indexOf(label);
     return {
       promptIds: enc.promptIds,

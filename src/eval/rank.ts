@@ -206,8 +206,10 @@ export class RankScorer {
         const length = ex.promptIds.length + conts.reduce((s, c) => s + c.length, 0);
         return { example: i, candidates, softAt: ex.softAt, taskId: ex.taskId, prompt: ex.promptIds, conts, length };
       };
-      if (this.options.packCandidates) rows.push(row(ex.candidates.map((_, k) => k)));
-      else ex.candidates.forEach((_, k) => rows.push(row([k])));
+      if (this.options.packCandidates) {
+        const limit = this.config.maxPositions - (this.method?.numVirtualTokens ?? 0);
+        for (const group of packCandidateRows(ex.promptIds.length, ex.candidates.map((c) => c.length), limit)) rows.push(row(group));
+      } else ex.candidates.forEach((_, k) => rows.push(row([k])));
     });
     return rows;
   }
@@ -290,6 +292,29 @@ export class RankScorer {
     this.#released = true;
     if (s) await (await s).release();
   }
+}
+
+/**
+ * Splits an example's candidates (their token counts, in order) into packed rows of at most
+ * `limit` tokens each, the prompt included in every row: with many labels one row would outgrow
+ * the context, and attention memory grows with the square of a row's length. Candidates keep
+ * their order; a candidate that does not fit even alone after the prompt gets a row of its own.
+ */
+export function packCandidateRows(promptLength: number, candidateLengths: readonly number[], limit: number): number[][] {
+  const rows: number[][] = [];
+  let current: number[] = [];
+  let length = promptLength;
+  candidateLengths.forEach((n, k) => {
+    if (current.length > 0 && length + n > limit) {
+      rows.push(current);
+      current = [];
+      length = promptLength;
+    }
+    current.push(k);
+    length += n;
+  });
+  if (current.length > 0) rows.push(current);
+  return rows;
 }
 
 /** Index of the largest value (the first on ties); -1 for an empty array. */

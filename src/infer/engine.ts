@@ -6,6 +6,7 @@
  * summed log-probability of each verbalizer continuation, tokenized with the prompt), one
  * compiled scorer per method shape (kind, virtual tokens) shared by the tasks of that shape.
  */
+import { setMaxListeners } from 'node:events';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { isValidAdapterName } from '../adapter/name.ts';
@@ -63,6 +64,10 @@ export interface EngineOptions {
   maxNewTokensLimit?: number;
   /** ORT intra-op threads. Default: all cores. */
   intraOpThreads?: number;
+  /** Longest text field of a classification input, in characters. Default: the encoder's (200 000). */
+  maxFieldChars?: number;
+  /** An adapter that fails to load is an error (thrown once) instead of a warning and a skip. Default false. */
+  strictAdapters?: boolean;
   /** Adapter warnings and adapters skipped because they failed to load. Default: process.emitWarning. */
   onWarning?: (message: string) => void;
 }
@@ -120,6 +125,7 @@ export class Engine implements InferenceEngine {
   #promptScorer: Promise<PromptScorer> | null = null;
   readonly tokenizerInfo: TokenizerInfo;
   readonly #intraOpThreads: number | undefined;
+  readonly #maxFieldChars: number | undefined;
   readonly #pending: Job[] = [];
   #pumping = false;
   /** Callers queued for the sessions (a running generation batch stops admitting rows while > 0). */
@@ -136,6 +142,7 @@ export class Engine implements InferenceEngine {
     this.maxBatchSize = opts.maxBatchSize ?? 8;
     this.maxNewTokensLimit = opts.maxNewTokensLimit ?? 4096;
     this.#intraOpThreads = opts.intraOpThreads;
+    this.#maxFieldChars = opts.maxFieldChars;
     this.tokenizerInfo = readTokenizerInfo(model.dir, model.tokenizer, model.config.maxPositions);
   }
 
@@ -214,6 +221,8 @@ export class Engine implements InferenceEngine {
   generate(requests: readonly GenerateRequest[], options: CallOptions & GenerateOptions): Promise<(GenerateResult | null)[]>;
   async generate(requests: readonly GenerateRequest[], options: CallOptions & GenerateOptions = {}): Promise<(GenerateResult | null)[]> {
     if (options.signal?.aborted) throw new InferenceError('aborted');
+    // One listener per row goes on the call's signal: many prompts are not a leak.
+    if (options.signal && requests.length > 5) setMaxListeners(2 * requests.length + 10, options.signal);
     const rows = requests.map((r, i) => {
       try {
         return this.#row(r);
@@ -416,6 +425,7 @@ export class Engine implements InferenceEngine {
       maxLength: this.model.config.maxPositions - n,
       allowUnlabelled: true,
       labelField: '\u0000no-label',
+      ...(this.#maxFieldChars !== undefined ? { maxFieldChars: this.#maxFieldChars } : {}),
     });
     const e = encoder.encode({ ...record, __line: index + 1 });
     return { example: { promptIds: e.promptIds, candidates: e.candidates, ...(e.softAt ? { softAt: e.softAt } : {}) }, labels: verbalizer.labels };
@@ -560,6 +570,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
         });
       } else loaded.push([name, adapter, promptOf(recorded.template, recorded.verbalizer)]);
     } catch (e) {
+      if (opts.strictAdapters) throw e;
       const message = e instanceof Error ? e.message : String(e);
       skipped.push({ name, dir, message });
       warn(`adapter ${name} (${dir}) skipped: ${message}`);

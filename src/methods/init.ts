@@ -46,6 +46,9 @@ export type PromptInit =
 /** A bad init spec or an init that cannot be computed (empty text, n < 1, missing tokenizer, ...). */
 export class InitError extends SoftpromptError {}
 
+/** Most float32 values one trainable tensor may hold (4 GiB): past it allocation fails or exhausts memory. */
+export const MAX_PARAM_VALUES = 2 ** 30;
+
 const FORMS_HELP = 'valid forms: random | vocab | labels | text:"some text" (quotes optional, e.g. text:Classify the story)';
 
 /** Parses a CLI init spec: `random`, `vocab`, `labels`, `text:"…"` or `text:…`. */
@@ -225,6 +228,12 @@ export function initParams(config: ModelConfig, method: PromptMethod, opts: Init
   const out: Record<string, Tensor<'float32'>> = {};
   for (const p of method.params) {
     const size = numel(p.shape);
+    if (!(size <= MAX_PARAM_VALUES)) {
+      throw new InitError(
+        `${method.kind}: parameter "${p.name}" would hold ${size.toExponential(2)} values [${p.shape.join(', ')}], over the ${MAX_PARAM_VALUES.toExponential(2)} (4 GiB) one tensor may have; ` +
+          'choose a smaller --encoder-hidden-size or fewer virtual tokens',
+      );
+    }
     if (method.kind === 'prompt_tuning' || (method.kind === 'multitask_prompt_tuning' && p.name === 'embedding.weight')) {
       out[p.name] = promptEmbeddingsInit(config, p.shape[0]!, init, rng, opts);
     } else if (method.kind === 'multitask_prompt_tuning') {

@@ -9,6 +9,7 @@
  * JSON, 429 queue full (with Retry-After), 431 headers too large, 503 shutting down, 504 past the
  * per-request timeout, 500 an engine failure that is not the request's fault.
  */
+import { setMaxListeners } from 'node:events';
 import type { Socket } from 'node:net';
 import cors from '@fastify/cors';
 import Fastify from 'fastify';
@@ -24,6 +25,9 @@ import { Scheduler } from './scheduler.ts';
 import type { BatchRecord, SchedulerStats } from './scheduler.ts';
 import { DEFAULT_CAPS, describe, parseClassify, parseCompletion, requireObject } from './validate.ts';
 import type { CompletionLimits, OpenAiCaps } from './validate.ts';
+import { engineFailure, isEngineFailure } from './engine_errors.ts';
+import { installJsonBody } from './json_body.ts';
+import { checkChatLimits, checkClassifyLimits, checkCompletionLimits, DEFAULT_MAX_FIELD_CHARS, DEFAULT_MAX_LABELS } from './limits.ts';
 
 export interface ServerOptions {
   engine: InferenceEngine;
@@ -45,6 +49,10 @@ export interface ServerOptions {
   maxTokens?: number;
   /** The model's context length (max_position_embeddings); max_tokens above it is refused. */
   maxContext?: number;
+  /** Longest text field of a request, in characters (default 200 000): 400 naming the field above. */
+  maxFieldChars?: number;
+  /** Labels of a request's verbalizer at most (default 128): 400 above. */
+  maxLabels?: number;
   /** How long close() waits for in-flight work before closing the engine anyway (default requestTimeoutMs + 10 s). */
   shutdownTimeoutMs?: number;
   /** fastify's logger option (default off). */
@@ -78,6 +86,8 @@ export const DEFAULTS = {
   maxTokens: 4096,
   host: '127.0.0.1',
   port: 8080,
+  maxFieldChars: DEFAULT_MAX_FIELD_CHARS,
+  maxLabels: DEFAULT_MAX_LABELS,
 } as const;
 
 interface ModelEntry {
@@ -116,6 +126,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     ? `the model's context is ${opts.maxContext} tokens`
     : "the server's limit";
   const shutdownTimeoutMs = opts.shutdownTimeoutMs ?? timeoutMs + 10_000;
+  const requestLimits = { maxFieldChars: opts.maxFieldChars ?? DEFAULTS.maxFieldChars, maxLabels: opts.maxLabels ?? DEFAULTS.maxLabels };
 
   const scheduler = new Scheduler(engine, {
     maxQueue,
@@ -170,6 +181,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     },
   });
   app.decorate('scheduler', scheduler);
+  installJsonBody(app);
   let closing = false;
   app.addHook('onRequest', async () => {
     if (closing) throw new ShuttingDownError();
@@ -228,6 +240,8 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   /** An AbortSignal that fires at the request's timeout or when its client goes away; `done` clears the timer. */
   function requestSignal(reply: FastifyReply): { signal: AbortSignal; done: () => void } {
     const ac = new AbortController();
+    // Each prompt of an array listens on this signal (scheduler and engine): up to maxQueue of them.
+    setMaxListeners(2 * maxQueue + 10, ac.signal);
     const timer = setTimeout(() => ac.abort(new RequestTimeoutError(timeoutMs)), timeoutMs);
     const onClose = (): void => {
       clearTimeout(timer);
@@ -298,6 +312,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
 
   app.post('/v1/chat/completions', async (req: FastifyRequest, reply: FastifyReply) => {
     const p = parseChat(req.body, limits);
+    checkChatLimits(p, requestLimits);
     const entry = lookup(p.model);
     const sig = requestSignal(reply);
     if (p.stream) return streamChat(ctx, reply, p, entry.task, entry.id, sig);
@@ -310,6 +325,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
 
   app.post('/v1/completions', async (req: FastifyRequest, reply: FastifyReply) => {
     const p = parseCompletion(req.body, limits);
+    checkCompletionLimits(p, requestLimits);
     const entry = lookup(p.model);
     const sig = requestSignal(reply);
     if (p.stream) return streamCompletions(ctx, reply, p, entry.task, entry.id, sig);
@@ -322,6 +338,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
 
   app.post('/v1/classify', async (req: FastifyRequest, reply: FastifyReply) => {
     const p = parseClassify(req.body);
+    checkClassifyLimits(p, requestLimits);
     const entry = lookup(p.model);
     if (entry.task === null && (p.verbalizer === undefined || p.template === undefined)) {
       throw new ApiError(
@@ -372,10 +389,11 @@ export function toApiError(err: unknown): ApiError {
   }
   if (err instanceof ClientGoneError) return new ApiError(499, err.message, null, 'client_closed', 'client_closed');
   // The engine refusing a request's content (a prompt too long for the context, a task without a
-  // verbalizer, ...) throws a SoftpromptError: that is the request's fault.
-  if (err instanceof SoftpromptError) return new ApiError(400, err.message, null, 'invalid_request_error', 'rejected_by_model');
-  const message = err instanceof Error ? err.message : String(err);
-  return new ApiError(500, `the model failed on this request: ${message}`, null, 'server_error', 'engine_error');
+  // verbalizer, ...) throws a SoftpromptError: that is the request's fault. ONNX Runtime and graph
+  // failures are the server's (an allocation past memory, a bug): a 500 that keeps their
+  // internals (shapes, allocator messages) in the server's log, out of the answer.
+  if (err instanceof SoftpromptError && !isEngineFailure(err)) return new ApiError(400, err.message, null, 'invalid_request_error', 'rejected_by_model');
+  return engineFailure();
 }
 
 /** Starts listening (127.0.0.1:8080 unless told otherwise); returns the base URL. */

@@ -23,6 +23,8 @@ export interface EngineFactoryOptions {
   maxBatchSize: number;
   maxNewTokensLimit: number;
   onWarning: (message: string) => void;
+  /** Longest text field a classification input may hold (the server checks it first). */
+  maxFieldChars?: number;
 }
 
 export type EngineFactory = (opts: EngineFactoryOptions) => Promise<InferenceEngine> | InferenceEngine;
@@ -62,6 +64,10 @@ export interface ServerSetup {
   batchWindowMs?: number | undefined;
   bodyLimit?: number | undefined;
   maxTokens?: number | undefined;
+  /** Longest text field of a request, in characters: 400 above. */
+  maxFieldChars?: number | undefined;
+  /** Labels of a request's verbalizer at most: 400 above. */
+  maxLabels?: number | undefined;
   /** Log every request (fastify's JSON log on stdout). */
   log?: boolean | undefined;
   /** Require `Authorization: Bearer <apiKey>` on every route but /health. */
@@ -101,6 +107,7 @@ export async function prepareServer(model: LoadedModel, setup: ServerSetup = {})
     maxBatchSize: maxBatch,
     maxNewTokensLimit: maxTokens,
     onWarning: warn,
+    maxFieldChars: setup.maxFieldChars ?? DEFAULTS.maxFieldChars,
   });
   const app = createServer({
     engine,
@@ -109,6 +116,8 @@ export async function prepareServer(model: LoadedModel, setup: ServerSetup = {})
     requestTimeoutMs: setup.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
     batchWindowMs: setup.batchWindowMs ?? DEFAULTS.batchWindowMs,
     bodyLimit: setup.bodyLimit ?? DEFAULTS.bodyLimit,
+    maxFieldChars: setup.maxFieldChars ?? DEFAULTS.maxFieldChars,
+    maxLabels: setup.maxLabels ?? DEFAULTS.maxLabels,
     maxTokens,
     maxContext: model.config.maxPositions,
     logger: setup.log ? { level: 'info' } : false,

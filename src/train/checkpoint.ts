@@ -42,6 +42,8 @@ export interface TrainerState {
   elapsedSeconds: number;
   /** The run's recipe (seed, lr, batch size, data, method…); resume refuses a different one. */
   recipe: Record<string, unknown>;
+  /** sha256 of the training file's content (absent in checkpoints written before it was recorded). */
+  dataSha256?: string;
 }
 
 export interface Checkpoint {
@@ -99,7 +101,16 @@ export function loadLatestCheckpoint(outDir: string): Checkpoint | null {
   const dir = join(root, dirName);
   const stateFile = join(dir, 'state.json');
   if (!existsSync(stateFile)) throw new CheckpointError(`${pointer} points at ${dir}, which has no state.json; the checkpoint folder was removed by hand`);
-  const raw = JSON.parse(readFileSync(stateFile, 'utf8')) as TrainerState & { optimizer: Omit<AdamWState, 'm' | 'v'> };
+  let raw: TrainerState & { optimizer: Omit<AdamWState, 'm' | 'v'> };
+  try {
+    raw = JSON.parse(readFileSync(stateFile, 'utf8')) as typeof raw;
+  } catch (e) {
+    throw new CheckpointError(
+      `${stateFile}: not valid JSON (${e instanceof Error ? e.message.split('\n')[0] : String(e)}); the checkpoint is damaged: ` +
+        `remove ${dir} and point ${pointer} at an earlier checkpoint, or start afresh without --resume`,
+    );
+  }
+  if (raw === null || typeof raw !== 'object') throw new CheckpointError(`${stateFile}: not a JSON object; the checkpoint is damaged`);
   if (raw.version !== 1) throw new CheckpointError(`${stateFile}: unsupported checkpoint version ${String(raw.version)}`);
   const { optimizer: scalars, ...state } = raw;
   const params = float32Record(join(dir, 'params.safetensors'), readSafetensors(join(dir, 'params.safetensors')));

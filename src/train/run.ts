@@ -12,6 +12,7 @@ import { SOFTPROMPT_FILE } from '../adapter/types.ts';
 import { padIdOf } from '../data/collate.ts';
 import { ExampleEncoder } from '../data/encode.ts';
 import { readRecords, readSplit, take } from '../data/readers.ts';
+import { sha256File } from '../data/file_hash.ts';
 import { encodeSplit, longestField } from '../data/split.ts';
 import { taskPromptSet, taskPromptsJson } from '../data/task_prompts.ts';
 import { Template } from '../data/template.ts';
@@ -94,9 +95,12 @@ export interface TrainRunOptions {
   shuffleBuffer?: number | undefined;
   lengthNormalize?: boolean | undefined;
   resume?: boolean | undefined;
+  /** With resume: continue although the training file changed since the run started (its sha256 differs). */
+  allowDataChange?: boolean | undefined;
   onEvent?: ((e: TrainEvent) => void) | undefined;
   /** Problems that do not stop the run. Default: process.emitWarning. */
   onWarning?: ((message: string) => void) | undefined;
+  /** Stops the run after the current update: a checkpoint and the last adapter are written, and the result says `interrupted`. */
   signal?: AbortSignal | undefined;
 }
 
@@ -358,6 +362,9 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRun> {
   };
 
   const result = await train({
+    dataSha256: await sha256File(resolve(trainPath)),
+    allowDataChange: opts.allowDataChange === true,
+    onWarning: warn,
     config: model.config,
     weights: model.weights,
     method,

@@ -5,6 +5,7 @@
  * resume exactly. The loop knows nothing of file formats for adapters: `saveAdapter` writes them.
  */
 import { existsSync, mkdirSync } from 'node:fs';
+import { acquireRunLock } from './run_lock.ts';
 import { join } from 'node:path';
 import type { EncodedExample } from '../data/encode.ts';
 import { collateTrain } from '../data/collate.ts';
@@ -67,6 +68,16 @@ export interface TrainerOptions {
   /** Write a checkpoint every N updates (also after each evaluation and epoch). Default 50. */
   saveEvery?: number;
   resume?: boolean;
+  /**
+   * Aborted (e.g. on SIGINT/SIGTERM): the current update finishes, a checkpoint and the last
+   * adapter are written, and train() returns with `interrupted` set.
+   */
+  signal?: AbortSignal;
+  /** sha256 of the training file; a resume whose file has another hash is refused unless allowDataChange. */
+  dataSha256?: string;
+  allowDataChange?: boolean;
+  /** Non-fatal notes (a data change allowed on resume). */
+  onWarning?: (message: string) => void;
   /** What defines the run; a resume with a different recipe is refused. */
   recipe: Record<string, unknown>;
   /** Writes an adapter (PEFT files + softprompt.json) for `params` into `dir`. */
@@ -77,8 +88,6 @@ export interface TrainerOptions {
   softSlots?: boolean;
   /** Rows per evaluation batch. */
   evalBatchRows?: number;
-  /** Stops the run between micro-batches: a checkpoint is written (so resume continues it) and train() rejects with a TrainingError. */
-  signal?: AbortSignal;
 }
 
 export type TrainEvent =
@@ -98,6 +107,8 @@ export interface TrainResult {
   /** Where the final adapter (best, or last without validation) is. */
   adapterDir: string;
   lastDir: string;
+  /** True when `signal` stopped the run early (a checkpoint and the last adapter were written). */
+  interrupted: boolean;
 }
 
 const clone = (p: Params): Params => Object.fromEntries(Object.entries(p).map(([k, t]) => [k, tensor('float32', t.shape, t.data.slice())]));
@@ -125,6 +136,20 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
   const lrAt = makeSchedule({ kind: opts.schedule ?? TRAIN_DEFAULTS.schedule, lr: opts.lr, warmupSteps: opts.warmupSteps ?? TRAIN_DEFAULTS.warmupSteps, totalSteps });
 
   mkdirSync(outDir, { recursive: true });
+  const releaseLock = acquireRunLock(outDir);
+  try {
+    return await trainLocked(opts, { accum, metric, saveEvery, hasVal, stats, totalSteps, lrAt });
+  } finally {
+    releaseLock();
+  }
+}
+
+async function trainLocked(
+  opts: TrainerOptions,
+  pre: { accum: number; metric: NonNullable<TrainerOptions['metric']>; saveEvery: number; hasVal: boolean; stats: Awaited<ReturnType<TrainerOptions['source']['stats']>>; totalSteps: number; lrAt: (step: number) => number },
+): Promise<TrainResult> {
+  const { method, outDir } = opts;
+  const { accum, metric, saveEvery, hasVal, stats, totalSteps, lrAt } = pre;
   const log = new MetricsLog(join(outDir, 'metrics.jsonl'));
   const lastDir = join(outDir, 'last');
 
@@ -139,11 +164,20 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
   if (ck) {
     const diff = diffRecipe(ck.state.recipe, opts.recipe);
     if (diff.length) throw new TrainingError(`cannot resume ${outDir}: the run was started with other settings (${diff.join('; ')}); use the original flags or a new --out`);
-    state = ck.state;
+    const saved = ck.state.dataSha256;
+    if (saved !== undefined && opts.dataSha256 !== undefined && saved !== opts.dataSha256) {
+      const what = `the training file ${String(opts.recipe['train'] ?? '')} changed since the run started (sha256 ${saved.slice(0, 12)}… → ${opts.dataSha256.slice(0, 12)}…)`;
+      if (!opts.allowDataChange) throw new TrainingError(`cannot resume ${outDir}: ${what}; restore the file, or pass --allow-data-change to continue on the new data (the losses will differ from an uninterrupted run)`);
+      opts.onWarning?.(`${what}; continuing on the new data (--allow-data-change)`);
+    }
+    state = { ...ck.state, ...(opts.dataSha256 !== undefined ? { dataSha256: opts.dataSha256 } : {}) };
     params = ck.params;
     bestParams = ck.bestParams;
   } else {
-    state = { version: 1, step: 0, epoch: 0, batchInEpoch: 0, examplesSeen: 0, best: null, evalsSinceBest: 0, elapsedSeconds: 0, recipe: opts.recipe };
+    state = {
+      version: 1, step: 0, epoch: 0, batchInEpoch: 0, examplesSeen: 0, best: null, evalsSinceBest: 0, elapsedSeconds: 0, recipe: opts.recipe,
+      ...(opts.dataSha256 !== undefined ? { dataSha256: opts.dataSha256 } : {}),
+    };
     params = clone(opts.init);
     bestParams = null;
   }
@@ -199,6 +233,7 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
   };
 
   let stopReason = '';
+  let interrupted = false;
   let lastLoss: number | null = null;
   const names = method.params.map((p) => p.name);
   const grads: Record<string, Float32Array> = Object.fromEntries(names.map((n) => [n, new Float32Array(params[n]!.data.length)]));
@@ -212,10 +247,12 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
     while (!stopReason) {
       const epoch = state.epoch;
       for await (const batch of opts.source.batches(epoch, state.batchInEpoch)) {
-        if (opts.signal?.aborted) {
-          if (micro === 0) checkpoint(); // mid-accumulation the last checkpoint stays the resume point
-
-          throw new TrainingError(`training aborted at update ${state.step}; the last checkpoint is in ${join(outDir, CHECKPOINTS_DIR)} (resume continues it)`);
+        // Aborted before the first update (or between updates on an epoch edge): stop here.
+        if (opts.signal?.aborted && micro === 0) {
+          interrupted = true;
+          stopReason = `interrupted after update ${state.step} of ${totalSteps}`;
+          checkpoint();
+          break;
         }
         const feeds = batchFeeds(method, collateTrain(batch, { padId: opts.padId }));
         for (const n of names) feeds[n] = params[n]!;
@@ -273,6 +310,10 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
           }
         }
         if (finished && !stopReason) stopReason = `finished ${totalSteps} updates`;
+        if (!stopReason && opts.signal?.aborted) {
+          interrupted = true;
+          stopReason = `interrupted after update ${state.step} of ${totalSteps}`;
+        }
         if (stopReason || evalNow || epochEnd || state.step % saveEvery === 0) checkpoint();
         if (stopReason) break;
       }
@@ -286,5 +327,5 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
   if (!hasVal) opts.saveAdapter(outDir, params, { step: state.step, epoch: state.epoch, loss: lastLoss });
   log.write({ event: 'stop', step: state.step, reason: stopReason, best: state.best, elapsed_s: Number(elapsed().toFixed(3)) });
   opts.onEvent?.({ kind: 'stop', step: state.step, reason: stopReason });
-  return { steps: state.step, epochs: state.epoch, stopReason, best: state.best, lastLoss, elapsedSeconds: elapsed(), adapterDir: outDir, lastDir };
+  return { steps: state.step, epochs: state.epoch, stopReason, best: state.best, lastLoss, elapsedSeconds: elapsed(), adapterDir: outDir, lastDir, interrupted };
 }
