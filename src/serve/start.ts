@@ -3,6 +3,8 @@
  * adapter loaded once, here, and handed to the engine as loaded), the inference engine and the
  * HTTP app. `softprompt serve` and the library's createServer() both start here.
  */
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { LoadedAdapter } from '../adapter/types.ts';
 import { SoftpromptError } from '../errors.ts';
@@ -94,6 +96,9 @@ export interface PreparedServer {
 /** Loads the adapters (once) and builds the engine and the app for `model`. */
 export async function prepareServer(model: LoadedModel, setup: ServerSetup = {}): Promise<PreparedServer> {
   const warn = setup.onWarning ?? ((m: string) => process.emitWarning(m, 'SoftpromptWarning'));
+  const host = setup.host ?? DEFAULTS.host;
+  // A host that does not resolve fails now, before the adapters and the engine are built (and before the exposure warning).
+  if (isIP(host) === 0) await lookup(host);
   const registry = typeof setup.adapters === 'string'
     ? loadRegistry(setup.adapters, model, { onWarning: warn, ...(setup.reserved ? { reserved: setup.reserved } : {}) })
     : null;
