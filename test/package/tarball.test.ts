@@ -81,10 +81,18 @@ test('the packed tarball installs offline in a fresh strict nodenext project; th
   const main = join(REPO, 'dist', 'src', 'cli', 'main.js');
   if (!existsSync(main) || statSync(main).mtimeMs < newest(join(REPO, 'src'))) run(NPM, ['run', 'build'], REPO);
 
+  // Each phase's wall time goes to the test's diagnostics (its cost in npm test is watched).
+  let last = performance.now();
+  const lap = (phase: string): void => {
+    const now = performance.now();
+    t.diagnostic(`${phase}: ${((now - last) / 1000).toFixed(1)} s`);
+    last = now;
+  };
   const dir = mkdtempSync(join(tmpdir(), 'softprompt-tarball-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const tarball = pack(['--pack-destination', dir]).filename;
   const app = join(dir, 'app');
+  lap('npm pack');
 
   // The consumer project and its lockfile (see the header comment).
   const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string; license: string; dependencies: Record<string, string>; bin: Record<string, string>; engines: Record<string, string> };
@@ -128,8 +136,10 @@ test('the packed tarball installs offline in a fresh strict nodenext project; th
   assert.doesNotMatch(install.stderr, /EBADENGINE/);
   assert.ok(existsSync(join(app, 'node_modules', 'softprompt', 'dist', 'src', 'index.d.ts')));
   assert.ok(!existsSync(join(app, 'node_modules', 'tsx')), 'tsx is installed: it must not be a runtime dependency');
+  lap('npm ci --offline');
 
   run(process.execPath, [join(app, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], app);
+  lap('tsc');
 
   const data = join(SHARED, 'datasets', 'story_gender');
   const r = run(process.execPath, [join('out', 'example.js')], app, { ...env, MODEL: STORIES, DATA: data });
@@ -137,10 +147,12 @@ test('the packed tarball installs offline in a fresh strict nodenext project; th
   assert.ok(printed, `the program printed no "accuracy N.N%" line:\n${r.stdout}`);
   const generated = r.stdout.slice(printed.index + printed[0].length).trim();
   assert.ok(generated.length > 0, 'the program streamed no generated text');
+  lap('the README program');
 
   const bin = join(app, 'node_modules', 'softprompt', 'bin', 'softprompt.js');
   const ev = run(process.execPath, [bin, 'eval', '--model', STORIES, '--adapter', 'gender-adapter', '--data', join(data, 'validation.jsonl'), '--json'], app, env);
   const report = JSON.parse(ev.stdout.trim().split('\n').at(-1)!) as { accuracy: number; n: number };
+  lap('softprompt eval');
   assert.equal(report.n, 400);
   assert.equal(printed[1], (100 * report.accuracy).toFixed(1));
 });
