@@ -1,42 +1,41 @@
-/** The `softprompt` command line: each command is built by its module and registered here. */
-import { Command, CommanderError } from 'commander';
+/**
+ * The `softprompt` command line. Only the command being run is loaded (see commands.ts); every
+ * other command is a stub that `softprompt --help` lists.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Help } from 'commander';
+import { COMMANDS, commandToRun } from './commands.ts';
 import { describeFatal, takeDebugFlag } from './fatal.ts';
-import { withConfigFile } from './config.ts';
-import { demoCommand } from './demo.ts';
-import { classifyCommand } from './classify.ts';
-import { evalCommand } from './eval.ts';
-import { generateCommand } from './generate.ts';
-import { goldenCommand } from './golden.ts';
-import { inspectCommand } from './inspect.ts';
-import { libraryCommand } from './library.ts';
-import { rankTemplatesCommand } from './rank_templates.ts';
-import { reportCommand } from './report.ts';
-import { serveCommand } from './serve.ts';
-import { trainCommand } from './train.ts';
 
-/** `softprompt golden` (its work is in golden.ts). */
-function goldenCli(): Command {
-  const cmd = new Command('golden')
-    .description('check the engine against the golden reference (logits, losses, gradients, greedy ids)')
-    .option('--golden <dir>', 'golden folder (default: $SOFTPROMPT_GOLDEN, then ../shared/golden)')
-    .option('--case <names>', 'only these cases, comma-separated (default: all)')
-    .option('--json', 'print one JSON object instead of a table')
-    .addHelpText('after', '\nExamples:\n  softprompt golden\n  softprompt golden --golden ../shared/golden --json\n  softprompt golden --case tiny-qwen2,tiny-gemma3\n');
-  withConfigFile(cmd);
-  return cmd.action(async (opts: { golden?: string; json?: boolean; case?: string }) => {
-    const ok = await goldenCommand(opts);
-    if (!ok) process.exitCode = 1;
-  });
+/** package.json's version: two levels up from src/cli/, three from the compiled dist/src/cli/. */
+function packageVersion(): string {
+  for (const rel of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: unknown; version?: unknown };
+      if (pkg.name === 'softprompt' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      // not this level
+    }
+  }
+  return 'unknown';
 }
 
 const program = new Command();
 program
   .name('softprompt')
   .description('Prompt tuning for frozen language models: soft prompts, p-tuning and prefix tuning on ONNX Runtime, saved in PEFT format.')
+  .version(packageVersion(), '-V, --version', 'print the version')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride(); // usage errors exit with 2 below, like every other input error
 
-for (const command of [demoCommand(), trainCommand(), evalCommand(), rankTemplatesCommand(), goldenCli(), inspectCommand(), reportCommand(), generateCommand(), classifyCommand(), serveCommand(), libraryCommand()]) {
+const terms = new Map(COMMANDS.map((c) => [c.name, c.term]));
+const defaultHelp = new Help();
+program.configureHelp({ subcommandTerm: (cmd) => terms.get(cmd.name()) ?? defaultHelp.subcommandTerm(cmd) });
+
+const { argv, debug } = takeDebugFlag(process.argv);
+const chosen = commandToRun(argv.slice(2));
+for (const entry of COMMANDS) {
+  const command = entry === chosen ? await entry.load() : new Command(entry.name).description(entry.description);
   program.addCommand(command.copyInheritedSettings(program));
 }
 
@@ -46,7 +45,6 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   else throw e;
 });
 
-const { argv, debug } = takeDebugFlag(process.argv);
 /** One line (and the exit code) for an error that ends the command; the stack only with --debug. */
 const fail = (e: unknown): void => {
   const f = describeFatal(e, debug);

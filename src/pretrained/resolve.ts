@@ -38,8 +38,15 @@ export interface ResolveOptions {
   download?: HubDownloader | null;
 }
 
-/** The checkout's root (src/cli/ is two levels below it). */
-export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The package's root: the nearest folder above this module with a package.json (src/cli/ runs from source, dist/src/cli/ compiled). */
+export const PACKAGE_ROOT = packageRoot(dirname(fileURLToPath(import.meta.url)));
+
+function packageRoot(from: string): string {
+  for (let dir = from; dirname(dir) !== dir; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+  }
+  return resolve(from, '..', '..');
+}
 
 export const MODEL_ENV = 'SOFTPROMPT_MODEL';
 export const DATA_ENV = 'SOFTPROMPT_DATA';
