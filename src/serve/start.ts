@@ -7,7 +7,6 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { LoadedAdapter } from '../adapter/types.ts';
-import { SoftpromptError } from '../errors.ts';
 import type { InferenceEngine } from '../infer/types.ts';
 import type { LoadedModel } from '../pretrained/model.ts';
 import { loadRegistry } from './registry.ts';
@@ -31,26 +30,10 @@ export interface EngineFactoryOptions {
 
 export type EngineFactory = (opts: EngineFactoryOptions) => Promise<InferenceEngine> | InferenceEngine;
 
-const ENGINE_MODULE = '../infer/engine.ts';
-
-/** `createEngine` from src/infer/engine.ts, imported when needed; a clear error when it is not there. */
+/** `createEngine` from infer/engine.ts, imported only when a server starts (it loads onnxruntime). */
 export async function importEngineFactory(): Promise<EngineFactory> {
-  const url = new URL(ENGINE_MODULE, import.meta.url);
-  let mod: Record<string, unknown>;
-  try {
-    mod = (await import(url.href)) as Record<string, unknown>;
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ERR_MODULE_NOT_FOUND' && String(err.message).includes('engine.ts')) {
-      throw new SoftpromptError(`softprompt serve needs the inference engine (src/infer/engine.ts exporting createEngine), which this checkout does not have yet`);
-    }
-    throw e;
-  }
-  const create = mod['createEngine'];
-  if (typeof create !== 'function') {
-    throw new SoftpromptError(`src/infer/engine.ts does not export a function createEngine({ model, adapters, maxBatchSize, maxNewTokensLimit, onWarning }) → InferenceEngine`);
-  }
-  return create as EngineFactory;
+  // A literal path, so that the compiled dist/ (and bundlers) can follow it.
+  return (await import('../infer/engine.ts')).createEngine;
 }
 
 export interface ServerSetup {
