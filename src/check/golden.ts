@@ -23,7 +23,7 @@ import { tensor } from '../tensor.ts';
 /** Tolerances from golden/README.md. */
 export const TOLERANCE = { logits: 1e-4, loss: 1e-5, gradRel: 1e-3 } as const;
 
-export const GOLDEN_CASES = ['tiny-gpt2', 'tiny-gpt2-sharp', 'tiny-llama', 'stories260K'] as const;
+export const GOLDEN_CASES = ['tiny-gpt2', 'tiny-gpt2-sharp', 'tiny-llama', 'stories260K', 'tiny-gpt-neox', 'tiny-opt', 'tiny-bloom'] as const;
 export type GoldenMethod = 'forward' | 'prompt_tuning' | 'p_tuning' | 'prefix_tuning';
 
 export interface Comparison {

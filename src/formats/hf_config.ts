@@ -5,8 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError, FormatError, UnsupportedModelError } from '../errors.ts';
+import { parseBloom, parseGptNeox, parseOpt } from './gpt_config.ts';
 
-export const SUPPORTED_MODEL_TYPES = ['gpt2', 'llama'] as const;
+export const SUPPORTED_MODEL_TYPES = ['gpt2', 'llama', 'gpt_neox', 'opt', 'bloom'] as const;
 export type ModelType = (typeof SUPPORTED_MODEL_TYPES)[number];
 
 export interface ModelConfig {
@@ -35,10 +36,10 @@ export interface ModelConfig {
   readonly raw: Record<string, unknown>;
 }
 
-type Json = Record<string, unknown>;
+export type Json = Record<string, unknown>;
 
 /** Typed access to config fields; every failure is a ConfigError naming the file and field. */
-class Fields {
+export class Fields {
   constructor(readonly raw: Json, readonly file: string) {}
 
   private present(key: string): unknown {
@@ -201,6 +202,9 @@ export function parseHfConfig(raw: unknown, file: string): ModelConfig {
   switch (modelType) {
     case 'gpt2': return parseGpt2(f);
     case 'llama': return parseLlama(f);
+    case 'gpt_neox': return parseGptNeox(f);
+    case 'opt': return parseOpt(f);
+    case 'bloom': return parseBloom(f);
     default: throw new UnsupportedModelError(file, modelType, SUPPORTED_MODEL_TYPES);
   }
 }

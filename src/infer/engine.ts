@@ -26,7 +26,10 @@ import { Generator } from './generator.ts';
 import type { RowSpec } from './generator.ts';
 import type { TaskPrefix } from './kv.ts';
 import { prefixFromTable } from './kv.ts';
+import { PromptScorer, tokenOffsets } from './logprobs.ts';
+import type { PromptLogprobs } from './logprobs.ts';
 import { validateSampling } from './sampling.ts';
+import { readTokenizerInfo } from './tokenizer_info.ts';
 import type {
   ClassifyRequest,
   ClassifyResult,
@@ -35,7 +38,12 @@ import type {
   GenerateRequest,
   GenerateResult,
   InferenceEngine,
+  Detokenized,
+  DetokenizeOptions,
+  ScoreRequest,
   TaskInfo,
+  TokenizeOptions,
+  TokenizerInfo,
 } from './types.ts';
 
 export interface EngineOptions {
@@ -107,6 +115,8 @@ export class Engine implements InferenceEngine {
   readonly maxNewTokensLimit: number;
   readonly #tasks: ReadonlyMap<string, Task>;
   readonly #scorers = new Map<string, Promise<RankScorer>>();
+  #promptScorer: Promise<PromptScorer> | null = null;
+  readonly tokenizerInfo: TokenizerInfo;
   readonly #intraOpThreads: number | undefined;
   readonly #pending: Job[] = [];
   #pumping = false;
@@ -124,6 +134,7 @@ export class Engine implements InferenceEngine {
     this.maxBatchSize = opts.maxBatchSize ?? 8;
     this.maxNewTokensLimit = opts.maxNewTokensLimit ?? 4096;
     this.#intraOpThreads = opts.intraOpThreads;
+    this.tokenizerInfo = readTokenizerInfo(model.dir, model.tokenizer, model.config.maxPositions);
   }
 
   tasks(): TaskInfo[] {
@@ -152,19 +163,35 @@ export class Engine implements InferenceEngine {
     return run;
   }
 
-  /** Tokenizes and checks a request; throws InferenceError naming the field. */
-  #row(r: GenerateRequest, onChunk?: (c: GenerateChunk) => void): RowSpec {
-    if (this.#closed) throw new InferenceError('the engine is closed');
-    if (typeof r.prompt !== 'string') throw new InferenceError('prompt must be a string', 'prompt');
-    validateSampling(r, this.maxNewTokensLimit);
-    const task = this.#task(r.task);
+  /** A prompt's ids: text tokenized (BOS as the tokenizer adds it), or token ids checked and used as given. */
+  #promptIds(prompt: string | readonly number[]): number[] {
     const tok = this.model.tokenizer;
-    let ids = tok.encode(r.prompt);
+    if (typeof prompt !== 'string') {
+      if (!Array.isArray(prompt)) throw new InferenceError('prompt must be a string or an array of token ids', 'prompt');
+      const V = this.model.config.vocabSize;
+      prompt.forEach((id: unknown, i) => {
+        if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= V) {
+          throw new InferenceError(`prompt[${i}] is ${JSON.stringify(id)}, not a token id (an integer from 0 to ${V - 1})`, 'prompt');
+        }
+      });
+      if (prompt.length === 0) throw new InferenceError('prompt must not be an empty array of token ids', 'prompt');
+      return [...prompt];
+    }
+    let ids = tok.encode(prompt);
     if (ids.length === 0) {
       const start = tok.bosTokenId ?? tok.eosTokenId;
       if (start === undefined) throw new InferenceError('prompt is empty and the tokenizer has no BOS or EOS token to start from', 'prompt');
       ids = [start];
     }
+    return ids;
+  }
+
+  /** Tokenizes and checks a request; throws InferenceError naming the field. */
+  #row(r: GenerateRequest, onChunk?: (c: GenerateChunk) => void): RowSpec {
+    if (this.#closed) throw new InferenceError('the engine is closed');
+    validateSampling(r, this.maxNewTokensLimit);
+    const task = this.#task(r.task);
+    const ids = this.#promptIds(r.prompt);
     const n = task?.prefix.n ?? 0;
     const max = this.model.config.maxPositions;
     if (n + ids.length >= max) {
@@ -425,6 +452,53 @@ export class Engine implements InferenceEngine {
     return results;
   }
 
+  async score(requests: readonly ScoreRequest[]): Promise<PromptLogprobs[]> {
+    if (this.#closed) throw new InferenceError('the engine is closed');
+    const rows = requests.map((r, i) => {
+      try {
+        const task = this.#task(r.task);
+        const ids = this.#promptIds(r.prompt);
+        const n = task?.prefix.n ?? 0;
+        const max = this.model.config.maxPositions;
+        if (n + ids.length > max) throw new InferenceError(`prompt is ${ids.length} tokens; with ${n} virtual tokens it is longer than the model's ${max} positions`, 'prompt');
+        return { ids, prefix: task?.prefix ?? null, topK: r.topK };
+      } catch (e) {
+        if (e instanceof InferenceError && requests.length > 1) throw new InferenceError(`request ${i}: ${e.message}`, e.field);
+        throw e;
+      }
+    });
+    if (!this.#promptScorer) {
+      this.#promptScorer = PromptScorer.create(this.model.config, this.model.weights, {
+        ...(this.#intraOpThreads !== undefined ? { intraOpThreads: this.#intraOpThreads } : {}),
+      });
+      this.#promptScorer.catch(() => (this.#promptScorer = null));
+    }
+    const scorer = await this.#promptScorer;
+    return this.#exclusive(async () => {
+      const out: PromptLogprobs[] = [];
+      for (const r of rows) out.push(await scorer.score(r.ids, r.prefix, r.topK));
+      return out;
+    });
+  }
+
+  async tokenize(text: string, options: TokenizeOptions = {}): Promise<number[]> {
+    if (typeof text !== 'string') throw new InferenceError('text must be a string', 'prompt');
+    return this.model.tokenizer.encode(text, { addSpecialTokens: options.addSpecialTokens ?? true });
+  }
+
+  async detokenize(ids: readonly number[], options: DetokenizeOptions = {}): Promise<Detokenized> {
+    const V = this.model.config.vocabSize;
+    const check = (list: readonly number[], what: string): void =>
+      list.forEach((id, i) => {
+        if (!Number.isInteger(id) || id < 0 || id >= V) throw new InferenceError(`${what}[${i}] is ${JSON.stringify(id)}, not a token id (an integer from 0 to ${V - 1})`, what);
+      });
+    check(ids, 'tokens');
+    check(options.context ?? [], 'context');
+    const skip = options.skipSpecialTokens ?? false;
+    const r = tokenOffsets((x) => this.model.tokenizer.decode([...x], { skipSpecialTokens: skip }), ids, options.context ?? [], options.alternatives);
+    return { text: r.text, tokens: r.pieces, offsets: r.offsets, alternatives: r.alternatives };
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -433,6 +507,7 @@ export class Engine implements InferenceEngine {
     await this.#exclusive(async () => {
       for (const s of this.#scorers.values()) await (await s.catch(() => null))?.release();
       this.#scorers.clear();
+      await (await this.#promptScorer?.catch(() => null))?.release();
       await this.generator.release();
     });
   }
@@ -445,6 +520,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   const dirs = opts.adapters === undefined ? {} : typeof opts.adapters === 'string' ? adapterDirs(opts.adapters) : opts.adapters;
   const skipped: SkippedAdapter[] = [];
   const loaded: [string, LoadedAdapter][] = [];
+  const slottedNames = new Set<string>();
   for (const [name, dir] of Object.entries(dirs)) {
     if (!isValidTaskName(name)) {
       const message = `invalid task name ${JSON.stringify(name)}: use letters, digits, '.', '_' and '-', starting with a letter or digit`;
@@ -454,8 +530,11 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     }
     try {
       const adapter = loadAdapterDir(dir, model, (m) => warn(`adapter ${name}: ${m}`));
-      if (adapter.meta?.template && new Template(adapter.meta.template.source).softTokens > 0) {
-        warn(`adapter ${name}: its template places the virtual tokens at {soft:N} slots; classify puts them there, generate puts them before the prompt (raw text has no slots)`);
+      const tpl = adapter.meta?.template;
+      const slotted = tpl ? new Template(tpl.source).softTokens > 0 : false;
+      if (slotted) slottedNames.add(name);
+      if (slotted) {
+        warn(`adapter ${name}: its template places the virtual tokens at {soft:N} slots; classify puts them there, but completions, chat and echo log-probabilities put them before the prompt (raw text has no slots), so their scores differ from eval's`);
       }
       if (adapter.method.numTasks !== undefined) {
         // A multitask adapter serves each of its tasks as plain prompt tuning with that task's prompt.
@@ -493,7 +572,8 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     const i = soft.findIndex(([n]) => n === name);
     const prefix = i >= 0 ? softPrefixes[i]! : prefixFromTable(model.config, adapter.params['prompt_embeddings']!);
     const method = adapter.peftType === 'P_TUNING' ? 'p_tuning' : adapter.peftType === 'MULTITASK_PROMPT_TUNING' ? 'multitask_prompt_tuning' : adapter.method.kind;
-    tasks.set(name, { info: { name, method, numVirtualTokens: adapter.method.numVirtualTokens, dir: adapter.dir }, adapter, prefix });
+    const slotted = slottedNames.has(name) || slottedNames.has(name.slice(0, name.lastIndexOf('.')));
+    tasks.set(name, { info: { name, method, numVirtualTokens: adapter.method.numVirtualTokens, dir: adapter.dir, ...(slotted ? { slotted } : {}) }, adapter, prefix });
   }
   return new Engine(model, generator, tasks, skipped, opts);
 }

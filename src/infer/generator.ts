@@ -14,6 +14,8 @@ import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { buildPrefixGraph, buildStepGraph, newKey, newValue, pastKey, pastValue, PREFIX, presentKey, presentValue, STEP } from './graphs.ts';
 import type { BatchCache, TaskPrefix } from './kv.ts';
 import { prefillCache, prefillPast, prefixFromPresent } from './kv.ts';
+import { rowLogprob } from './logprobs.ts';
+import type { TokenLogprob } from './logprobs.ts';
 import { Sampler } from './sampling.ts';
 import { TextTracker } from './text.ts';
 import type { FinishReason, GenerateChunk, GenerateResult, SamplingOptions } from './types.ts';
@@ -52,6 +54,10 @@ interface RowState {
   readonly sampler: Sampler;
   readonly tracker: TextTracker;
   readonly ids: number[];
+  /** With options.logprobs: one entry per id. */
+  readonly logprobs: TokenLogprob[] | null;
+  /** EOS and the request's stop token ids. */
+  readonly stopIds: ReadonlySet<number>;
   finish: FinishReason | null;
   last: number;
 }
@@ -175,12 +181,20 @@ export class Generator {
           sampler: new Sampler(spec.options),
           tracker: new TextTracker(this.tokenizer, spec.promptIds, spec.options.stop ?? []),
           ids: [],
+          logprobs: spec.options.logprobs !== undefined ? [] : null,
+          stopIds: new Set([...((spec.options.stopAtEos ?? true) && eos !== undefined ? [eos] : []), ...(spec.options.stopTokenIds ?? [])]),
           finish: null,
           last: -1,
         });
         return states.length - 1;
       });
-    const resultOf = (st: RowState): GenerateResult => ({ text: st.tracker.text, ids: st.ids, promptTokens: st.spec.promptIds.length, finishReason: st.finish! });
+    const resultOf = (st: RowState): GenerateResult => ({
+      text: st.tracker.text,
+      ids: st.ids,
+      promptTokens: st.spec.promptIds.length,
+      finishReason: st.finish!,
+      ...(st.logprobs ? { logprobs: st.logprobs } : {}),
+    });
 
     /** Picks each row's next token from `logits` (row i of `cache` is states[idx[i]]). */
     const take = (logits: Float32Array, cache: BatchCache, idx: readonly number[]): void => {
@@ -194,16 +208,24 @@ export class Generator {
           st.finish = 'stop';
           return;
         }
-        if ((st.spec.options.stopAtEos ?? true) && eos !== undefined && id === eos) {
+        let lp: TokenLogprob | null = null;
+        if (st.stopIds.has(id)) {
           st.finish = 'eos';
         } else {
           st.ids.push(id);
+          st.sampler.observe(id);
+          if (st.logprobs) st.logprobs.push((lp = rowLogprob(logits, i * V, V, id, st.spec.options.logprobs ?? 0)));
           text = st.tracker.push(id);
           if (st.tracker.stopped) st.finish = 'stop';
           else if (st.ids.length >= st.spec.options.maxNewTokens || realLength >= config.maxPositions) st.finish = 'length';
         }
         if (st.finish) text += st.tracker.flush();
-        st.spec.onChunk?.({ text, ids: st.finish === 'eos' ? [] : [id], ...(st.finish ? { finishReason: st.finish } : {}) });
+        st.spec.onChunk?.({
+          text,
+          ids: st.finish === 'eos' ? [] : [id],
+          ...(st.logprobs ? { logprobs: lp ? [lp] : [] } : {}),
+          ...(st.finish ? { finishReason: st.finish, promptTokens: st.spec.promptIds.length } : {}),
+        });
         if (st.finish) st.spec.onDone?.(resultOf(st));
       });
     };

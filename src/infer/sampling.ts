@@ -32,6 +32,14 @@ export function validateSampling(o: SamplingOptions, maxNewTokensLimit = Number.
   if (o.topK !== undefined && (!Number.isSafeInteger(o.topK) || o.topK < 0)) throw new InferenceError(`topK must be an integer >= 0 (0 = off), got ${o.topK}`, 'topK');
   if (o.topP !== undefined && (!Number.isFinite(o.topP) || o.topP <= 0 || o.topP > 1)) throw new InferenceError(`topP must be in (0, 1], got ${o.topP}`, 'topP');
   if (o.seed !== undefined && !Number.isSafeInteger(o.seed)) throw new InferenceError(`seed must be an integer, got ${o.seed}`, 'seed');
+  if (o.frequencyPenalty !== undefined && !Number.isFinite(o.frequencyPenalty)) throw new InferenceError(`frequencyPenalty must be a finite number, got ${o.frequencyPenalty}`, 'frequencyPenalty');
+  if (o.presencePenalty !== undefined && !Number.isFinite(o.presencePenalty)) throw new InferenceError(`presencePenalty must be a finite number, got ${o.presencePenalty}`, 'presencePenalty');
+  if (o.logprobs !== undefined && (!Number.isSafeInteger(o.logprobs) || o.logprobs < 0)) throw new InferenceError(`logprobs must be an integer >= 0, got ${o.logprobs}`, 'logprobs');
+  if (o.logitBias !== undefined) {
+    for (const [k, v] of Object.entries(o.logitBias)) {
+      if (!/^\d+$/.test(k) || !Number.isFinite(v)) throw new InferenceError(`logitBias must map token ids to finite numbers, got ${k}: ${v}`, 'logitBias');
+    }
+  }
   if (o.stop !== undefined) {
     if (!Array.isArray(o.stop)) throw new InferenceError('stop must be an array of strings', 'stop');
     for (const s of o.stop) if (typeof s !== 'string' || s === '') throw new InferenceError(`stop strings must be non-empty strings, got ${JSON.stringify(s)}`, 'stop');
@@ -43,20 +51,55 @@ export class Sampler {
   readonly #topK: number;
   readonly #topP: number;
   readonly #rng: Rng;
+  readonly #bias: readonly (readonly [number, number])[];
+  readonly #frequency: number;
+  readonly #presence: number;
+  /** How often each token was generated (for the penalties). */
+  readonly #counts = new Map<number, number>();
+  #scratch: Float32Array | null = null;
 
   constructor(o: SamplingOptions) {
     this.#temperature = o.temperature ?? 0;
     this.#topK = o.topK ?? 0;
     this.#topP = o.topP ?? 1;
     this.#rng = createRng(o.seed ?? Math.floor(Math.random() * 2 ** 31));
+    this.#bias = Object.entries(o.logitBias ?? {}).map(([k, v]) => [Number(k), v] as const);
+    this.#frequency = o.frequencyPenalty ?? 0;
+    this.#presence = o.presencePenalty ?? 0;
+  }
+
+  /** Records a generated token (the penalties count it from then on). */
+  observe(id: number): void {
+    this.#counts.set(id, (this.#counts.get(id) ?? 0) + 1);
+  }
+
+  /**
+   * OpenAI's adjustments: logit[j] + bias[j] - count[j]·frequency_penalty - (count[j] > 0)·presence_penalty,
+   * on a copy of the row (the caller's logits stay the model's, for log-probabilities).
+   */
+  #adjusted(logits: Float32Array, offset: number, V: number): Float32Array | null {
+    const penalize = (this.#frequency !== 0 || this.#presence !== 0) && this.#counts.size > 0;
+    const bias = this.#bias.filter(([id]) => id < V);
+    if (!penalize && bias.length === 0) return null;
+    if (this.#scratch?.length !== V) this.#scratch = new Float32Array(V);
+    const row = this.#scratch;
+    row.set(logits.subarray(offset, offset + V));
+    for (const [id, b] of bias) row[id] = row[id]! + b;
+    if (penalize) for (const [id, c] of this.#counts) if (id < V) row[id] = row[id]! - c * this.#frequency - this.#presence;
+    return row;
   }
 
   get greedy(): boolean {
     return this.#temperature === 0 || this.#topK === 1;
   }
 
-  /** The next token from logits[offset .. offset+V). */
+  /** The next token from logits[offset .. offset+V) (after logit_bias and the penalties). */
   next(logits: Float32Array, offset: number, V: number): number {
+    const adjusted = this.#adjusted(logits, offset, V);
+    return adjusted ? this.#pick(adjusted, 0, V) : this.#pick(logits, offset, V);
+  }
+
+  #pick(logits: Float32Array, offset: number, V: number): number {
     if (this.greedy) return argmaxRow(logits, offset, V);
     const t = this.#temperature;
     const k = this.#topK > 0 ? Math.min(this.#topK, V) : V;

@@ -29,6 +29,8 @@ import type { Verbalizer } from '../data/verbalizer.ts';
 import type { ModelConfig } from '../formats/hf_config.ts';
 import type { WeightStore } from '../formats/weights.ts';
 import { gpt2WeightPrefix } from '../models/gpt2.ts';
+import { optWeightPrefix } from '../models/opt.ts';
+import { bloomWeightPrefix } from '../models/bloom.ts';
 import type { Tensor } from '../tensor.ts';
 import { numel, tensor } from '../tensor.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
@@ -77,6 +79,9 @@ export function inputEmbeddingName(config: ModelConfig, weights: WeightStore): s
   switch (config.modelType) {
     case 'gpt2': return `${gpt2WeightPrefix(weights)}wte.weight`;
     case 'llama': return 'model.embed_tokens.weight';
+    case 'gpt_neox': return 'gpt_neox.embed_in.weight';
+    case 'opt': return `${optWeightPrefix(weights)}embed_tokens.weight`;
+    case 'bloom': return `${bloomWeightPrefix(weights)}word_embeddings.weight`;
   }
 }
 

@@ -5,6 +5,9 @@ import type { WeightStore } from '../formats/weights.ts';
 import type { Graph } from '../graph/graph.ts';
 import { buildGpt2 } from './gpt2.ts';
 import { buildLlama } from './llama.ts';
+import { buildGptNeox } from './gpt_neox.ts';
+import { buildOpt } from './opt.ts';
+import { buildBloom } from './bloom.ts';
 import type { BuildOptions, CausalLM } from './types.ts';
 
 export type ModelBuilder = (g: Graph, config: ModelConfig, weights: WeightStore, opts?: BuildOptions) => CausalLM;
@@ -12,6 +15,9 @@ export type ModelBuilder = (g: Graph, config: ModelConfig, weights: WeightStore,
 const FAMILIES: Record<string, ModelBuilder> = {
   gpt2: buildGpt2,
   llama: buildLlama,
+  gpt_neox: buildGptNeox,
+  opt: buildOpt,
+  bloom: buildBloom,
 };
 
 export function supportedModelTypes(): string[] {

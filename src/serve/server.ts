@@ -7,23 +7,21 @@
  * 413 body over `bodyLimit`, 415 not JSON, 429 queue full (with Retry-After), 503 shutting down,
  * 504 past the per-request timeout, 500 an engine failure that is not the request's fault.
  */
-import { randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
+import type { Socket } from 'node:net';
+import cors from '@fastify/cors';
 import Fastify from 'fastify';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 import { SoftpromptError } from '../errors.ts';
-import type {
-  ClassifyRequest,
-  FinishReason,
-  GenerateChunk,
-  GenerateRequest,
-  GenerateResult,
-  InferenceEngine,
-} from '../infer/types.ts';
-import { ApiError, ClientGoneError, RequestTimeoutError } from './errors.ts';
+import type { ClassifyRequest, InferenceEngine } from '../infer/types.ts';
+import { checkAuth } from './auth.ts';
+import { ChatTemplate, parseChat } from './chat.ts';
+import { ApiError, badField, ClientGoneError, RequestTimeoutError, ShuttingDownError } from './errors.ts';
+import { chatCompletions, completions, streamChat, streamCompletions } from './openai.ts';
+import type { RouteContext } from './openai.ts';
 import { Scheduler } from './scheduler.ts';
 import type { BatchRecord, SchedulerStats } from './scheduler.ts';
-import { parseClassify, parseCompletion } from './validate.ts';
+import { DEFAULT_CAPS, describe, parseClassify, parseCompletion, requireObject } from './validate.ts';
+import type { CompletionLimits, OpenAiCaps } from './validate.ts';
 
 export interface ServerOptions {
   engine: InferenceEngine;
@@ -51,6 +49,14 @@ export interface ServerOptions {
   logger?: FastifyServerOptions['logger'];
   /** Called after every engine batch. */
   onBatch?: (b: BatchRecord) => void;
+  /** Require `Authorization: Bearer <apiKey>` on every route but /health and CORS preflights. */
+  apiKey?: string;
+  /** Allowed browser origins (@fastify/cors); true allows any. Default: no CORS headers. */
+  cors?: readonly string[] | true;
+  /** A chat template overriding the model's: its text and where it came from (for messages). */
+  chatTemplate?: { text: string; source: string };
+  /** Caps on n/best_of, logprobs, top_logprobs and logit_bias entries (defaults {@link DEFAULT_CAPS}). */
+  caps?: Partial<OpenAiCaps>;
 }
 
 export interface ListenOptions {
@@ -72,16 +78,22 @@ export const DEFAULTS = {
   port: 8080,
 } as const;
 
-/** OpenAI's finish reasons are "stop" and "length"; EOS is a stop. */
-function finishReason(r: FinishReason): 'stop' | 'length' {
-  return r === 'length' ? 'length' : 'stop';
-}
-
 interface ModelEntry {
   id: string;
   task: string | null;
   method: string | null;
   numVirtualTokens: number;
+  slotted: boolean;
+}
+
+/** A raw socket's error answer in OpenAI's shape (errors before fastify parses a request: 431, 400). */
+function socketError(socket: Socket, status: number, reason: string, e: ApiError): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify(e.body());
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }
 
 declare module 'fastify' {
@@ -114,11 +126,17 @@ export function createServer(opts: ServerOptions): FastifyInstance {
 
   // The model table: the base model, then every task. Looked up by exact name in a Map only.
   const models = new Map<string, ModelEntry>();
-  models.set(engine.baseModel, { id: engine.baseModel, task: null, method: null, numVirtualTokens: 0 });
+  models.set(engine.baseModel, { id: engine.baseModel, task: null, method: null, numVirtualTokens: 0, slotted: false });
   for (const t of engine.tasks()) {
     if (models.has(t.name)) continue; // the base model's name wins over an adapter of the same name
-    models.set(t.name, { id: t.name, task: t.name, method: t.method, numVirtualTokens: t.numVirtualTokens });
+    models.set(t.name, { id: t.name, task: t.name, method: t.method, numVirtualTokens: t.numVirtualTokens, slotted: t.slotted === true });
   }
+  const info = engine.tokenizerInfo;
+  const caps: OpenAiCaps = { ...DEFAULT_CAPS, ...opts.caps };
+  const limits: CompletionLimits = { maxTokens: maxTokensCap, maxTokensWhy, maxPrompts: maxQueue, vocabSize: info.vocabSize, caps };
+  const templateText = opts.chatTemplate?.text ?? info.chatTemplate;
+  const chatTemplate = templateText === null ? null : new ChatTemplate(opts.chatTemplate?.source ?? "the model's tokenizer_config.json", templateText, info);
+  const maxStreams = opts.maxStreams ?? maxBatch;
   const created = Math.floor(Date.now() / 1000);
 
   function lookup(model: string): ModelEntry {
@@ -134,10 +152,33 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   const app = Fastify({
     logger: opts.logger ?? false,
     bodyLimit: opts.bodyLimit ?? DEFAULTS.bodyLimit,
-    return503OnClosing: true,
+    // 503 while closing comes from our own hook, in OpenAI's error shape.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
+    // Errors before a request is parsed (headers too large: 431) still answer in OpenAI's shape.
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket: Socket) => {
+      if (err.code === 'ECONNRESET' || err.code === 'EPIPE') {
+        socket.destroy();
+        return;
+      }
+      if (err.code === 'HPE_HEADER_OVERFLOW') {
+        return socketError(socket, 431, 'Request Header Fields Too Large', new ApiError(431, 'the request headers are too large (Node\'s --max-http-header-size caps them)', null, 'invalid_request_error', 'headers_too_large'));
+      }
+      return socketError(socket, 400, 'Bad Request', new ApiError(400, `the request is not valid HTTP: ${err.message}`, null, 'invalid_request_error', 'bad_http'));
+    },
   });
   app.decorate('scheduler', scheduler);
+  let closing = false;
+  app.addHook('onRequest', async () => {
+    if (closing) throw new ShuttingDownError();
+  });
+  if (opts.cors !== undefined) void app.register(cors, { origin: opts.cors === true ? true : [...opts.cors] });
+  const apiKey = opts.apiKey;
+  if (apiKey !== undefined) {
+    app.addHook('onRequest', async (req) => {
+      checkAuth(req, apiKey);
+    });
+  }
 
   // In-flight requests (counted until their response closes, however it ends) for the graceful shutdown.
   let inFlight = 0;
@@ -158,6 +199,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   // close(): fastify refuses new requests (503) from here on; we finish queued and running work,
   // wait for the responses to go out, then the listener closes and the engine is freed.
   app.addHook('preClose', async () => {
+    closing = true;
     scheduler.close();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((done) => (timer = setTimeout(done, shutdownTimeoutMs)));
@@ -174,7 +216,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     void reply.code(e.status).headers(e.headers).send(e.body());
   });
   app.setNotFoundHandler((req, reply) => {
-    const e = new ApiError(404, `no route ${req.method} ${req.url}; the routes are POST /v1/completions, POST /v1/classify, GET /v1/models, GET /health`, null, 'invalid_request_error', 'not_found');
+    const e = new ApiError(404, `no route ${req.method} ${req.url}; the routes are POST /v1/completions, POST /v1/chat/completions, POST /v1/classify, GET /v1/models, GET /v1/models/{id}, POST /tokenize, POST /detokenize, GET /health`, null, 'invalid_request_error', 'not_found');
     void reply.code(404).send(e.body());
   });
 
@@ -207,114 +249,70 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     return reply.code(scheduler.isClosing ? 503 : 200).send(body);
   });
 
-  app.get('/v1/models', async () => ({
-    object: 'list',
-    data: [...models.values()].map((m) => ({
-      id: m.id,
-      object: 'model',
-      created,
-      owned_by: 'softprompt',
-      root: engine.baseModel,
-      parent: m.task === null ? null : engine.baseModel,
-      method: m.method,
-      num_virtual_tokens: m.numVirtualTokens,
-    })),
-  }));
+  const modelObject = (m: ModelEntry): Record<string, unknown> => ({
+    id: m.id,
+    object: 'model',
+    created,
+    owned_by: 'softprompt',
+    root: engine.baseModel,
+    parent: m.task === null ? null : engine.baseModel,
+    method: m.method,
+    num_virtual_tokens: m.numVirtualTokens,
+    max_model_len: info.maxPositions,
+    ...(m.slotted
+      ? { virtual_tokens: 'slotted: classify puts them at the template\'s {soft:N} slots; completions, chat and echo log-probabilities put them before the prompt, so those scores differ from eval\'s' }
+      : {}),
+  });
+  app.get('/v1/models', async () => ({ object: 'list', data: [...models.values()].map(modelObject) }));
+  app.get('/v1/models/*', async (req) => modelObject(lookup(decodeURIComponent((req.params as { '*': string })['*']))));
+
+  const ctx: RouteContext = { engine, scheduler, maxStreams, chatTemplate, toApiError };
+
+  // vLLM's /tokenize and /detokenize (some harnesses probe them).
+  app.post('/tokenize', async (req) => {
+    const o = requireObject(req.body);
+    lookup(typeof o['model'] === 'string' ? o['model'] : engine.baseModel);
+    for (const k of Object.keys(o)) if (!['model', 'prompt', 'add_special_tokens'].includes(k)) throw badField(k, `${k} is not supported by /tokenize (it takes model, prompt, add_special_tokens)`);
+    if (typeof o['prompt'] !== 'string') throw badField('prompt', `prompt must be a string, got ${describe(o['prompt'])}`);
+    const add = o['add_special_tokens'] ?? true;
+    if (typeof add !== 'boolean') throw badField('add_special_tokens', `add_special_tokens must be a boolean, got ${describe(add)}`);
+    const tokens = await engine.tokenize(o['prompt'], { addSpecialTokens: add });
+    return { count: tokens.length, max_model_len: info.maxPositions, tokens };
+  });
+  app.post('/detokenize', async (req) => {
+    const o = requireObject(req.body);
+    lookup(typeof o['model'] === 'string' ? o['model'] : engine.baseModel);
+    for (const k of Object.keys(o)) if (!['model', 'tokens'].includes(k)) throw badField(k, `${k} is not supported by /detokenize (it takes model, tokens)`);
+    const t = o['tokens'];
+    if (!Array.isArray(t)) throw badField('tokens', `tokens must be an array of token ids, got ${describe(t)}`);
+    t.forEach((id: unknown, i) => {
+      if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= info.vocabSize) throw badField('tokens', `tokens[${i}] must be a token id (an integer from 0 to ${info.vocabSize - 1}), got ${describe(id)}`);
+    });
+    return { prompt: (await engine.detokenize(t as number[])).text };
+  });
+
+  app.post('/v1/chat/completions', async (req: FastifyRequest, reply: FastifyReply) => {
+    const p = parseChat(req.body, limits);
+    const entry = lookup(p.model);
+    const sig = requestSignal(reply);
+    if (p.stream) return streamChat(ctx, reply, p, entry.task, entry.id, sig);
+    try {
+      return await chatCompletions(ctx, p, entry.task, entry.id, sig.signal);
+    } finally {
+      sig.done();
+    }
+  });
 
   app.post('/v1/completions', async (req: FastifyRequest, reply: FastifyReply) => {
-    const p = parseCompletion(req.body, { maxTokens: maxTokensCap, maxTokensWhy, maxPrompts: maxQueue });
+    const p = parseCompletion(req.body, limits);
     const entry = lookup(p.model);
-    const requests: GenerateRequest[] = p.prompts.map((prompt) => ({
-      task: entry.task,
-      prompt,
-      maxNewTokens: p.maxTokens,
-      ...(p.temperature !== undefined ? { temperature: p.temperature } : {}),
-      ...(p.topP !== undefined ? { topP: p.topP } : {}),
-      ...(p.topK !== undefined ? { topK: p.topK } : {}),
-      ...(p.seed !== undefined ? { seed: p.seed } : {}),
-      ...(p.stop !== undefined ? { stop: p.stop } : {}),
-    }));
-    const id = `cmpl-${randomUUID().replace(/-/g, '')}`;
-    const createdAt = Math.floor(Date.now() / 1000);
-    const { signal, done } = requestSignal(reply);
-
-    if (!p.stream) {
-      let results: GenerateResult[];
-      try {
-        results = await scheduler.generate(requests, signal);
-      } finally {
-        done();
-      }
-      const promptTokens = results.reduce((s, r) => s + r.promptTokens, 0);
-      const completionTokens = results.reduce((s, r) => s + r.ids.length, 0);
-      return {
-        id,
-        object: 'text_completion',
-        created: createdAt,
-        model: entry.id,
-        choices: results.map((r, index) => ({ text: r.text, index, logprobs: null, finish_reason: finishReason(r.finishReason) })),
-        usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
-      };
-    }
-
-    // Streaming: the status is decided only once the first chunk is there (so a full queue, a
-    // timeout or an engine error before it still get their own status); then server-sent events.
-    let lease;
-    let first: IteratorResult<GenerateChunk>;
+    const sig = requestSignal(reply);
+    if (p.stream) return streamCompletions(ctx, reply, p, entry.task, entry.id, sig);
     try {
-      lease = await scheduler.openStream(requests[0]!, signal);
-    } catch (err) {
-      done();
-      throw err;
+      return await completions(ctx, p, entry.task, entry.id, sig.signal);
+    } finally {
+      sig.done();
     }
-    const { iterator, release } = lease;
-    let finished = false;
-    const stop = (): void => {
-      if (!finished) {
-        finished = true;
-        void Promise.resolve(iterator.return?.()).catch(() => {});
-      }
-      release();
-      done();
-    };
-    try {
-      first = await untilAborted(iterator.next(), signal);
-    } catch (err) {
-      stop();
-      throw err;
-    }
-    const chunkJson = (c: GenerateChunk): string =>
-      `data: ${JSON.stringify({
-        id,
-        object: 'text_completion',
-        created: createdAt,
-        model: entry.id,
-        choices: [{ text: c.text, index: 0, logprobs: null, finish_reason: c.finishReason ? finishReason(c.finishReason) : null }],
-      })}\n\n`;
-    async function* events(): AsyncGenerator<string> {
-      try {
-        let r = first;
-        while (!r.done) {
-          yield chunkJson(r.value);
-          r = await untilAborted(iterator.next(), signal);
-        }
-        finished = true;
-        yield 'data: [DONE]\n\n';
-      } catch (err) {
-        if (!(err instanceof ClientGoneError)) {
-          const e = toApiError(err);
-          yield `data: ${JSON.stringify(e.body())}\n\n`;
-        }
-      } finally {
-        stop();
-      }
-    }
-    return reply
-      .code(200)
-      .header('content-type', 'text/event-stream; charset=utf-8')
-      .header('cache-control', 'no-cache')
-      .header('x-accel-buffering', 'no')
-      .send(Readable.from(events(), { objectMode: false }));
   });
 
   app.post('/v1/classify', async (req: FastifyRequest, reply: FastifyReply) => {
@@ -343,25 +341,6 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   });
 
   return app;
-}
-
-/** Resolves as `p` does, or rejects with the signal's reason when it aborts first. */
-function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
 }
 
 /** Maps any error to the status and body the client gets. */

@@ -154,8 +154,14 @@ test('rank scores with prompt tuning (virtual-token offsets) match the oracle', 
   await withDefault.release();
 });
 
-test('packed candidates score like one row per candidate, for every method, both model families and {soft:N} slots', async (t) => {
-  for (const dir of [STORIES, join(GOLDEN, 'tiny-gpt2')]) {
+test('packed candidates score like one row per candidate, for every method, every model family and {soft:N} slots', async (t) => {
+  for (const dir of [
+    STORIES,
+    join(GOLDEN, 'tiny-gpt2'),
+    join(GOLDEN, 'tiny-gpt-neox'), // partial RoPE
+    join(GOLDEN, 'tiny-opt'), // learned positions read from position_ids, not the mask's cumsum
+    join(GOLDEN, 'tiny-bloom'), // ALiBi key positions
+  ]) {
     const m = loadModelDir(dir);
     const c = m.config;
     const n = 3;

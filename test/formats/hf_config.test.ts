@@ -116,7 +116,7 @@ test('missing and ill-typed fields are ConfigErrors naming file and field', () =
 });
 
 test('unknown model_type lists the supported ones', () => {
-  assert.deepEqual([...SUPPORTED_MODEL_TYPES], ['gpt2', 'llama']);
+  assert.deepEqual([...SUPPORTED_MODEL_TYPES], ['gpt2', 'llama', 'gpt_neox', 'opt', 'bloom']);
   const err = assertThrowsWith(() => parseHfConfig({ ...llamaBase, model_type: 'mistral' }, 'x/config.json'), UnsupportedModelError, ['x/config.json', '"mistral"', 'gpt2, llama']);
   assert.equal((err as UnsupportedModelError).modelType, 'mistral');
 });

@@ -10,9 +10,17 @@ import type {
   GenerateChunk,
   GenerateRequest,
   GenerateResult,
+  Detokenized,
+  DetokenizeOptions,
   InferenceEngine,
+  PromptLogprobs,
+  ScoreRequest,
   TaskInfo,
+  TokenizerInfo,
 } from '../../src/infer/types.ts';
+
+/** A prompt as the fake sees it: token ids are written out as "#id" words. */
+const promptText = (p: string | readonly number[]): string => (typeof p === 'string' ? p : p.map((id) => `#${id}`).join(' '));
 
 export interface FakeEngineOptions {
   baseModel?: string;
@@ -40,6 +48,9 @@ export const CRASH = '<<crash>>';
 
 export class FakeEngine implements InferenceEngine {
   readonly baseModel: string;
+  readonly tokenizerInfo: TokenizerInfo = {
+    bosToken: '<s>', eosToken: '</s>', eosTokenId: 2, chatTemplate: null, specialTokens: { '<s>': 1, '</s>': 2 }, generationEosIds: [], vocabSize: 100, maxPositions: 512,
+  };
   readonly #tasks: TaskInfo[];
   delayMs: number;
   tokenDelayMs: number;
@@ -73,7 +84,7 @@ export class FakeEngine implements InferenceEngine {
 
   /** The text the fake answers `r` with (before stop strings). */
   static textOf(r: GenerateRequest): string {
-    return ` [${r.task ?? 'base'}] ${r.prompt} (${r.maxNewTokens})`;
+    return ` [${r.task ?? 'base'}] ${promptText(r.prompt)} (${r.maxNewTokens})`;
   }
 
   static resultOf(r: GenerateRequest): GenerateResult {
@@ -86,7 +97,7 @@ export class FakeEngine implements InferenceEngine {
         finishReason = 'stop';
       }
     }
-    return { text, ids: Array.from({ length: r.maxNewTokens }, (_, i) => i + 1), promptTokens: r.prompt.split(/\s+/).filter(Boolean).length + 1, finishReason };
+    return { text, ids: Array.from({ length: r.maxNewTokens }, (_, i) => i + 1), promptTokens: promptText(r.prompt).split(/\s+/).filter(Boolean).length + 1, finishReason };
   }
 
   private check(): void {
@@ -104,8 +115,8 @@ export class FakeEngine implements InferenceEngine {
     this.maxRunning = Math.max(this.maxRunning, this.running);
     try {
       await sleep(this.delayMs + this.perRowMs * requests.length);
-      if (requests.some((r) => r.prompt.includes(CRASH))) throw new Error('simulated engine crash');
-      if (requests.some((r) => r.prompt.includes(POISON))) throw new SoftpromptError('prompt: simulated refusal (too long for the context)');
+      if (requests.some((r) => promptText(r.prompt).includes(CRASH))) throw new Error('simulated engine crash');
+      if (requests.some((r) => promptText(r.prompt).includes(POISON))) throw new SoftpromptError('prompt: simulated refusal (too long for the context)');
       return requests.map((r) => FakeEngine.resultOf(r));
     } finally {
       this.running--;
@@ -159,6 +170,29 @@ export class FakeEngine implements InferenceEngine {
       this.running--;
       this.finishedCalls++;
     }
+  }
+
+  /** Word i of the prompt gets log-probability -i (the first null); no alternatives. */
+  async score(requests: readonly ScoreRequest[]): Promise<PromptLogprobs[]> {
+    this.check();
+    return requests.map((r) => {
+      const ids = typeof r.prompt === 'string' ? r.prompt.split(/\s+/).filter(Boolean).map((_, i) => i + 10) : [...r.prompt];
+      return { ids, logprobs: ids.map((_, i) => (i === 0 ? null : -i)), top: ids.map((_, i) => (i === 0 ? null : [])) };
+    });
+  }
+
+  async tokenize(text: string): Promise<number[]> {
+    return text.split(/\s+/).filter(Boolean).map((_, i) => i + 10);
+  }
+
+  async detokenize(ids: readonly number[], options: DetokenizeOptions = {}): Promise<Detokenized> {
+    const tokens = ids.map((id) => ` #${id}`);
+    return {
+      text: tokens.join(''),
+      tokens,
+      offsets: tokens.map((_, i) => tokens.slice(0, i).join('').length),
+      alternatives: (options.alternatives ?? []).map((a) => a?.map((id) => ` #${id}`) ?? null),
+    };
   }
 
   async close(): Promise<void> {

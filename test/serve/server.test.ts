@@ -136,7 +136,7 @@ describe('bad requests: 400 naming the field', () => {
     await expect400({ prompt: 'hi' }, 'model', /required/);
     await expect400({ ...ok, model: 7 }, 'model', /must be a string/);
     await expect400({ model: 'tiny-base' }, 'prompt', /required/);
-    await expect400({ ...ok, prompt: 42 }, 'prompt', /string or an array of strings/);
+    await expect400({ ...ok, prompt: 42 }, 'prompt', /a string, an array of strings or token ids/);
     await expect400({ ...ok, prompt: [] }, 'prompt', /empty/);
     await expect400({ ...ok, prompt: ['a', 3] }, 'prompt[1]', /token ids/);
     await expect400({ ...ok, max_tokens: '5' }, 'max_tokens', /must be an integer, got the string "5"/);
@@ -150,8 +150,9 @@ describe('bad requests: 400 naming the field', () => {
     await expect400({ ...ok, stop: ['a', 1] }, 'stop[1]', /string/);
     await expect400({ ...ok, stop: ['a', 'b', 'c', 'd', 'e'] }, 'stop', /at most 4/);
     await expect400({ ...ok, stream: 'yes' }, 'stream', /boolean/);
-    await expect400({ ...ok, n: 3 }, 'n', /n must be 1/);
-    await expect400({ ...ok, stream: true, prompt: ['a', 'b'] }, 'prompt', /one prompt/);
+    await expect400({ ...ok, n: 9 }, 'n', /n must be at most 8 \(the server's cap on n\)/);
+    await expect400({ ...ok, stream: true, echo: true }, 'echo', /not supported with stream/);
+    await expect400({ ...ok, presence: 1 }, 'presence', /not supported by this server's completions/);
   });
 
   test('negative, zero and huge max_tokens', async () => {

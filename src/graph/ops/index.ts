@@ -8,5 +8,8 @@ export * from './reduce.ts';
 export * from './softmax.ts';
 export * from './layer_norm.ts';
 export * from './logic.ts';
+export * from './cumsum.ts';
+export * from './gelu_erf.ts';
+export * from './topk.ts';
 export { shapeOf, zerosLike, unbroadcast } from './util.ts';
 export type { Operand } from './util.ts';
