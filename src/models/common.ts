@@ -26,7 +26,8 @@ export function transpose2d(t: Tensor<'float32'>): Tensor<'float32'> {
 export class WeightLoader {
   constructor(readonly g: Graph, readonly store: WeightStore, readonly dtype: FloatDType) {}
 
-  private checked(name: string, shape: readonly number[]): void {
+  /** Throws the store's error now if `name` is missing, not `shape` or not floating point. */
+  check(name: string, shape: readonly number[]): void {
     const info = this.store.info(name);
     // Wrong shapes and integer tensors fail at build, with the store's own message.
     if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i]) || !/^(f|bf)/i.test(info.dtype)) {
@@ -36,7 +37,7 @@ export class WeightLoader {
 
   /** A weight as stored. */
   get(name: string, shape: readonly number[]): Value {
-    this.checked(name, shape);
+    this.check(name, shape);
     const { store, dtype } = this;
     return this.g.lazyWeight(name, {
       dtype, shape, owner: store, key: `${name}|${dtype}`,
@@ -44,9 +45,15 @@ export class WeightLoader {
     });
   }
 
+  /** A weight computed from stored ones (`load` reads them), named `name` in the graph. */
+  derived(name: string, shape: readonly number[], load: () => Tensor<'float32'>): Value {
+    const { store, dtype } = this;
+    return this.g.lazyWeight(name, { dtype, shape, owner: store, key: `${name}|${dtype}`, load: () => toDtype(load(), dtype) });
+  }
+
   /** A torch nn.Linear weight [out, in], stored transposed as [in, out]. */
   linear(name: string, outFeatures: number, inFeatures: number): Value {
-    this.checked(name, [outFeatures, inFeatures]);
+    this.check(name, [outFeatures, inFeatures]);
     const { store, dtype } = this;
     return this.g.lazyWeight(`${name}.T`, {
       dtype, shape: [inFeatures, outFeatures], owner: store, key: `${name}.T|${dtype}`,

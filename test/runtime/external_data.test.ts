@@ -1,7 +1,7 @@
 /**
- * The large-model path, forced on tiny models with a zero threshold: every frozen weight lives
- * in one external-data file per checkpoint, written once and shared by all sessions, and the
- * golden logits, losses, gradients and greedy ids (full recomputation and KV cache) are unchanged.
+ * The large-model path, forced on tiny models with a zero threshold: every frozen weight (fused
+ * q|k|v reordered ones too) lives in one external-data file per checkpoint, written once and
+ * shared by all sessions, and the golden logits, losses, gradients and greedy ids (full recomputation and KV cache) are unchanged.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -25,7 +25,7 @@ function assertAll(results: readonly Comparison[]): void {
 before(() => setExternalDataThreshold(0));
 after(() => setExternalDataThreshold(undefined));
 
-for (const name of ['tiny-llama', 'tiny-gpt2'] as const) {
+for (const name of ['tiny-llama', 'tiny-gpt2', 'tiny-gpt-neox'] as const) {
   describe(`${name} through external data`, () => {
     const c = loadGoldenCase(GOLDEN, name);
 
