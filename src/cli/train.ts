@@ -29,6 +29,7 @@ import { train } from '../train/trainer.ts';
 import type { DevMetric, Params, TrainResult } from '../train/trainer.ts';
 import { intArg, required, textArg, verbalizerArg } from './args.ts';
 import { withConfigFile } from './config.ts';
+import { parseMemory } from '../models/memory.ts';
 import { encodeSplit, loadModel, longestField, readSplit, verbalizerEntries } from './eval.ts';
 import type { LoadedModel } from './eval.ts';
 import { formatTable, percent, processIo } from './output.ts';
@@ -89,6 +90,8 @@ export interface TrainFlags {
   saveEvery: number;
   bucket?: boolean;
   shuffleBuffer: number;
+  /** Memory budget in bytes (parsed from --max-memory). */
+  maxMemory?: number;
   lengthNormalize?: boolean;
   resume?: boolean;
   json?: boolean;
@@ -388,6 +391,7 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
       saveAdapter: save,
       onEvent: (e) => progress.onEvent(e),
       lengthNormalize: flags.lengthNormalize === true,
+      ...(flags.maxMemory !== undefined ? { maxMemory: flags.maxMemory } : {}),
       softSlots,
     });
   } finally {
@@ -500,6 +504,7 @@ export function trainCommand(): Command {
     .option('--save-every <n>', 'checkpoint every N updates (also after each evaluation and epoch)', intArg(1), 50)
     .option('--bucket', 'batch similar lengths together (faster, less random)')
     .option('--shuffle-buffer <n>', 'shuffle-buffer size in examples; larger files are shuffled through it', intArg(1), 16384)
+    .option('--max-memory <size>', 'memory budget for the check before loading (e.g. 12GB, 800MB; default: the cgroup limit or free memory)', parseMemory)
     .option('--length-normalize', 'rank labels by mean log-probability per token when evaluating')
     .option('--resume', 'continue the run in --out from its last checkpoint')
     .option('--json', 'print one JSON object as the last line of stdout');

@@ -10,6 +10,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { LoadedAdapter } from '../adapter/types.ts';
 import { loadAdapterDir, loadModel } from '../cli/eval.ts';
+import { checkMemory } from '../models/memory.ts';
 import type { LoadedModel } from '../cli/eval.ts';
 import { padIdOf } from '../data/collate.ts';
 import { ExampleEncoder } from '../data/encode.ts';
@@ -57,6 +58,8 @@ export interface EngineOptions {
   maxNewTokensLimit?: number;
   /** ORT intra-op threads. Default: all cores. */
   intraOpThreads?: number;
+  /** Memory budget in bytes for the check before loading (default: the cgroup limit or free memory). */
+  maxMemory?: number;
   /** Adapter warnings and adapters skipped because they failed to load. Default: process.emitWarning. */
   onWarning?: (message: string) => void;
 }
@@ -517,6 +520,11 @@ export class Engine implements InferenceEngine {
 export async function createEngine(opts: EngineOptions): Promise<Engine> {
   const warn = opts.onWarning ?? ((m: string) => process.emitWarning(m, 'SoftpromptWarning'));
   const model = typeof opts.model === 'string' ? await loadModel(opts.model) : opts.model;
+  // A batch of full-context rows (capped at 1024 positions) must fit, or the engine is refused now.
+  checkMemory({
+    config: model.config, weights: model.weights, batch: opts.maxBatchSize ?? 8, seq: Math.min(model.config.maxPositions, 1024),
+    training: false, maxMemory: opts.maxMemory, what: 'the inference engine',
+  });
   const dirs = opts.adapters === undefined ? {} : typeof opts.adapters === 'string' ? adapterDirs(opts.adapters) : opts.adapters;
   const skipped: SkippedAdapter[] = [];
   const loaded: [string, LoadedAdapter][] = [];
