@@ -51,7 +51,10 @@ export async function compileGraph(graph: Graph, opts: SessionOptions & { output
   if (owner !== undefined && refs.every((r) => r.owner === owner) && weightBytes(refs) >= externalDataThreshold()) {
     const file = weightFileFor(owner);
     const bytes = toOnnx(graph, { outputs: opts.outputs, external: (ref) => file.place(ref) });
-    return defaultBackend.compile(bytes, { ...opts, label, externalDataDir: file.dir });
+    // SOFTPROMPT_DISABLE_PREPACKING=1: sessions keep the mapped weights instead of packed private
+    // copies (one copy per engine; measured in docs/scale.md).
+    const unpacked = opts.disablePrepacking ?? process.env.SOFTPROMPT_DISABLE_PREPACKING === '1';
+    return defaultBackend.compile(bytes, { ...opts, label, externalDataDir: file.dir, disablePrepacking: unpacked });
   }
   return defaultBackend.compile(toOnnx(graph, { outputs: opts.outputs }), { ...opts, label });
 }
