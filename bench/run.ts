@@ -9,8 +9,9 @@
  * (default 20), --threads N (ORT intra-op threads; default all cores), --only roofline|train|infer
  * (infer: KV-cached prefill and decode tokens/s at batch 1 and 8, with and without a 20-token adapter;
  * rank: rank classification examples/s, candidates packed after one prompt pass vs one row each;
+ * families: the roofline and a prompt-tuning step per model family at a real shape, not run by default;
  * scale: random-weight Llama folders at the SmolLM2-360M and TinyLlama-1.1B shapes, each in its own
- * process: training step, dev scoring pass, decode b1/b8, peak PSS/RSS; not part of the default run,
+ * process: training step, dev scoring pass, decode b1/b8, peak PSS/RSS; not run by default,
  * --scale-shapes picks shapes, --scale-steps timed steps, default 2).
  * A readable table goes to stdout; the LAST stdout line is one JSON object with flat keys.
  */
@@ -19,6 +20,7 @@ import { availableParallelism, cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readHfConfig } from '../src/formats/hf_config.ts';
+import { benchFamily, GPT_FAMILY_SHAPES } from './families_gpt.ts';
 import { benchInference } from './infer.ts';
 import { benchRank } from './rank.ts';
 import { SCALE_SHAPES } from './llama_folder.ts';
@@ -59,7 +61,9 @@ async function main(): Promise<void> {
   const rooflineRuns = positiveInt('roofline-runs', values['roofline-runs'], quick ? 10 : 20);
   const threads = values.threads === undefined ? undefined : positiveInt('threads', values.threads, 1);
   const only = values.only;
-  if (only !== undefined && !['roofline', 'train', 'infer', 'rank', 'scale'].includes(only)) throw new Error(`--only must be "roofline", "train", "infer", "rank" or "scale", got ${JSON.stringify(only)}`);
+  if (only !== undefined && !['roofline', 'train', 'infer', 'rank', 'families', 'scale'].includes(only)) {
+    throw new Error(`--only must be "roofline", "train", "infer", "rank", "families" or "scale", got ${JSON.stringify(only)}`);
+  }
 
   const cores = availableParallelism();
   const result: Record<string, number | string | boolean> = {
@@ -75,7 +79,7 @@ async function main(): Promise<void> {
 
   let roofline: number | null = null;
   let chainRoofline: number | null = null;
-  if (only === undefined || only === 'roofline' || only === 'scale') {
+  if (only === undefined || only === 'roofline' || only === 'families' || only === 'scale') {
     const r = await measureRoofline({ runs: rooflineRuns, chainRuns: quick ? 5 : 10, threads });
     roofline = r.gflops;
     chainRoofline = r.chainGflops;
@@ -172,6 +176,24 @@ async function main(): Promise<void> {
       ['  peak RSS after compile / after steps', `${t.peakRssAfterCompileMb.toFixed(0)} / ${t.peakRssMb.toFixed(0)} MiB`],
       ['  loss first → last', `${t.losses[0]!.toFixed(4)} → ${t.losses.at(-1)!.toFixed(4)}`],
     );
+  }
+  if (only === 'families') {
+    for (const shape of GPT_FAMILY_SHAPES) {
+      const t = await benchFamily(shape, { steps, warmup, threads });
+      const k = `families.${shape.key}`;
+      const achieved = t.flopsPerStep / t.stepS / 1e9;
+      result[`${k}.tokens_per_s`] = round(t.tokensPerS, 2);
+      result[`${k}.step_s`] = round(t.stepS, 4);
+      result[`${k}.gflop_per_step`] = round(t.flopsPerStep / 1e9, 2);
+      result[`${k}.batch`] = t.batch;
+      result[`${k}.params_m`] = round(t.params / 1e6, 2);
+      if (chainRoofline !== null) result[`${k}.fraction_of_chain_roofline`] = round(achieved / chainRoofline, 4);
+      const layers = shape.layers === undefined ? '' : `, ${shape.layers} layers`;
+      rows.push([
+        `${shape.hub} prompt tuning (random weights${layers}): B=${t.batch}, T=${t.seq}, n=${t.numVirtualTokens}`,
+        `${t.tokensPerS.toFixed(1)} tok/s, ${achieved.toFixed(1)} GFLOP/s${chainRoofline === null ? '' : ` = ${((100 * achieved) / chainRoofline).toFixed(1)}% of chain roofline`}`,
+      ]);
+    }
   }
   if (only === 'scale') {
     const names = (values['scale-shapes'] ?? Object.keys(SCALE_SHAPES).join(',')).split(',');
