@@ -4,18 +4,16 @@
  * shared by all sessions, and the golden logits, losses, gradients and greedy ids (full recomputation and KV cache) are unchanged.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { checkGeneration, checkMethod, loadGoldenCase } from '../../src/check/golden.ts';
 import type { Comparison } from '../../src/check/golden.ts';
-import { readSafetensors } from '../../src/formats/safetensors.ts';
 import { toOnnx } from '../../src/graph/onnx.ts';
 import { buildStepGraph } from '../../src/infer/graphs.ts';
 import { Generator } from '../../src/infer/generator.ts';
-import { prefixFromTable } from '../../src/infer/kv.ts';
 import { setExternalDataThreshold } from '../../src/runtime/session.ts';
 import { weightFileFor } from '../../src/runtime/weight_file.ts';
 import { GOLDEN } from '../helpers/paths.ts';
+import { goldenGenerationCases } from '../infer/fixtures.ts';
 
 function assertAll(results: readonly Comparison[]): void {
   assert.ok(results.length > 0);
@@ -35,17 +33,11 @@ for (const name of ['tiny-llama', 'tiny-gpt2', 'tiny-gpt-neox'] as const) {
     });
 
     test('KV-cached greedy ids equal the golden ids', async () => {
-      const file = readSafetensors(join(c.dir, 'forward.safetensors'));
       const tok = { decode: (ids: ArrayLike<number>) => Array.from(ids).join(' '), eosTokenId: undefined };
       const gen = await Generator.create(c.model.config, c.model.weights, tok);
       try {
-        const [soft] = await gen.promptPrefixes([file.get('gen.prompt_embeddings')!]);
-        const prefix = prefixFromTable(c.model.config, file.get('gen.prefix_embeddings')!);
-        const prompts = [0, 1].map((r) => Array.from(file.get(`gen.input_ids.${r}`)!.data as BigInt64Array, Number));
-        for (const [key, p] of [['generated_ids', null], ['generated_ids_prompt_tuning', soft!], ['generated_ids_prefix_tuning', prefix]] as const) {
-          const ref = file.get(`gen.${key}`)!;
-          const steps = ref.shape[1]!;
-          const want = [0, 1].map((r) => Array.from((ref.data as BigInt64Array).slice(r * steps, (r + 1) * steps), Number));
+        const { prompts, cases } = await goldenGenerationCases(c, gen);
+        for (const { key, prefix: p, steps, want } of cases) {
           const got = await gen.run(prompts.map((ids) => ({ promptIds: ids, prefix: p, options: { maxNewTokens: steps } })));
           assert.deepEqual(got.map((r) => r.ids), want, `${name} ${key}`);
         }
