@@ -10,7 +10,10 @@
  * (infer: KV-cached prefill and decode tokens/s at batch 1 and 8, with and without a 20-token adapter;
  * rank: rank classification examples/s, candidates packed after one prompt pass vs one row each;
  * families: the roofline and a prompt-tuning step per model family at a real shape, not run by default;
- * --family S[,S…] keeps the families whose key contains one of them, e.g. --family qwen,gemma).
+ * --family S[,S…] keeps the families whose key contains one of them, e.g. --family qwen,gemma;
+ * scale: random-weight Llama folders at the SmolLM2-360M and TinyLlama-1.1B shapes, each in its own
+ * process: training step, dev scoring pass, decode b1/b8, peak PSS/RSS; not run by default,
+ * --scale-shapes picks shapes, --scale-steps timed steps, default 2).
  * A readable table goes to stdout; the LAST stdout line is one JSON object with flat keys.
  */
 import { existsSync } from 'node:fs';
@@ -22,7 +25,9 @@ import { DECODER_FAMILY_SHAPES } from './families_decoder.ts';
 import { benchFamily, GPT_FAMILY_SHAPES } from './families_gpt.ts';
 import { benchInference } from './infer.ts';
 import { benchRank } from './rank.ts';
+import { SCALE_SHAPES } from './llama_folder.ts';
 import { measureRoofline } from './roofline.ts';
+import { benchScale } from './scale.ts';
 import { benchPromptTuning } from './train_prompt_tuning.ts';
 import { log, ortVersion, peakRssMb, REPO_ROOT, round, rssMb } from './util.ts';
 
@@ -49,6 +54,8 @@ async function main(): Promise<void> {
       threads: { type: 'string' },
       only: { type: 'string' },
       family: { type: 'string' },
+      'scale-shapes': { type: 'string' },
+      'scale-steps': { type: 'string' },
     },
   });
   const quick = values.quick ?? false;
@@ -57,8 +64,8 @@ async function main(): Promise<void> {
   const rooflineRuns = positiveInt('roofline-runs', values['roofline-runs'], quick ? 10 : 20);
   const threads = values.threads === undefined ? undefined : positiveInt('threads', values.threads, 1);
   const only = values.only;
-  if (only !== undefined && !['roofline', 'train', 'infer', 'rank', 'families'].includes(only)) {
-    throw new Error(`--only must be "roofline", "train", "infer", "rank" or "families", got ${JSON.stringify(only)}`);
+  if (only !== undefined && !['roofline', 'train', 'infer', 'rank', 'families', 'scale'].includes(only)) {
+    throw new Error(`--only must be "roofline", "train", "infer", "rank", "families" or "scale", got ${JSON.stringify(only)}`);
   }
 
   const cores = availableParallelism();
@@ -75,7 +82,7 @@ async function main(): Promise<void> {
 
   let roofline: number | null = null;
   let chainRoofline: number | null = null;
-  if (only === undefined || only === 'roofline' || only === 'families') {
+  if (only === undefined || only === 'roofline' || only === 'families' || only === 'scale') {
     const r = await measureRoofline({ runs: rooflineRuns, chainRuns: quick ? 5 : 10, threads });
     roofline = r.gflops;
     chainRoofline = r.chainGflops;
@@ -191,6 +198,40 @@ async function main(): Promise<void> {
         `${shape.hub} prompt tuning (random weights${layers}): B=${t.batch}, T=${t.seq}, n=${t.numVirtualTokens}`,
         `${t.tokensPerS.toFixed(1)} tok/s, ${achieved.toFixed(1)} GFLOP/s${chainRoofline === null ? '' : ` = ${((100 * achieved) / chainRoofline).toFixed(1)}% of chain roofline`}`,
       ]);
+    }
+  }
+  if (only === 'scale') {
+    const names = (values['scale-shapes'] ?? Object.keys(SCALE_SHAPES).join(',')).split(',');
+    for (const name of names) {
+      const shape = SCALE_SHAPES[name];
+      if (!shape) throw new Error(`--scale-shapes: unknown shape ${JSON.stringify(name)} (known: ${Object.keys(SCALE_SHAPES).join(', ')})`);
+      const r = await benchScale(shape, positiveInt('scale-steps', values['scale-steps'], 2));
+      const c = r.child as Record<string, number>;
+      const k = `train.${name}.prompt-tuning`;
+      Object.assign(result, {
+        [`${k}.tokens_per_s`]: round(c['tokens_per_s']!, 2),
+        [`${k}.step_s`]: round(c['step_s']!, 3),
+        [`${k}.peak_rss_mb`]: round(r.peakRssMb, 0),
+        [`${k}.peak_pss_mb`]: round(r.peakPssMb, 0),
+        [`${k}.first_step_s`]: round(c['first_step_s']!, 2),
+        [`${k}.compile_s`]: round(c['compile_s']!, 2),
+        [`${k}.score_pass_s`]: round(c['score_pass_s']!, 2),
+        [`${k}.gflop_per_step`]: round(c['gflop_per_step']!, 1),
+        [`${k}.achieved_gflops`]: round(c['achieved_gflops']!, 2),
+        [`${k}.params_m`]: round(r.params / 1e6, 1),
+        [`infer.${name}.decode_tokens_per_s.b1`]: round(c['decode_b1']!, 2),
+        [`infer.${name}.decode_tokens_per_s.b8`]: round(c['decode_b8']!, 2),
+      });
+      if (chainRoofline !== null) result[`${k}.fraction_of_chain_roofline`] = round(c['achieved_gflops']! / chainRoofline, 4);
+      rows.push(
+        [`${name}: ${(r.params / 1e6).toFixed(0)}M random float32 weights, prompt tuning B=8, T=128, n=20`, ''],
+        ['  step (median) / tokens/s', `${c['step_s']!.toFixed(2)} s / ${c['tokens_per_s']!.toFixed(1)}`],
+        ['  achieved GFLOP/s (fraction of chain roofline)', `${c['achieved_gflops']!.toFixed(1)}${chainRoofline !== null ? ` (${((100 * c['achieved_gflops']!) / chainRoofline).toFixed(1)}%)` : ''}`],
+        ['  first update after process start / compile', `${c['first_step_s']!.toFixed(1)} s / ${c['compile_s']!.toFixed(1)} s`],
+        ['  dev scoring pass (compile + 64 examples)', `${c['score_pass_s']!.toFixed(1)} s`],
+        ['  decode b1 / b8', `${c['decode_b1']!.toFixed(1)} / ${c['decode_b8']!.toFixed(1)} tok/s`],
+        ['  peak PSS / RSS (whole process)', `${r.peakPssMb.toFixed(0)} / ${r.peakRssMb.toFixed(0)} MiB`],
+      );
     }
   }
   result['peak_rss_mb'] = round(peakRssMb(), 1);

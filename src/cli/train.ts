@@ -20,6 +20,7 @@ import type { DevMetric, TrainResult } from '../train/trainer.ts';
 import { intArg, required, textArg, verbalizerArg } from './args.ts';
 import { exitCodeOf, onInterrupt } from './interrupt.ts';
 import { withConfigFile } from './config.ts';
+import { parseMemory } from '../models/memory.ts';
 import { processIo } from './output.ts';
 import type { Io } from './output.ts';
 import { trainProgress } from './progress.ts';
@@ -73,6 +74,8 @@ export interface TrainFlags {
   saveEvery: number;
   bucket?: boolean;
   shuffleBuffer: number;
+  /** Memory budget in bytes (parsed from --max-memory). */
+  maxMemory?: number;
   lengthNormalize?: boolean;
   resume?: boolean;
   allowDataChange?: boolean;
@@ -177,6 +180,7 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
         progress.onEvent(e);
       },
       onWarning: (m) => io.err(`softprompt: warning: ${m}`),
+      maxMemory: flags.maxMemory,
     });
   } finally {
     progress.stop();
@@ -300,6 +304,7 @@ export function trainCommand(): Command {
     .option('--save-every <n>', 'checkpoint every N updates (also after each evaluation and epoch)', intArg(1), D.saveEvery)
     .option('--bucket', 'batch similar lengths together (faster, less random)')
     .option('--shuffle-buffer <n>', 'shuffle-buffer size in examples; larger files are shuffled through it', intArg(1), D.shuffleBuffer)
+    .option('--max-memory <size>', 'memory budget for the check before loading (e.g. 12GB, 800MB; default: the cgroup limit or free memory)', parseMemory)
     .option('--length-normalize', 'rank labels by mean log-probability per token when evaluating')
     .option('--resume', 'continue the run in --out from its last checkpoint')
     .option('--allow-data-change', 'with --resume: continue even though the training file changed since the run started')

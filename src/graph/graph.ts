@@ -6,7 +6,7 @@ import { GraphError } from '../errors.ts';
 import type { DType, Tensor } from '../tensor.ts';
 import { tensor } from '../tensor.ts';
 import { getOp } from './registry.ts';
-import type { Attr, Dim, Node, Shape, Value } from './types.ts';
+import type { Attr, Dim, Node, Shape, Value, WeightRef } from './types.ts';
 
 interface MutableValue {
   graph: Graph;
@@ -21,6 +21,8 @@ export class Graph {
   readonly outputs: Value[] = [];
   readonly nodes: Node[] = [];
   readonly initializers = new Map<string, { value: Value; tensor: Tensor }>();
+  /** Frozen weights not yet read (WeightRef); serialised as initializers. */
+  readonly weightRefs = new Map<string, { value: Value; ref: WeightRef }>();
   private readonly names = new Set<string>();
   private counter = 0;
   /** Small constants are shared so a scalar 0.5 used in ten places is one initializer. */
@@ -57,6 +59,13 @@ export class Graph {
   weight(name: string, t: Tensor): Value {
     const v = this.makeValue(this.claim(name), t.dtype, t.shape, null);
     this.initializers.set(v.name, { value: v, tensor: t });
+    return v;
+  }
+
+  /** A named initializer whose bytes are read only at serialisation. */
+  lazyWeight(name: string, ref: WeightRef): Value {
+    const v = this.makeValue(this.claim(name), ref.dtype, ref.shape, null);
+    this.weightRefs.set(v.name, { value: v, ref });
     return v;
   }
 

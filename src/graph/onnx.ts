@@ -6,7 +6,7 @@ import type { Tensor } from '../tensor.ts';
 import type { Graph } from './graph.ts';
 import { dtypeToOnnx } from './ops/unary.ts';
 import { PbWriter } from './protobuf.ts';
-import type { Attr, Node, Value } from './types.ts';
+import type { Attr, Node, Value, WeightRef } from './types.ts';
 
 export const OPSET = 18;
 const IR_VERSION = 8;
@@ -22,6 +22,27 @@ function tensorProto(name: string, t: Tensor): PbWriter {
   const d = t.data;
   // Little-endian hosts only (x86, arm64): the typed array's bytes are the raw_data.
   w.bytes(9, new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+  return w;
+}
+
+/** Where an external initializer's bytes lie: a file next to the model, and a byte range in it. */
+export interface ExternalLocation {
+  readonly location: string;
+  readonly offset: number;
+  readonly length: number;
+}
+
+/** A TensorProto whose data lives in an external file (data_location = EXTERNAL). */
+function externalTensorProto(name: string, ref: WeightRef, at: ExternalLocation): PbWriter {
+  const w = new PbWriter();
+  for (const d of ref.shape) w.varint(1, d);
+  w.varint(2, dtypeToOnnx(ref.dtype));
+  w.string(8, name);
+  const entry = (k: string, v: string): PbWriter => new PbWriter().string(1, k).string(2, v);
+  w.message(13, entry('location', at.location));
+  w.message(13, entry('offset', String(at.offset)));
+  w.message(13, entry('length', String(at.length)));
+  w.varint(14, 1);
   return w;
 }
 
@@ -66,6 +87,12 @@ function valueInfo(v: Value, withDims: boolean): PbWriter {
 export interface SerializeOptions {
   /** Only these outputs (by name); default all. */
   outputs?: readonly string[];
+  /**
+   * Places a frozen weight (Graph.lazyWeight) in an external-data file and says where; the
+   * weight is then not embedded. Absent: every weight is read and embedded (the model must
+   * then stay under protobuf's 2 GiB).
+   */
+  external?: (ref: WeightRef) => ExternalLocation;
 }
 
 /** The nodes needed to compute the given outputs, in graph order. */
@@ -81,6 +108,14 @@ export function liveNodes(graph: Graph, outputs: readonly Value[]): Node[] {
   return keep.reverse();
 }
 
+/** The frozen weights (Graph.lazyWeight) the given outputs need. */
+export function usedWeights(graph: Graph, outputs?: readonly string[]): WeightRef[] {
+  const outs = outputs ? graph.outputs.filter((o) => outputs.includes(o.name)) : graph.outputs;
+  const used = new Set<string>();
+  for (const n of liveNodes(graph, outs)) for (const i of n.inputs) if (i) used.add(i.name);
+  return [...graph.weightRefs].filter(([name]) => used.has(name)).map(([, { ref }]) => ref);
+}
+
 export function toOnnx(graph: Graph, opts: SerializeOptions = {}): Uint8Array {
   const outputs = opts.outputs ? graph.outputs.filter((o) => opts.outputs!.includes(o.name)) : graph.outputs;
   const nodes = liveNodes(graph, outputs);
@@ -91,6 +126,10 @@ export function toOnnx(graph: Graph, opts: SerializeOptions = {}): Uint8Array {
   nodes.forEach((n, i) => g.message(1, nodeProto(n, i)));
   g.string(2, graph.name);
   for (const [name, { tensor }] of graph.initializers) if (used.has(name)) g.message(5, tensorProto(name, tensor));
+  for (const [name, { ref }] of graph.weightRefs) {
+    if (!used.has(name)) continue;
+    g.message(5, opts.external ? externalTensorProto(name, ref, opts.external(ref)) : tensorProto(name, ref.load()));
+  }
   // Inputs stay in the signature even when unused, so feeds never fail on a pruned model.
   for (const v of graph.inputs) g.message(11, valueInfo(v, true));
   for (const v of outputs) g.message(12, valueInfo(v, false));

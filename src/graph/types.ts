@@ -18,6 +18,19 @@ export interface Value {
   readonly producer: Node | null;
 }
 
+/**
+ * A frozen weight read only when a model is serialised, so a graph build holds no weight bytes
+ * and a weight already in an external-data file is never read again. `owner` + `key` name the
+ * same bytes in every graph built on one checkpoint.
+ */
+export interface WeightRef {
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly owner: object;
+  readonly key: string;
+  load(): Tensor;
+}
+
 export type Attr =
   | { readonly kind: 'int'; readonly value: number }
   | { readonly kind: 'ints'; readonly value: readonly number[] }

@@ -15,6 +15,7 @@ import type { LoadedAdapter } from '../adapter/types.ts';
 import { loadAdapterDir } from '../adapter/load.ts';
 import { loadModel } from '../pretrained/model.ts';
 import type { LoadedModel } from '../pretrained/model.ts';
+import { checkMemory } from '../models/memory.ts';
 import { padIdOf } from '../data/collate.ts';
 import { ExampleEncoder } from '../data/encode.ts';
 import type { TaskPrompt } from '../data/encode.ts';
@@ -68,6 +69,8 @@ export interface EngineOptions {
   maxFieldChars?: number;
   /** An adapter that fails to load is an error (thrown once) instead of a warning and a skip. Default false. */
   strictAdapters?: boolean;
+  /** Memory budget in bytes for the check before loading (default: the cgroup limit or free memory). */
+  maxMemory?: number;
   /** Adapter warnings and adapters skipped because they failed to load. Default: process.emitWarning. */
   onWarning?: (message: string) => void;
 }
@@ -531,6 +534,11 @@ const promptOf = (template: Template | undefined, verbalizer: Verbalizer | undef
 export async function createEngine(opts: EngineOptions): Promise<Engine> {
   const warn = opts.onWarning ?? ((m: string) => process.emitWarning(m, 'SoftpromptWarning'));
   const model = typeof opts.model === 'string' ? await loadModel(opts.model) : opts.model;
+  // A batch of full-context rows (capped at 1024 positions) must fit, or the engine is refused now.
+  checkMemory({
+    config: model.config, weights: model.weights, batch: opts.maxBatchSize ?? 8, seq: Math.min(model.config.maxPositions, 1024),
+    training: false, maxMemory: opts.maxMemory, what: 'the inference engine',
+  });
   const dirs = opts.adapters === undefined ? {} : typeof opts.adapters === 'string' ? adapterDirs(opts.adapters) : opts.adapters;
   const skipped: SkippedAdapter[] = [];
   const loaded: [string, LoadedAdapter, TaskPrompt][] = [];

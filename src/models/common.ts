@@ -19,18 +19,46 @@ export function transpose2d(t: Tensor<'float32'>): Tensor<'float32'> {
   return tensor('float32', [c, r], out);
 }
 
-/** Loads weights into a graph as initializers, checking shapes against the config. */
+/**
+ * Loads weights into a graph as lazy initializers (Graph.lazyWeight), checking shapes against
+ * the config now and reading the bytes only when a model is serialised.
+ */
 export class WeightLoader {
   constructor(readonly g: Graph, readonly store: WeightStore, readonly dtype: FloatDType) {}
 
+  /** Throws the store's error now if `name` is missing, not `shape` or not floating point. */
+  check(name: string, shape: readonly number[]): void {
+    const info = this.store.info(name);
+    // Wrong shapes and integer tensors fail at build, with the store's own message.
+    if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i]) || !/^(f|bf)/i.test(info.dtype)) {
+      this.store.get(name, shape);
+    }
+  }
+
   /** A weight as stored. */
   get(name: string, shape: readonly number[]): Value {
-    return this.g.weight(name, toDtype(this.store.get(name, shape), this.dtype));
+    this.check(name, shape);
+    const { store, dtype } = this;
+    return this.g.lazyWeight(name, {
+      dtype, shape, owner: store, key: `${name}|${dtype}`,
+      load: () => toDtype(store.get(name, shape), dtype),
+    });
+  }
+
+  /** A weight computed from stored ones (`load` reads them), named `name` in the graph. */
+  derived(name: string, shape: readonly number[], load: () => Tensor<'float32'>): Value {
+    const { store, dtype } = this;
+    return this.g.lazyWeight(name, { dtype, shape, owner: store, key: `${name}|${dtype}`, load: () => toDtype(load(), dtype) });
   }
 
   /** A torch nn.Linear weight [out, in], stored transposed as [in, out]. */
   linear(name: string, outFeatures: number, inFeatures: number): Value {
-    return this.g.weight(`${name}.T`, toDtype(transpose2d(this.store.get(name, [outFeatures, inFeatures])), this.dtype));
+    this.check(name, [outFeatures, inFeatures]);
+    const { store, dtype } = this;
+    return this.g.lazyWeight(`${name}.T`, {
+      dtype, shape: [inFeatures, outFeatures], owner: store, key: `${name}.T|${dtype}`,
+      load: () => toDtype(transpose2d(store.get(name, [outFeatures, inFeatures])), dtype),
+    });
   }
 }
 

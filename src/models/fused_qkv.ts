@@ -6,7 +6,7 @@
 import type { Value } from '../graph/types.ts';
 import type { Tensor } from '../tensor.ts';
 import { tensor } from '../tensor.ts';
-import { toDtype, transpose2d } from './common.ts';
+import { transpose2d } from './common.ts';
 import type { WeightLoader } from './common.ts';
 
 /** Rows (h·3 + s)·hd + j of a [3·H·hd, ...] tensor move to s·H·hd + h·hd + j. */
@@ -25,10 +25,14 @@ export function perHeadToBlocks(t: Tensor<'float32'>, heads: number, headDim: nu
 
 /** The fused Linear `name` (torch [3·d, d] weight and [3·d] bias) as [d, 3·d] and [3·d] in q|k|v block order. */
 export function perHeadQkv(w: WeightLoader, name: string, heads: number, headDim: number, hidden: number): { weight: Value; bias: Value } {
-  const W = perHeadToBlocks(w.store.get(`${name}.weight`, [3 * heads * headDim, hidden]), heads, headDim);
-  const b = perHeadToBlocks(w.store.get(`${name}.bias`, [3 * heads * headDim]), heads, headDim);
+  const rows = 3 * heads * headDim;
+  // Shapes are checked now; the bytes are read and reordered only when a model is serialised.
+  const wShape = [rows, hidden];
+  const bShape = [rows];
+  w.check(`${name}.weight`, wShape);
+  w.check(`${name}.bias`, bShape);
   return {
-    weight: w.g.weight(`${name}.weight.qkv_blocks.T`, toDtype(transpose2d(W), w.dtype)),
-    bias: w.g.weight(`${name}.bias.qkv_blocks`, toDtype(b, w.dtype)),
+    weight: w.derived(`${name}.weight.qkv_blocks.T`, [hidden, rows], () => transpose2d(perHeadToBlocks(w.store.get(`${name}.weight`, wShape), heads, headDim))),
+    bias: w.derived(`${name}.bias.qkv_blocks`, [rows], () => perHeadToBlocks(w.store.get(`${name}.bias`, bShape), heads, headDim)),
   };
 }

@@ -9,6 +9,16 @@ export interface SessionOptions {
   intraOpThreads?: number;
   /** Where the model bytes came from, for error messages. */
   label?: string;
+  /**
+   * The folder the model's external-data locations are relative to (they name files there).
+   * Absent: the model embeds all its data.
+   */
+  externalDataDir?: string;
+  /**
+   * Keep initializers as loaded instead of repacking them per kernel, so sessions mapping one
+   * external-data file share its pages (ORT's session.disable_prepacking).
+   */
+  disablePrepacking?: boolean;
 }
 
 export interface CompiledSession {

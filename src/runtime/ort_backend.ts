@@ -1,5 +1,7 @@
 /** onnxruntime-node behind the Backend interface. The only module that imports onnxruntime. */
+import { unlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { SoftpromptError } from '../errors.ts';
 import type { DType, Tensor } from '../tensor.ts';
@@ -66,20 +68,31 @@ class OrtSession implements CompiledSession {
   }
 }
 
+let modelFiles = 0;
+
 export const ortBackend: Backend = {
   name: 'onnxruntime-node',
   async compile(model: Uint8Array, opts: SessionOptions = {}): Promise<CompiledSession> {
     const label = opts.label ?? 'onnx model';
+    const options: ort.InferenceSession.SessionOptions = {
+      intraOpNumThreads: opts.intraOpThreads ?? availableParallelism(),
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+      // Honoured by the Node binding although the typings say WebAssembly only.
+      ...(opts.disablePrepacking ? { extra: { session: { disable_prepacking: '1' } } } : {}),
+    };
+    // ORT resolves external data relative to the model file, so such a model is loaded from a
+    // file beside its data; the weights are read (mapped) during create, so the file can go after.
+    const path = opts.externalDataDir ? join(opts.externalDataDir, `model-${process.pid}-${++modelFiles}.onnx`) : undefined;
     try {
-      const session = await ort.InferenceSession.create(model, {
-        intraOpNumThreads: opts.intraOpThreads ?? availableParallelism(),
-        interOpNumThreads: 1,
-        executionMode: 'sequential',
-        graphOptimizationLevel: 'all',
-      });
+      if (path) writeFileSync(path, model);
+      const session = path ? await ort.InferenceSession.create(path, options) : await ort.InferenceSession.create(model, options);
       return new OrtSession(session, label);
     } catch (e) {
       throw new RuntimeError(`${label}: ONNX Runtime could not compile the graph: ${(e as Error).message}`);
+    } finally {
+      if (path) unlinkSync(path);
     }
   },
 };

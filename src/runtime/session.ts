@@ -3,9 +3,35 @@
  * everything its structure depends on (model, method, shapes that are not dynamic).
  */
 import type { Graph } from '../graph/graph.ts';
-import { toOnnx } from '../graph/onnx.ts';
+import { toOnnx, usedWeights } from '../graph/onnx.ts';
+import type { WeightRef } from '../graph/types.ts';
 import type { Backend, CompiledSession, SessionOptions } from './backend.ts';
 import { ortBackend } from './ort_backend.ts';
+import { weightFileFor } from './weight_file.ts';
+
+/**
+ * Models whose frozen weights reach this many bytes keep them in an external-data file shared by
+ * every session on the checkpoint (weight_file.ts); smaller ones embed them. Far below protobuf's
+ * 2 GiB, so one copy serves the trainer, scorers and generator. SOFTPROMPT_EXTERNAL_DATA_BYTES
+ * overrides it (tests force the large-model path with 0).
+ */
+const DEFAULT_EXTERNAL_BYTES = 64 * 2 ** 20;
+let externalThreshold: number | undefined;
+
+export function setExternalDataThreshold(bytes: number | undefined): void {
+  externalThreshold = bytes;
+}
+
+export function externalDataThreshold(): number {
+  if (externalThreshold !== undefined) return externalThreshold;
+  const env = process.env.SOFTPROMPT_EXTERNAL_DATA_BYTES;
+  return env !== undefined && env !== '' && Number.isFinite(Number(env)) ? Number(env) : DEFAULT_EXTERNAL_BYTES;
+}
+
+function weightBytes(refs: readonly WeightRef[]): number {
+  const size = { float32: 4, float64: 8, int64: 8, int32: 4, bool: 1 } as const;
+  return refs.reduce((s, r) => s + r.shape.reduce((a, b) => a * b, 1) * size[r.dtype], 0);
+}
 
 let defaultBackend: Backend = ortBackend;
 
@@ -19,8 +45,18 @@ export function getBackend(): Backend {
 
 /** Serialise and compile a graph with the current backend. */
 export async function compileGraph(graph: Graph, opts: SessionOptions & { outputs?: readonly string[] } = {}): Promise<CompiledSession> {
-  const bytes = toOnnx(graph, { outputs: opts.outputs });
-  return defaultBackend.compile(bytes, { ...opts, label: opts.label ?? graph.name });
+  const label = opts.label ?? graph.name;
+  const refs = usedWeights(graph, opts.outputs);
+  const owner = refs[0]?.owner;
+  if (owner !== undefined && refs.every((r) => r.owner === owner) && weightBytes(refs) >= externalDataThreshold()) {
+    const file = weightFileFor(owner);
+    const bytes = toOnnx(graph, { outputs: opts.outputs, external: (ref) => file.place(ref) });
+    // SOFTPROMPT_DISABLE_PREPACKING=1: sessions keep the mapped weights instead of packed private
+    // copies (one copy per engine; measured in docs/scale.md).
+    const unpacked = opts.disablePrepacking ?? process.env.SOFTPROMPT_DISABLE_PREPACKING === '1';
+    return defaultBackend.compile(bytes, { ...opts, label, externalDataDir: file.dir, disablePrepacking: unpacked });
+  }
+  return defaultBackend.compile(toOnnx(graph, { outputs: opts.outputs }), { ...opts, label });
 }
 
 export class SessionCache {

@@ -97,6 +97,8 @@ export interface TrainRunOptions {
   resume?: boolean | undefined;
   /** With resume: continue although the training file changed since the run started (its sha256 differs). */
   allowDataChange?: boolean | undefined;
+  /** Memory budget in bytes for the check before the graphs are built (default: the cgroup limit or free memory). */
+  maxMemory?: number | undefined;
   onEvent?: ((e: TrainEvent) => void) | undefined;
   /** Problems that do not stop the run. Default: process.emitWarning. */
   onWarning?: ((message: string) => void) | undefined;
@@ -394,6 +396,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRun> {
     ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
     lengthNormalize: opts.lengthNormalize === true,
+    ...(opts.maxMemory !== undefined ? { maxMemory: opts.maxMemory } : {}),
     softSlots,
   });
   return { result, out, model };

@@ -33,6 +33,8 @@ export interface SourceStats {
   batchesPerEpoch: number;
   /** Examples whose input field was cut to fit the context. */
   truncated: number;
+  /** The longest example in tokens (prompt and target, no virtual tokens). */
+  longest: number;
 }
 
 /** One epoch's RNG: a function of the run seed and the epoch only. */
@@ -82,12 +84,14 @@ export class TrainSource {
     if (this.#stats) return this.#stats;
     let examples = 0;
     let truncated = 0;
+    let longest = 0;
     let keep: EncodedExample[] | null = [];
     for await (const r of this.#records()) {
       const e = this.opts.encoder.encode(r);
       if (e.labelIndex < 0) throw new DataError(`record has no label; training needs the "${this.opts.encoder.labelField}" field`, { file: e.file, line: e.line, field: this.opts.encoder.labelField });
       examples++;
       if (e.truncated) truncated++;
+      longest = Math.max(longest, e.promptIds.length + e.targetIds.length);
       if (keep) {
         keep.push(e);
         if (keep.length > this.shuffleBuffer) keep = null;
@@ -95,7 +99,7 @@ export class TrainSource {
     }
     if (examples === 0) throw new DataError('training split is empty: no records to train on', { file: this.opts.file });
     this.#cache = keep;
-    this.#stats = { examples, batchesPerEpoch: Math.ceil(examples / this.opts.batchSize), truncated };
+    this.#stats = { examples, batchesPerEpoch: Math.ceil(examples / this.opts.batchSize), truncated, longest };
     return this.#stats;
   }
 

@@ -16,6 +16,7 @@ import { accuracy, macroF1 } from '../eval/metrics.ts';
 import { RankScorer } from '../eval/rank.ts';
 import { batchFeeds } from '../methods/batch.ts';
 import { buildProgram } from '../methods/program.ts';
+import { checkMemory } from '../models/memory.ts';
 import type { PromptMethod } from '../methods/types.ts';
 import type { CompiledSession } from '../runtime/backend.ts';
 import { compileGraph } from '../runtime/session.ts';
@@ -88,6 +89,8 @@ export interface TrainerOptions {
   softSlots?: boolean;
   /** Rows per evaluation batch. */
   evalBatchRows?: number;
+  /** Memory budget in bytes (--max-memory), replacing the measured free memory in the check before loading. */
+  maxMemory?: number;
 }
 
 export type TrainEvent =
@@ -201,6 +204,11 @@ async function trainLocked(
   opts.onEvent?.({ kind: 'start', totalSteps, startStep: state.step, examples: stats.examples, batchesPerEpoch: stats.batchesPerEpoch, resumed: ck !== null, truncated: stats.truncated });
   if (!ck) checkpoint(); // step 0: a good checkpoint always exists
 
+  // Refuse a model that cannot fit before any weight is read (MemoryError names need and budget).
+  checkMemory({
+    config: opts.config, weights: opts.weights, batch: opts.source.opts.batchSize, seq: stats.longest + method.numVirtualTokens,
+    training: true, maxMemory: opts.maxMemory, what: 'training',
+  });
   const program = buildProgram(opts.config, opts.weights, method, { softSlots: opts.softSlots ?? false });
   const session: CompiledSession = await compileGraph(program.graph, { label: `${program.graph.name}_train` });
   const scorer = hasVal

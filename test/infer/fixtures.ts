@@ -4,8 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fingerprintModel } from '../../src/adapter/fingerprint.ts';
 import { saveAdapter } from '../../src/adapter/save.ts';
+import type { GoldenCase } from '../../src/check/golden.ts';
 import type { LoadedModel } from '../../src/pretrained/model.ts';
 import { createRng } from '../../src/data/rng.ts';
+import { readSafetensors } from '../../src/formats/safetensors.ts';
+import type { Generator } from '../../src/infer/generator.ts';
+import { prefixFromTable } from '../../src/infer/kv.ts';
+import type { TaskPrefix } from '../../src/infer/kv.ts';
 import { prefixTuning } from '../../src/methods/prefix_tuning.ts';
 import { promptTuning } from '../../src/methods/prompt_tuning.ts';
 import { pTuning } from '../../src/methods/p_tuning.ts';
@@ -45,4 +50,22 @@ export function writeAdapters(model: LoadedModel): { root: string; dirs: Record<
     }).dir;
   });
   return { root, dirs };
+}
+
+/** A golden case's generation checks: the two prompts, and per prefix (none, soft prompt, prefix table) the wanted ids. */
+export async function goldenGenerationCases(c: GoldenCase, gen: Generator): Promise<{
+  prompts: number[][];
+  cases: { key: string; prefix: TaskPrefix | null; steps: number; want: number[][] }[];
+}> {
+  const file = readSafetensors(join(c.dir, 'forward.safetensors'));
+  const [soft] = await gen.promptPrefixes([file.get('gen.prompt_embeddings')!]);
+  const prefix = prefixFromTable(c.model.config, file.get('gen.prefix_embeddings')!);
+  const prompts = [0, 1].map((r) => Array.from(file.get(`gen.input_ids.${r}`)!.data as BigInt64Array, Number));
+  const cases = ([['generated_ids', null], ['generated_ids_prompt_tuning', soft!], ['generated_ids_prefix_tuning', prefix]] as const).map(([key, p]) => {
+    const ref = file.get(`gen.${key}`)!;
+    const steps = ref.shape[1]!;
+    const want = [0, 1].map((r) => Array.from((ref.data as BigInt64Array).slice(r * steps, (r + 1) * steps), Number));
+    return { key, prefix: p, steps, want };
+  });
+  return { prompts, cases };
 }

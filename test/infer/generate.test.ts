@@ -16,28 +16,21 @@ import { compileGraph } from '../../src/runtime/session.ts';
 import { createEngine } from '../../src/infer/engine.ts';
 import type { Engine } from '../../src/infer/engine.ts';
 import { Generator } from '../../src/infer/generator.ts';
-import { prefixFromTable } from '../../src/infer/kv.ts';
 import { TextTracker } from '../../src/infer/text.ts';
 import type { GenerateRequest } from '../../src/infer/types.ts';
 import { GOLDEN, STORIES } from '../helpers/paths.ts';
-import { writeAdapters } from './fixtures.ts';
+import { goldenGenerationCases, writeAdapters } from './fixtures.ts';
 
 describe('KV-cached greedy ids equal the golden generated_ids', () => {
   for (const name of GOLDEN_CASES) {
     test(name, async () => {
       const c = loadGoldenCase(GOLDEN, name);
-      const file = readSafetensors(join(c.dir, 'forward.safetensors'));
       const tok = { decode: (ids: ArrayLike<number>) => Array.from(ids).join(' '), eosTokenId: undefined };
       const gen = await Generator.create(c.model.config, c.model.weights, tok);
       try {
-        const [soft] = await gen.promptPrefixes([file.get('gen.prompt_embeddings')!]);
-        const prefix = prefixFromTable(c.model.config, file.get('gen.prefix_embeddings')!);
-        const prompts = [0, 1].map((r) => Array.from(file.get(`gen.input_ids.${r}`)!.data as BigInt64Array, Number));
+        const { prompts, cases } = await goldenGenerationCases(c, gen);
         assert.notEqual(prompts[0]!.length, prompts[1]!.length, 'the two prompts differ in length (batched with padding)');
-        for (const [key, p] of [['generated_ids', null], ['generated_ids_prompt_tuning', soft!], ['generated_ids_prefix_tuning', prefix]] as const) {
-          const ref = file.get(`gen.${key}`)!;
-          const steps = ref.shape[1]!;
-          const want = [0, 1].map((r) => Array.from((ref.data as BigInt64Array).slice(r * steps, (r + 1) * steps), Number));
+        for (const { key, prefix: p, steps, want } of cases) {
           // Both prompts in one batch, then each alone.
           const both = await gen.run(prompts.map((ids) => ({ promptIds: ids, prefix: p, options: { maxNewTokens: steps } })));
           assert.deepEqual(both.map((r) => r.ids), want, `${name} ${key} (batch of 2)`);

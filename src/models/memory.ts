@@ -1,0 +1,87 @@
+/**
+ * Will this model fit? An estimate made before any weight is read: the frozen weights as held in
+ * float32 (once per engine: every session maps one external-data file) plus the activations a
+ * run keeps at the requested batch, against the memory the process may use.
+ */
+import { freemem, totalmem } from 'node:os';
+import { SoftpromptError } from '../errors.ts';
+import type { ModelConfig } from '../formats/hf_config.ts';
+import type { WeightStore } from '../formats/weights.ts';
+
+export class MemoryError extends SoftpromptError {}
+
+export interface MemoryNeed {
+  readonly weights: number;
+  readonly activations: number;
+  readonly total: number;
+}
+
+export interface MemoryAvailable {
+  readonly bytes: number;
+  /** Where the figure came from, for the message. */
+  readonly source: string;
+}
+
+/** float32 bytes of every tensor in the store (what the engine holds, whatever the file dtype). */
+export function weightBytes(store: WeightStore): number {
+  let n = 0;
+  for (const name of store.names()) n += store.info(name).shape.reduce((a, b) => a * b, 1);
+  return n * 4;
+}
+
+/**
+ * Bytes of activations for `batch` rows of `seq` positions. Training saves, per layer and
+ * position, about 6 hidden-sized and 3 ffn-sized vectors and one heads × keys attention row for
+ * the backward, plus logits with their softmax and gradient; a forward-only pass keeps about two
+ * layers' worth plus the logits.
+ */
+export function activationBytes(config: ModelConfig, batch: number, seq: number, training: boolean): number {
+  const { hiddenSize: d, intermediateSize: ff, numHeads: H, numLayers: L, vocabSize: V } = config;
+  const perLayer = batch * seq * (6 * d + 3 * ff + H * seq) * 4;
+  const logits = batch * seq * V * 4 * (training ? 3 : 2);
+  return (training ? L : 2) * perLayer + logits;
+}
+
+export function estimateMemory(config: ModelConfig, store: WeightStore, batch: number, seq: number, training: boolean): MemoryNeed {
+  const weights = weightBytes(store);
+  const activations = activationBytes(config, batch, seq, training);
+  return { weights, activations, total: weights + activations };
+}
+
+/** The cgroup limit where one is set (process.constrainedMemory()), else the free memory now. */
+export function availableMemory(): MemoryAvailable {
+  const limit = (process as { constrainedMemory?: () => number | undefined }).constrainedMemory?.();
+  // Unset limits read as 0 or as a huge number, depending on the Node version.
+  if (limit !== undefined && limit > 0 && limit < totalmem()) return { bytes: limit - process.memoryUsage.rss(), source: 'cgroup memory limit less this process' };
+  return { bytes: freemem() + process.memoryUsage.rss(), source: 'free memory' };
+}
+
+const gb = (b: number): string => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : `${(b / 1e6).toFixed(1)} MB`);
+
+/**
+ * Refuse, before loading, a run whose estimate exceeds the memory available (or `maxMemory`
+ * bytes, the --max-memory override, which replaces the measured figure).
+ */
+export function checkMemory(opts: {
+  config: ModelConfig; weights: WeightStore; batch: number; seq: number; training: boolean; maxMemory?: number; what: string;
+}): MemoryNeed {
+  const need = estimateMemory(opts.config, opts.weights, opts.batch, opts.seq, opts.training);
+  const avail = opts.maxMemory !== undefined ? { bytes: opts.maxMemory, source: '--max-memory' } : availableMemory();
+  if (need.total > avail.bytes) {
+    throw new MemoryError(
+      `${opts.weights.source}: ${opts.what} needs about ${gb(need.total)} (weights ${gb(need.weights)} + activations ${gb(need.activations)} ` +
+      `at batch ${opts.batch} × ${opts.seq} positions) but ${gb(Math.max(0, avail.bytes))} is available (${avail.source}); ` +
+      'use a smaller --batch-size, or --max-memory <GB> to set the budget yourself',
+    );
+  }
+  return need;
+}
+
+/** Parse a --max-memory value: gigabytes, e.g. "12" or "12GB" or "512MB". */
+export function parseMemory(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(gb|g|mb|m|gib|mib)?\s*$/i.exec(text);
+  if (!m) throw new MemoryError(`--max-memory: "${text}" is not a size (e.g. 12, 12GB, 800MB)`);
+  const unit = (m[2] ?? 'gb').toLowerCase();
+  const scale = unit.startsWith('m') ? (unit === 'mib' ? 2 ** 20 : 1e6) : unit === 'gib' ? 2 ** 30 : 1e9;
+  return Number(m[1]) * scale;
+}
