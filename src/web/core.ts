@@ -34,7 +34,8 @@ export class WebError extends SoftpromptError {}
 /** A model opened from a folder (a memory-file-system folder in the browser). */
 export interface WebModel {
   readonly dir: string;
-  readonly source: { readonly kind: 'local'; readonly path: string };
+  /** How the folder was named (the CLI's ResolvedSource): always given directly here. */
+  readonly source: 'flag';
   readonly config: ModelConfig;
   readonly weights: WeightStore;
   readonly tokenizer: Tokenizer;
@@ -42,7 +43,7 @@ export interface WebModel {
 
 export async function openModel(dir: string): Promise<WebModel> {
   const m = loadModelDir(dir);
-  return { dir: m.dir, source: { kind: 'local', path: m.dir }, config: m.config, weights: m.weights, tokenizer: await loadTokenizer(m.dir) };
+  return { dir: m.dir, source: 'flag', config: m.config, weights: m.weights, tokenizer: await loadTokenizer(m.dir) };
 }
 
 export type WebMethod = 'prompt-tuning' | 'p-tuning' | 'prefix-tuning';

@@ -10,3 +10,6 @@ export function tmpdir(): string {
 }
 export const EOL = '\n';
 export default { endianness, availableParallelism, tmpdir, EOL };
+export function homedir(): string {
+  return '/';
+}

@@ -7,3 +7,4 @@ export const process = {
   cwd: (): string => '/',
   emitWarning: (message: string): void => console.warn(message),
 };
+export default process;

@@ -13,3 +13,10 @@ export const spawnSync = fail('child_process');
 export const fileURLToPath = (u: string | URL): string => new URL(String(u)).pathname;
 export const pathToFileURL = (p: string): URL => new URL(`file://${p}`);
 export default { InferenceSession, Tensor, env, spawn, spawnSync, fileURLToPath, pathToFileURL };
+export class Readable {
+  constructor() {
+    fail('stream')();
+  }
+}
+export const pipeline = fail('stream/promises');
+export const open = fail('fs/promises');
