@@ -180,13 +180,15 @@ export function readSync(fd: number, into: Uint8Array, offset: number, length: n
 }
 
 /** The file's text (or bytes) in one chunk: an async iterable, as readline and the CSV reader consume it. */
-export function createReadStream(p: string, o?: Encoding): AsyncIterable<string | Uint8Array> {
+export function createReadStream(p: string, o?: Encoding): AsyncIterable<string | Uint8Array> & { destroy(): void; close(): void } {
   const b = need(p, 'open');
   const text = encodingOf(o) ? dec.decode(b) : null;
   return {
     async *[Symbol.asyncIterator]() {
       yield text ?? b;
     },
+    destroy() {},
+    close() {},
   };
 }
 
