@@ -60,6 +60,9 @@ class WebSession implements CompiledSession {
   }
 
   async run(feeds: Readonly<Record<string, Tensor>>, fetches?: readonly string[]): Promise<Record<string, Tensor>> {
+    // A single-threaded WASM run settles through microtasks only; without this a worker busy
+    // training would never see its next message (an abort) until the whole run ends.
+    await yieldToEventLoop();
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const name of this.session.inputNames) {
       const t = feeds[name];
@@ -81,6 +84,17 @@ class WebSession implements CompiledSession {
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+/** Lets queued macrotasks (messages, timers) run: setImmediate on Node, a MessageChannel hop in browsers. */
+function yieldToEventLoop(): Promise<void> {
+  const g = globalThis as { setImmediate?: (f: () => void) => void };
+  if (typeof g.setImmediate === 'function') return new Promise((ok) => g.setImmediate!(ok));
+  return new Promise((ok) => {
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => (ch.port1.close(), ok());
+    ch.port2.postMessage(null);
+  });
 }
 
 interface NavigatorWithGpu {

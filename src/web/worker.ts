@@ -75,7 +75,8 @@ const handlers: { [K in keyof Requests]: (p: Requests[K]) => Promise<Responses[K
   async train(p) {
     const m = needModel();
     // The engine's sessions hold copies of the weights; free them while training (see memory.ts).
-    await engine?.close();
+    // Not awaited: after a generation, close() has been seen to wait forever (engine lock); left for the report.
+    void engine?.close().catch(() => {});
     engine = null;
     running = new AbortController();
     try {
