@@ -8,7 +8,8 @@
  * the first two session runs are ~2x slower while ORT grows its memory), --roofline-runs N
  * (default 20), --threads N (ORT intra-op threads; default all cores), --only roofline|train|infer
  * (infer: KV-cached prefill and decode tokens/s at batch 1 and 8, with and without a 20-token adapter;
- * rank: rank classification examples/s, candidates packed after one prompt pass vs one row each).
+ * rank: rank classification examples/s, candidates packed after one prompt pass vs one row each;
+ * families: the roofline and a prompt-tuning step per model family at a real shape, not run by default).
  * A readable table goes to stdout; the LAST stdout line is one JSON object with flat keys.
  */
 import { existsSync } from 'node:fs';
@@ -16,6 +17,7 @@ import { availableParallelism, cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readHfConfig } from '../src/formats/hf_config.ts';
+import { benchFamily, GPT_FAMILY_SHAPES } from './families_gpt.ts';
 import { benchInference } from './infer.ts';
 import { benchRank } from './rank.ts';
 import { measureRoofline } from './roofline.ts';
@@ -52,7 +54,9 @@ async function main(): Promise<void> {
   const rooflineRuns = positiveInt('roofline-runs', values['roofline-runs'], quick ? 10 : 20);
   const threads = values.threads === undefined ? undefined : positiveInt('threads', values.threads, 1);
   const only = values.only;
-  if (only !== undefined && !['roofline', 'train', 'infer', 'rank'].includes(only)) throw new Error(`--only must be "roofline", "train", "infer" or "rank", got ${JSON.stringify(only)}`);
+  if (only !== undefined && !['roofline', 'train', 'infer', 'rank', 'families'].includes(only)) {
+    throw new Error(`--only must be "roofline", "train", "infer", "rank" or "families", got ${JSON.stringify(only)}`);
+  }
 
   const cores = availableParallelism();
   const result: Record<string, number | string | boolean> = {
@@ -68,7 +72,7 @@ async function main(): Promise<void> {
 
   let roofline: number | null = null;
   let chainRoofline: number | null = null;
-  if (only === undefined || only === 'roofline') {
+  if (only === undefined || only === 'roofline' || only === 'families') {
     const r = await measureRoofline({ runs: rooflineRuns, chainRuns: quick ? 5 : 10, threads });
     roofline = r.gflops;
     chainRoofline = r.chainGflops;
@@ -165,6 +169,24 @@ async function main(): Promise<void> {
       ['  peak RSS after compile / after steps', `${t.peakRssAfterCompileMb.toFixed(0)} / ${t.peakRssMb.toFixed(0)} MiB`],
       ['  loss first → last', `${t.losses[0]!.toFixed(4)} → ${t.losses.at(-1)!.toFixed(4)}`],
     );
+  }
+  if (only === 'families') {
+    for (const shape of GPT_FAMILY_SHAPES) {
+      const t = await benchFamily(shape, { steps, warmup, threads });
+      const k = `families.${shape.key}`;
+      const achieved = t.flopsPerStep / t.stepS / 1e9;
+      result[`${k}.tokens_per_s`] = round(t.tokensPerS, 2);
+      result[`${k}.step_s`] = round(t.stepS, 4);
+      result[`${k}.gflop_per_step`] = round(t.flopsPerStep / 1e9, 2);
+      result[`${k}.batch`] = t.batch;
+      result[`${k}.params_m`] = round(t.params / 1e6, 2);
+      if (chainRoofline !== null) result[`${k}.fraction_of_chain_roofline`] = round(achieved / chainRoofline, 4);
+      const layers = shape.layers === undefined ? '' : `, ${shape.layers} layers`;
+      rows.push([
+        `${shape.hub} prompt tuning (random weights${layers}): B=${t.batch}, T=${t.seq}, n=${t.numVirtualTokens}`,
+        `${t.tokensPerS.toFixed(1)} tok/s, ${achieved.toFixed(1)} GFLOP/s${chainRoofline === null ? '' : ` = ${((100 * achieved) / chainRoofline).toFixed(1)}% of chain roofline`}`,
+      ]);
+    }
   }
   result['peak_rss_mb'] = round(peakRssMb(), 1);
   result['rss_end_mb'] = round(rssMb(), 1);

@@ -5,6 +5,7 @@
  */
 import type { ModelConfig } from '../src/formats/hf_config.ts';
 import { memoryWeightStore } from '../src/formats/weights.ts';
+import type { WeightStore } from '../src/formats/weights.ts';
 import { toOnnx } from '../src/graph/onnx.ts';
 import { batchFeeds } from '../src/methods/batch.ts';
 import { buildProgram } from '../src/methods/program.ts';
@@ -27,6 +28,8 @@ export interface TrainBenchOptions {
   steps?: number;
   threads?: number;
   seed?: number;
+  /** Any family's weights (bench/random_weights.ts); default random GPT-2 weights for `config`. */
+  randomWeights?: (rng: Rng) => { store: WeightStore; count: () => number };
 }
 
 export interface TrainBenchResult {
@@ -79,15 +82,18 @@ export async function benchPromptTuning(opts: TrainBenchOptions): Promise<TrainB
   const rng = new Rng(seed);
 
   let t0 = now();
-  const weights = randomGpt2Weights(config, rng);
-  const params = countParams(weights);
-  const weightsInitS = now() - t0;
-  log(`train: ${(params / 1e6).toFixed(1)}M random weights in ${weightsInitS.toFixed(2)} s`);
+  const random = opts.randomWeights
+    ? opts.randomWeights(rng)
+    : ((w) => ({ store: memoryWeightStore(w, '<random gpt2>'), count: () => countParams(w) }))(randomGpt2Weights(config, rng));
+  let weightsInitS = now() - t0;
 
   const method = promptTuning(config, { numVirtualTokens: n });
   t0 = now();
-  const program = buildProgram(config, memoryWeightStore(weights, '<random gpt2>'), method);
+  const program = buildProgram(config, random.store, method);
   const buildS = now() - t0;
+  const params = random.count();
+  if (opts.randomWeights) weightsInitS = 0; // made on demand while building: counted in build_s
+  log(`train: ${(params / 1e6).toFixed(1)}M random weights`);
   log(`train: graph built in ${buildS.toFixed(2)} s (${program.graph.nodes.length} nodes, outputs ${program.outputs.join(', ')})`);
 
   t0 = now();

@@ -11,6 +11,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SoftpromptError } from '../errors.ts';
+import { SUPPORTED_MODEL_TYPES } from '../formats/hf_config.ts';
 import { downloadModel, huggingFaceHub } from './hub.ts';
 
 export type ResolvedSource = 'flag' | 'env' | 'shared' | 'hub';
@@ -78,7 +79,7 @@ const MODEL: Kind = {
   shared: SHARED_MODEL,
   complete: (dir) => existsSync(join(dir, 'config.json')) && existsSync(join(dir, 'tokenizer.json')),
   layout:
-    'a Hugging Face model folder (gpt2 or llama) holding config.json, model.safetensors ' +
+    `a Hugging Face model folder (model_type ${SUPPORTED_MODEL_TYPES.join(', ')}) holding config.json, model.safetensors ` +
     '(or model.safetensors.index.json with its shards) and tokenizer.json',
   isDirOnly: true,
 };

@@ -3,11 +3,13 @@
  * and every adapter in DIR (serve/). SIGINT or SIGTERM shut it down gracefully: no new requests,
  * the ones in flight finish, then the engine is freed. A second signal exits at once.
  */
-import { basename } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import { Command } from 'commander';
 import type { FastifyInstance } from 'fastify';
 import { SoftpromptError } from '../errors.ts';
 import type { InferenceEngine } from '../infer/types.ts';
+import { isLoopback } from '../serve/auth.ts';
 import { loadRegistry } from '../serve/registry.ts';
 import type { Registry } from '../serve/registry.ts';
 import { createServer, DEFAULTS, listen } from '../serve/server.ts';
@@ -64,6 +66,16 @@ export interface ServeFlags {
   bodyLimit?: number;
   maxTokens?: number;
   log?: boolean;
+  /** Bearer key every route but /health needs (default $SOFTPROMPT_API_KEY). */
+  apiKey?: string;
+  /** Browser origins allowed (CORS); "*" allows any. */
+  cors?: string[];
+  /** A Jinja chat template file overriding the model's. */
+  chatTemplate?: string;
+  maxN?: number;
+  maxLogprobs?: number;
+  maxTopLogprobs?: number;
+  maxLogitBias?: number;
 }
 
 export interface RunningServer {
@@ -80,6 +92,14 @@ export async function startServe(flags: ServeFlags, deps: { engineFactory?: Engi
   const io = deps.io ?? processIo;
   if (flags.port !== undefined && flags.port > 65535) throw new SoftpromptError(`--port ${flags.port}: a port is at most 65535`);
   const warn = (m: string): void => io.err(`softprompt: warning: ${m}`);
+  const apiKey = flags.apiKey ?? (process.env['SOFTPROMPT_API_KEY'] || undefined);
+  if (apiKey !== undefined && apiKey.trim() === '') throw new SoftpromptError('--api-key: the key must not be empty');
+  let chatTemplate: { text: string; source: string } | undefined;
+  if (flags.chatTemplate !== undefined) {
+    const path = resolve(flags.chatTemplate);
+    if (!existsSync(path)) throw new SoftpromptError(`--chat-template ${flags.chatTemplate}: no such file`);
+    chatTemplate = { text: readFileSync(path, 'utf8'), source: `--chat-template ${flags.chatTemplate}` };
+  }
   const model = await loadModel(flags.model);
   const baseName = basename(model.dir);
   const registry = flags.adapters !== undefined
@@ -105,7 +125,20 @@ export async function startServe(flags: ServeFlags, deps: { engineFactory?: Engi
     maxTokens,
     maxContext: model.config.maxPositions,
     logger: flags.log ? { level: 'info' } : false,
+    ...(apiKey !== undefined ? { apiKey } : {}),
+    ...(flags.cors !== undefined && flags.cors.length > 0 ? { cors: flags.cors.includes('*') ? true as const : flags.cors } : {}),
+    ...(chatTemplate ? { chatTemplate } : {}),
+    caps: {
+      ...(flags.maxN !== undefined ? { n: flags.maxN } : {}),
+      ...(flags.maxLogprobs !== undefined ? { logprobs: flags.maxLogprobs } : {}),
+      ...(flags.maxTopLogprobs !== undefined ? { topLogprobs: flags.maxTopLogprobs } : {}),
+      ...(flags.maxLogitBias !== undefined ? { logitBias: flags.maxLogitBias } : {}),
+    },
   });
+  const host = flags.host ?? DEFAULTS.host;
+  if (apiKey === undefined && !isLoopback(host)) {
+    warn(`--host ${host} is reachable from other machines and no --api-key is set: anyone who can reach it can use the server (set --api-key or $SOFTPROMPT_API_KEY)`);
+  }
   let url: string;
   try {
     url = await listen(app, { host: flags.host ?? DEFAULTS.host, port: flags.port ?? DEFAULTS.port });
@@ -129,9 +162,16 @@ const SERVE_HELP = `
 Endpoints (OpenAI-compatible where OpenAI has one):
   POST /v1/completions   {"model", "prompt" (string or array), "max_tokens", "temperature", "top_p",
                           "stop", "seed", "stream"}; "model" is an adapter's name or the base model's
+  POST /v1/chat/completions  {"model", "messages", "max_tokens", "n", "logprobs", "top_logprobs", "stream", ...};
+                         needs a chat template: the model's (tokenizer_config.json) or --chat-template FILE
   POST /v1/classify      {"model", "input" (text or {field: text}), "verbalizer"?, "template"?} -> {label, scores}
-  GET  /v1/models        the base model and every adapter (method, num_virtual_tokens)
-  GET  /health
+  GET  /v1/models        the base model and every adapter (method, num_virtual_tokens); GET /v1/models/{id}
+  POST /tokenize, POST /detokenize   vLLM's shape
+  GET  /health           (open without the API key)
+
+Completions also take "echo", "logprobs" (<= --max-logprobs), token-id prompts, "n"/"best_of"
+(<= --max-n), "logit_bias", "frequency_penalty", "presence_penalty" and "stream_options". A field
+the server does not implement is refused with a 400 naming it. See docs/server.md.
 
 Adapters are the sub-folders of --adapters, named by their folder (letters, digits, '.', '_', '-').
 One that does not load is reported and skipped. Concurrent requests are batched together (mixed
@@ -143,6 +183,7 @@ then exits.
 Examples:
   softprompt serve --model ../shared/models/stories260K --adapters runs/
   softprompt serve --model ../shared/models/stories260K --adapters runs/ --port 9000 --max-batch 16
+  SOFTPROMPT_API_KEY=secret softprompt serve --adapters runs/ --host 0.0.0.0 --cors https://app.example.com
   curl -s localhost:8080/v1/completions -H 'content-type: application/json' \\
     -d '{"model": "story_gender", "prompt": "Once upon a time", "max_tokens": 20}'
   curl -sN localhost:8080/v1/completions -H 'content-type: application/json' \\
@@ -165,7 +206,14 @@ export function serveCommand(): Command {
     .option('--batch-window-ms <ms>', 'how long a request waits for others to join its batch', intArg(0), DEFAULTS.batchWindowMs)
     .option('--body-limit <bytes>', 'largest request body (413 above)', intArg(1), DEFAULTS.bodyLimit)
     .option('--max-tokens <n>', 'largest max_tokens a request may ask for (also capped by the model\'s context)', intArg(1), DEFAULTS.maxTokens)
-    .option('--log', "log every request (fastify's JSON log on stdout)");
+    .option('--log', "log every request (fastify's JSON log on stdout)")
+    .option('--api-key <key>', 'require "Authorization: Bearer <key>" on every route but /health (default: $SOFTPROMPT_API_KEY)')
+    .option('--cors <origin...>', 'allow these browser origins (CORS); "*" allows any')
+    .option('--chat-template <file>', 'a Jinja chat template for /v1/chat/completions, overriding the model\'s')
+    .option('--max-n <n>', 'largest n and best_of a request may ask for', intArg(1), 8)
+    .option('--max-logprobs <n>', 'largest completions logprobs (alternatives per token)', intArg(0), 5)
+    .option('--max-top-logprobs <n>', 'largest chat top_logprobs', intArg(0), 20)
+    .option('--max-logit-bias <n>', 'most logit_bias entries in one request', intArg(0), 300);
   withConfigFile(cmd);
   cmd.addHelpText('after', SERVE_HELP);
   cmd.action(async (_opts: unknown, self: Command) => {

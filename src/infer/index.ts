@@ -9,3 +9,6 @@ export { BatchCache, CACHE_GROW, prefixFromTable } from './kv.ts';
 export type { TaskPrefix } from './kv.ts';
 export { Sampler, argmaxRow, validateSampling } from './sampling.ts';
 export { TextTracker } from './text.ts';
+export { PromptScorer, buildScoreGraph, rowLogprob, tokenOffsets } from './logprobs.ts';
+export { readTokenizerInfo, chatTemplateOf } from './tokenizer_info.ts';
+export { topKIndices } from './sampling.ts';

@@ -25,6 +25,7 @@ import { tensor } from '../tensor.ts';
 import { pastKey, pastValue } from './graphs.ts';
 import type { TaskPrefix } from './kv.ts';
 import { prefillPast } from './kv.ts';
+import { topKIndices } from './sampling.ts';
 
 export const SCORE = {
   inputIds: 'input_ids',
@@ -153,21 +154,7 @@ export function rowLogprob(logits: Float32Array, offset: number, V: number, chos
   let sum = 0;
   for (let v = 0; v < V; v++) sum += Math.exp(logits[offset + v]! - max);
   const lse = max + Math.log(sum);
-  const kk = Math.min(k, V);
-  const best: number[] = [];
-  if (kk > 0) {
-    for (let v = 0; v < V; v++) {
-      const x = logits[offset + v]!;
-      if (best.length === kk && x <= logits[offset + best[kk - 1]!]!) continue;
-      let i = best.length === kk ? kk - 1 : best.length;
-      if (best.length < kk) best.push(v);
-      while (i > 0 && logits[offset + best[i - 1]!]! < x) {
-        best[i] = best[i - 1]!;
-        i--;
-      }
-      best[i] = v;
-    }
-  }
+  const best = topKIndices(logits, offset, V, Math.min(k, V));
   return { id: chosen, logprob: logits[offset + chosen]! - lse, top: best.map((v) => ({ id: v, logprob: logits[offset + v]! - lse })) };
 }
 

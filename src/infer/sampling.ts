@@ -22,6 +22,24 @@ export function argmaxRow(logits: Float32Array, offset: number, V: number): numb
   return best;
 }
 
+/** The k largest entries' indices of logits[offset .. offset+V), largest first (the lower id on ties). */
+export function topKIndices(logits: Float32Array, offset: number, V: number, k: number): number[] {
+  const idx: number[] = [];
+  if (k <= 0) return idx;
+  for (let v = 0; v < V; v++) {
+    const x = logits[offset + v]!;
+    if (idx.length === k && x <= logits[offset + idx[k - 1]!]!) continue;
+    let i = idx.length === k ? k - 1 : idx.length;
+    if (idx.length < k) idx.push(v);
+    while (i > 0 && logits[offset + idx[i - 1]!]! < x) {
+      idx[i] = idx[i - 1]!;
+      i--;
+    }
+    idx[i] = v;
+  }
+  return idx;
+}
+
 /** Checks a request's sampling fields; throws InferenceError naming the field. */
 export function validateSampling(o: SamplingOptions, maxNewTokensLimit = Number.MAX_SAFE_INTEGER): void {
   if (!Number.isSafeInteger(o.maxNewTokens) || o.maxNewTokens < 1) throw new InferenceError(`maxNewTokens must be an integer >= 1, got ${o.maxNewTokens}`, 'maxNewTokens');
@@ -120,18 +138,7 @@ export class Sampler {
     // top token's probability (together < 1e-12 of the mass at any vocabulary size in use) are not sorted.
     let idx: number[];
     if (k < V && k <= 64) {
-      idx = [];
-      for (let v = 0; v < V; v++) {
-        const x = logits[offset + v]!;
-        if (idx.length === k && x <= logits[offset + idx[k - 1]!]!) continue;
-        let i = idx.length === k ? k - 1 : idx.length;
-        if (idx.length < k) idx.push(v);
-        while (i > 0 && logits[offset + idx[i - 1]!]! < x) {
-          idx[i] = idx[i - 1]!;
-          i--;
-        }
-        idx[i] = v;
-      }
+      idx = topKIndices(logits, offset, V, k);
     } else {
       const floor = max - 40 * t;
       idx = [];

@@ -4,7 +4,7 @@
  * The template is the model's own (tokenizer_config.json's `chat_template`) or the file given to
  * `--chat-template`, rendered by @huggingface/jinja (the engine transformers.js uses) with
  * `messages`, `add_generation_prompt: true`, the special tokens (`bos_token`, `eos_token`, ...)
- * and `raise_exception`. The rendered text is tokenized without adding special tokens (the
+ * and jinja's own `raise_exception`. The rendered text is tokenized without adding special tokens (the
  * template writes them), as transformers' apply_chat_template does. Generation stops at EOS, at
  * generation_config.json's EOS ids, and at the special tokens the template writes that end a turn.
  */
@@ -117,9 +117,7 @@ export class ChatTemplate {
         add_generation_prompt: true,
         bos_token: info.bosToken ?? '',
         eos_token: info.eosToken ?? '',
-        raise_exception: (message: string) => {
-          throw new ApiError(400, `the chat template refused the messages: ${message}`, 'messages');
-        },
+        // @huggingface/jinja defines raise_exception itself (its error becomes the 400 below).
       });
     } catch (e) {
       if (e instanceof ApiError) throw e;

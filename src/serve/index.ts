@@ -8,3 +8,8 @@ export { ApiError, QueueFullError, RequestTimeoutError, ShuttingDownError } from
 export { parseClassify, parseCompletion, DEFAULT_MAX_TOKENS } from './validate.ts';
 export { runLoad } from './load.ts';
 export type { LoadOptions, LoadReport, PassReport } from './load.ts';
+export { ChatTemplate, parseChat } from './chat.ts';
+export type { ChatMessage, ChatParams } from './chat.ts';
+export { checkAuth, isLoopback, keysEqual } from './auth.ts';
+export { DEFAULT_CAPS, parseSampling } from './validate.ts';
+export type { CompletionLimits, CompletionParams, OpenAiCaps, SamplingParams } from './validate.ts';

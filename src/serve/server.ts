@@ -1,11 +1,13 @@
 /**
- * The HTTP server: OpenAI-compatible completions, classification, the model list and health, in
- * front of one {@link InferenceEngine} with dynamic batching ({@link Scheduler}).
+ * The HTTP server: OpenAI-compatible completions and chat completions (openai.ts, chat.ts),
+ * classification, the model list, vLLM's /tokenize and /detokenize, and health, in front of one
+ * {@link InferenceEngine} with dynamic batching ({@link Scheduler}). docs/server.md describes it.
  *
- * Statuses: 400 invalid request (the message and `error.param` name the field), 404 unknown
- * model (an adapter name is only ever looked up among the engine's tasks, never used as a path),
- * 413 body over `bodyLimit`, 415 not JSON, 429 queue full (with Retry-After), 503 shutting down,
- * 504 past the per-request timeout, 500 an engine failure that is not the request's fault.
+ * Statuses, every body in OpenAI's error shape: 400 invalid request (the message and `error.param`
+ * name the field), 401 missing or wrong API key, 404 unknown model (an adapter name is only ever
+ * looked up among the engine's tasks, never used as a path), 413 body over `bodyLimit`, 415 not
+ * JSON, 429 queue full (with Retry-After), 431 headers too large, 503 shutting down, 504 past the
+ * per-request timeout, 500 an engine failure that is not the request's fault.
  */
 import type { Socket } from 'node:net';
 import cors from '@fastify/cors';
@@ -175,8 +177,11 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   if (opts.cors !== undefined) void app.register(cors, { origin: opts.cors === true ? true : [...opts.cors] });
   const apiKey = opts.apiKey;
   if (apiKey !== undefined) {
-    app.addHook('onRequest', async (req) => {
-      checkAuth(req, apiKey);
+    // After the CORS plugin's hook, so a browser can read the 401 (it carries the CORS headers).
+    void app.after(() => {
+      app.addHook('onRequest', async (req) => {
+        checkAuth(req, apiKey);
+      });
     });
   }
 

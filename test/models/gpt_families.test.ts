@@ -1,12 +1,16 @@
 /**
  * GPT-NeoX, OPT and BLOOM beyond the golden files: their configs in old and new layouts, the
  * settings refused by name, and rows of a mixed, padded batch that compute exactly what they
- * compute alone (OPT's positions and BLOOM's ALiBi both depend on each row's own positions).
+ * compute alone (OPT's positions and BLOOM's ALiBi both depend on each row's own positions), and
+ * a few training steps that lower the loss, then KV-cached generation with the trained tensors.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { greedyFullRecompute } from '../../src/check/golden.ts';
+import { ExampleEncoder, padIdOf, Template, Verbalizer } from '../../src/data/index.ts';
 import { ConfigError } from '../../src/errors.ts';
 import type { GptNeoxConfig } from '../../src/formats/gpt_config.ts';
 import { parseHfConfig } from '../../src/formats/hf_config.ts';
@@ -19,11 +23,18 @@ import type { PromptMethod } from '../../src/methods/types.ts';
 import { alibiSlopes } from '../../src/models/alibi.ts';
 import { buildModel } from '../../src/models/registry.ts';
 import { Graph } from '../../src/graph/graph.ts';
+import { Generator } from '../../src/infer/generator.ts';
+import { prefixFromTable } from '../../src/infer/kv.ts';
+import { initParams } from '../../src/methods/init.ts';
 import { compileGraph } from '../../src/runtime/session.ts';
+import { loadTokenizer } from '../../src/tokenizer/tokenizer.ts';
+import { MetricsLog } from '../../src/train/metrics_log.ts';
+import { TrainSource } from '../../src/train/source.ts';
+import { train } from '../../src/train/trainer.ts';
 import type { Tensor } from '../../src/tensor.ts';
 import { tensor } from '../../src/tensor.ts';
 import { assertThrowsWith } from '../formats/helpers.ts';
-import { GOLDEN } from '../helpers/paths.ts';
+import { GOLDEN, SHARED } from '../helpers/paths.ts';
 
 type Json = Record<string, unknown>;
 const rawConfig = (name: string): Json => JSON.parse(readFileSync(join(GOLDEN, name, 'config.json'), 'utf8')) as Json;
@@ -142,6 +153,47 @@ describe('a row of a mixed, padded batch computes what it computes alone', () =>
           for (let i = 0; i < real; i++) err = Math.max(err, Math.abs(batch[b]![i]! - alone![i]!));
           assert.ok(err < 1e-5, `${name} ${label} row ${b}: max |Δlogit| ${err}`);
         }
+      }
+    });
+  }
+});
+
+describe('a few training steps lower the loss; the trained tensors then steer KV-cached generation', () => {
+  // Random tiny models barely react to their context (BLOOM least), so: one full batch of 8
+  // examples per update, where the loss must fall at every step.
+  for (const [name, kind] of [['tiny-gpt-neox', 'prefix'], ['tiny-opt', 'prompt'], ['tiny-bloom', 'prompt']] as const) {
+    test(`${name}, ${kind} tuning`, async (t) => {
+      const dir = join(GOLDEN, name);
+      const m = loadModelDir(dir);
+      const tok = await loadTokenizer(dir);
+      const verbalizer = Verbalizer.fromJson('{"girl":" girl","boy":" boy"}');
+      const encoder = new ExampleEncoder({ template: new Template('{text}\nThe story is about a'), verbalizer, tokenizer: tok, maxLength: 120, truncateField: 'text' });
+      const method = kind === 'prefix' ? prefixTuning(m.config, { numVirtualTokens: 4 }) : promptTuning(m.config, { numVirtualTokens: 4 });
+      const outDir = mkdtempSync(join(tmpdir(), 'sp-gpt-families-'));
+      t.after(() => rmSync(outDir, { recursive: true, force: true }));
+      let last: Record<string, Tensor> = {};
+      await train({
+        config: m.config, weights: m.weights, method, padId: padIdOf(tok),
+        init: initParams(m.config, method, { seed: 1, weights: m.weights, tokenizer: tok }),
+        source: new TrainSource({ file: join(SHARED, 'datasets', 'story_gender', 'train.jsonl'), encoder, batchSize: 8, seed: 1, maxExamples: 8 }),
+        labels: verbalizer.labels, outDir, lr: 0.3, steps: 6, recipe: { test: name }, saveAdapter: (_dir, params) => (last = params),
+      });
+      const losses = MetricsLog.read(join(outDir, 'metrics.jsonl')).filter((e) => e.event === 'step').map((e) => e['loss'] as number);
+      assert.equal(losses.length, 6);
+      losses.slice(1).forEach((l, i) => assert.ok(l < losses[i]!, `loss falls at every step: ${losses.map((x) => x.toFixed(5)).join(' ')}`));
+
+      const prompt = tok.encode('Once upon a time, there was a');
+      const table = last['prompt_embeddings']!;
+      const gen = await Generator.create(m.config, m.weights, { decode: (ids) => Array.from(ids).join(' '), eosTokenId: undefined });
+      try {
+        const prefix = kind === 'prefix' ? prefixFromTable(m.config, table) : (await gen.promptPrefixes([table]))[0]!;
+        const [got] = await gen.run([{ promptIds: prompt, prefix, options: { maxNewTokens: 8 } }]);
+        const program = buildProgram(m.config, m.weights, method, { fullLogits: true, loss: false, gradients: false });
+        const session = await compileGraph(program.graph);
+        assert.deepEqual(got!.ids, await greedyFullRecompute(session, method, { prompt_embeddings: table }, prompt, 8));
+        await session.release();
+      } finally {
+        await gen.release();
       }
     });
   }

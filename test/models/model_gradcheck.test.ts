@@ -21,6 +21,9 @@ const CASES: [string, Exclude<GoldenMethod, 'forward'>][] = [
   ['tiny-llama', 'prefix_tuning'],
   ['tiny-gpt2-sharp', 'p_tuning'],
   ['stories260K', 'prefix_tuning'],
+  ['tiny-gpt-neox', 'prompt_tuning'], // float64 erf GELU, partial RoPE
+  ['tiny-opt', 'prefix_tuning'],
+  ['tiny-bloom', 'prompt_tuning'], // ALiBi, embedding LayerNorm on the soft prompt
 ];
 
 for (const [name, m] of CASES) {

@@ -194,7 +194,11 @@ describe('graceful shutdown', () => {
     // New work is refused while the old work finishes (503 on a live connection, or no connection at all).
     const late = await postHttp(url, '/v1/completions', { model: 'tiny-base', prompt: 'late' }).catch((e: Error) => e);
     if (late instanceof Error) assert.match(String(late.cause ?? late), /ECONNREFUSED|ECONNRESET|fetch failed|other side closed/);
-    else assert.equal(late.status, 503);
+    else {
+      assert.equal(late.status, 503);
+      assert.deepEqual(Object.keys(late.body.error).sort(), ['code', 'message', 'param', 'type'], "OpenAI's error shape");
+      assert.equal(late.body.error.code, 'shutting_down');
+    }
     assert.equal(engine.closed, false, 'the engine stays open while work is in flight');
     const results = await Promise.all(inFlight);
     for (const [i, r] of results.entries()) {

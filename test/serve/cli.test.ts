@@ -1,7 +1,7 @@
 /** `softprompt serve`: help, wiring (registry → engine factory → server), and the real thing under SIGTERM. */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -76,6 +76,34 @@ describe('softprompt serve', () => {
       await s.close();
     }
     assert.equal(engine!.closed, true);
+  });
+
+  test('--api-key, --cors and --chat-template reach the server; a non-loopback host without a key warns', async () => {
+    const tpl = join(root, 'chat.jinja');
+    writeFileSync(tpl, "{% for m in messages %}{{ m['content'] }}{% endfor %}");
+    const lines: string[] = [];
+    const io = { out: (l: string) => lines.push(l), err: (l: string) => lines.push(l), progress: false };
+    const engineFactory = (): FakeEngine => new FakeEngine({ baseModel: 'stories260K', tasks: [] });
+    const s = await startServe({ model: STORIES, port: 0, apiKey: 'k1', cors: ['https://a.example'], chatTemplate: tpl }, { io, engineFactory });
+    try {
+      assert.equal((await fetch(`${s.url}/v1/models`)).status, 401);
+      const ok = await fetch(`${s.url}/v1/models`, { headers: { authorization: 'Bearer k1', origin: 'https://a.example' } });
+      assert.equal(ok.status, 200);
+      assert.equal(ok.headers.get('access-control-allow-origin'), 'https://a.example');
+      const chat = await fetch(`${s.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer k1', 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'stories260K', messages: [{ role: 'user', content: 'hello there' }], max_tokens: 2 }),
+      });
+      assert.equal(chat.status, 200, await chat.clone().text());
+      assert.ok(!lines.some((l) => l.includes('no --api-key')), lines.join('\n'));
+    } finally {
+      await s.close();
+    }
+    const open = await startServe({ model: STORIES, port: 0, host: '0.0.0.0' }, { io, engineFactory });
+    await open.close();
+    assert.ok(lines.some((l) => l.includes('--host 0.0.0.0') && l.includes('no --api-key')), lines.join('\n'));
+    await assert.rejects(startServe({ model: STORIES, port: 0, chatTemplate: join(root, 'none.jinja') }, { io, engineFactory }), /--chat-template .*no such file/);
   });
 
   test('a missing adapters folder is an error before anything starts', async () => {

@@ -63,3 +63,9 @@ registerOp({
 });
 
 registerOp({ type: 'ReduceMax', infer: reduceInfer });
+
+/** log Σ exp(x) over `axes` (inference only: no gradient rule). */
+export function reduceLogSumExp(x: Value, axes: readonly number[], keepdims = true): Value {
+  return x.graph.op1('ReduceLogSumExp', [x, x.graph.ints(axes)], { keepdims: attr.int(keepdims ? 1 : 0) });
+}
+registerOp({ type: 'ReduceLogSumExp', infer: reduceInfer });
