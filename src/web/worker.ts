@@ -2,7 +2,7 @@
  * The Web Worker: holds the model, trains and serves the page's requests so the page stays
  * responsive. Files arrive as bytes and live in the worker's memory file system.
  */
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { zipSync } from 'fflate';
 import { readRecords } from '../data/readers.ts';
@@ -75,9 +75,11 @@ const handlers: { [K in keyof Requests]: (p: Requests[K]) => Promise<Responses[K
   async train(p) {
     const m = needModel();
     // The engine's sessions hold copies of the weights; free them while training (see memory.ts).
-    // Not awaited: after a generation, close() has been seen to wait forever (engine lock); left for the report.
-    void engine?.close().catch(() => {});
+    await engine?.close();
     engine = null;
+    // A new run replaces the adapter (the trainer refuses a folder that holds another run's checkpoints).
+    rmSync(ADAPTER_DIR, { recursive: true, force: true });
+    trained = false;
     running = new AbortController();
     try {
       const r = await trainAdapter(m, { ...p.options, out: ADAPTER_DIR }, (event) => scope.postMessage({ type: 'event', event }), running.signal);

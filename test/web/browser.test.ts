@@ -32,7 +32,7 @@ interface PageState { losses: number[]; accuracy: number | null; zeroShot: numbe
 type Demo = { state: PageState; load(): Promise<void>; train(o?: Record<string, unknown>): Promise<{ steps: number; accuracy: number; n: number }>; abort(): void; generate(p: string, n: number): Promise<{ text: string; ids: number[] }>; zip(): Promise<Uint8Array> };
 declare const window: { demo: Demo };
 
-describe('browser demo in headless Chromium', { skip: CHROMIUM ? false : 'chromium not installed: apt-get install chromium (.ci/run does)' }, () => {
+describe('browser demo in headless Chromium', { timeout: 240_000, skip: CHROMIUM ? false : 'chromium not installed: apt-get install chromium (.ci/run does)' }, () => {
   let tmp: string;
   let server: DemoServer;
   let ctx: BrowserContext;
@@ -111,8 +111,11 @@ describe('browser demo in headless Chromium', { skip: CHROMIUM ? false : 'chromi
       const d = window.demo;
       const run = d.train({ steps: 500 }).then(() => 'finished', (e: Error) => `${e.name}: ${e.message}`);
       // Abort once the second update is logged.
-      await new Promise<void>((ok) => { const t = setInterval(() => { if (d.state.losses.length >= 2) { clearInterval(t); d.abort(); ok(); } }, 20); });
-      const outcome = await run;
+      let outcome: string | null = null;
+      void run.then((o) => (outcome = o));
+      // Never wait forever: a run that fails before its second update ends the wait too.
+      await new Promise<void>((ok) => { const t = setInterval(() => { if (d.state.losses.length >= 2 || outcome !== null) { clearInterval(t); d.abort(); ok(); } }, 20); });
+      outcome = await run;
       const seen = d.state.losses.length;
       await new Promise((ok) => setTimeout(ok, 1500));
       return { outcome, seen, later: d.state.losses.length, kinds: d.state.events.map((e) => e.kind) };
