@@ -105,7 +105,9 @@ describe('run report', () => {
       t.skip('chromium not installed: apt-get install chromium');
       return;
     }
-    const r = spawnSync(chromium, ['--headless', '--disable-gpu', '--no-sandbox', '--dump-dom', `file://${reportPath}`], { encoding: 'utf8', timeout: 60_000 });
+    // Without the background-networking flags Chromium can hang on a closed network (CI).
+    const flags = ['--headless', '--disable-gpu', '--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${join(tmp, 'chromium-profile')}`];
+    const r = spawnSync(chromium, [...flags, '--dump-dom', `file://${reportPath}`], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 0, r.stderr);
     for (const id of ['loss', 'metric', 'lr']) assert.match(r.stdout, new RegExp(`<svg id="chart-${id}"`));
     assert.equal(r.stdout.match(/<svg /g)?.length, 3);

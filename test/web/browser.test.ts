@@ -1,0 +1,129 @@
+/**
+ * The browser demo in headless Chromium (Debian's chromium, driven by playwright-core over the
+ * DevTools protocol; skipped, saying so, where it is not installed; .ci/run installs it).
+ * The page trains 20 prompt-tuning updates on story_gender with stories260K in its Web Worker on
+ * onnxruntime-web (WASM, 1 thread); the Node CLI runs the same flags on onnxruntime-node.
+ * Every logged loss agrees within 1e-3 relative; an abort stops the worker's training; the
+ * downloaded .zip, unzipped, gives the CLI's eval the accuracy the page showed; and the page's
+ * greedy generation gives the CLI's ids.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { unzipSync } from 'fflate';
+import type { BrowserContext, Page } from 'playwright-core';
+import { chromium } from 'playwright-core';
+import { serveDemo } from '../../examples/web/serve.ts';
+import type { DemoServer } from '../../examples/web/serve.ts';
+import { buildWeb } from '../../scripts/build_web.ts';
+import { cli, lastJson } from '../helpers/cli.ts';
+import { SHARED, STORIES } from '../helpers/paths.ts';
+
+const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
+const DATA = join(SHARED, 'datasets', 'story_gender');
+const TEMPLATE = '{text}\nThe story is about a';
+const VERBALIZER = '{"girl": " girl", "boy": " boy"}';
+const STEPS = 20;
+const PROMPT = 'Once upon a time';
+
+interface PageState { losses: number[]; accuracy: number | null; zeroShot: number | null; events: { kind: string; step?: number }[] }
+type Demo = { state: PageState; load(): Promise<void>; train(o?: Record<string, unknown>): Promise<{ steps: number; accuracy: number; n: number }>; abort(): void; generate(p: string, n: number): Promise<{ text: string; ids: number[] }>; zip(): Promise<Uint8Array> };
+declare const window: { demo: Demo };
+
+describe('browser demo in headless Chromium', { timeout: 240_000, skip: CHROMIUM ? false : 'chromium not installed: apt-get install chromium (.ci/run does)' }, () => {
+  let tmp: string;
+  let server: DemoServer;
+  let ctx: BrowserContext;
+  let page: Page;
+  const pageErrors: string[] = [];
+  let cliTrain: Promise<Record<string, unknown>>;
+
+  before(async () => {
+    tmp = mkdtempSync(join(tmpdir(), 'softprompt-web-'));
+    // The Node run starts at once and overlaps the browser's.
+    cliTrain = cli(['train', '--model', STORIES, '--train', join(DATA, 'train.jsonl'), '--template', TEMPLATE, '--verbalizer', VERBALIZER,
+      '--lr', '0.3', '--steps', String(STEPS), '--batch-size', '16', '--seed', '0', '--virtual-tokens', '20', '--out', join(tmp, 'node'), '--json']).then(lastJson);
+    await buildWeb({ quiet: true });
+    server = await serveDemo({ shared: SHARED });
+    ctx = await chromium.launchPersistentContext(join(tmp, 'profile'), {
+      executablePath: CHROMIUM!,
+      headless: true,
+      // Without the background-networking flags Chromium hangs on a closed network.
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    page = await ctx.newPage();
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await page.goto(server.url);
+  });
+  after(async () => {
+    await ctx?.close();
+    await server?.close();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  test('the page is cross-origin isolated and loads the model on onnxruntime-web (wasm, 1 thread)', async () => {
+    assert.equal(await page.evaluate(() => crossOriginIsolated), true);
+    await page.evaluate(() => window.demo.load());
+    const s = await page.evaluate(() => ({ zeroShot: window.demo.state.zeroShot, backend: (window.demo.state as unknown as { backend: string }).backend }));
+    assert.equal(s.backend, 'onnxruntime-web (wasm, 1 thread)');
+    assert.ok(s.zeroShot !== null && s.zeroShot > 0.3 && s.zeroShot < 0.7, `zero-shot accuracy ${s.zeroShot}`);
+  });
+
+  let pageAccuracy = 0;
+  test(`${STEPS} updates in the worker: every loss equals the Node CLI's within 1e-3 relative`, async () => {
+    const r = await page.evaluate((steps) => window.demo.train({ steps }), STEPS);
+    assert.equal(r.steps, STEPS);
+    pageAccuracy = r.accuracy;
+    const losses = await page.evaluate(() => window.demo.state.losses);
+    await cliTrain;
+    const node = readFileSync(join(tmp, 'node', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { event: string; loss?: number })
+      .filter((e) => e.event === 'step').map((e) => e.loss!);
+    assert.equal(losses.length, STEPS);
+    assert.equal(node.length, STEPS);
+    losses.forEach((l, i) => assert.ok(Math.abs(l - node[i]!) <= 1e-3 * Math.abs(node[i]!), `update ${i + 1}: page ${l}, node ${node[i]}`));
+    assert.ok(losses.at(-1)! < losses[0]!, 'the loss falls');
+  });
+
+  test("the downloaded adapter (.zip, unzipped) gives the CLI's eval the page's accuracy", async () => {
+    const zip = new Uint8Array(await page.evaluate(async () => Array.from(await window.demo.zip())));
+    const files = unzipSync(zip);
+    assert.deepEqual(Object.keys(files).sort(), ['adapter_config.json', 'adapter_model.safetensors', 'softprompt.json']);
+    const dir = join(tmp, 'from-browser');
+    mkdirSync(dir);
+    for (const [name, bytes] of Object.entries(files)) writeFileSync(join(dir, name), bytes);
+    const ev = lastJson(await cli(['eval', '--model', STORIES, '--adapter', dir, '--data', join(DATA, 'validation.jsonl'), '--json']));
+    assert.equal(ev['accuracy'], pageAccuracy);
+  });
+
+  test("greedy generation in the page gives the CLI's ids", async () => {
+    const g = await page.evaluate((p) => window.demo.generate(p, 12), PROMPT);
+    const out = await cli(['generate', '--model', STORIES, '--adapter', join(tmp, 'from-browser'), '--prompt', PROMPT, '--max-new-tokens', '12', '--jsonl']);
+    assert.equal(out.status, 0, out.stderr);
+    const row = JSON.parse(out.stdout.trim().split('\n').at(-1)!) as { ids: number[]; text: string };
+    assert.deepEqual(g.ids, row.ids);
+    assert.equal(g.text, row.text);
+  });
+
+  test('abort stops the training in the worker at the next update', async () => {
+    const r = await page.evaluate(async () => {
+      const d = window.demo;
+      const run = d.train({ steps: 500 }).then(() => 'finished', (e: Error) => `${e.name}: ${e.message}`);
+      // Abort once the second update is logged.
+      let outcome: string | null = null;
+      void run.then((o) => (outcome = o));
+      // Never wait forever: a run that fails before its second update ends the wait too.
+      await new Promise<void>((ok) => { const t = setInterval(() => { if (d.state.losses.length >= 2 || outcome !== null) { clearInterval(t); d.abort(); ok(); } }, 20); });
+      outcome = await run;
+      const seen = d.state.losses.length;
+      await new Promise((ok) => setTimeout(ok, 1500));
+      return { outcome, seen, later: d.state.losses.length, kinds: d.state.events.map((e) => e.kind) };
+    });
+    assert.match(r.outcome, /^AbortError: training aborted after update \d+$/);
+    assert.ok(r.seen < 6, `${r.seen} updates ran before the abort took effect`);
+    assert.equal(r.later, r.seen, 'no update after the abort');
+    assert.ok(!r.kinds.includes('stop'));
+    assert.deepEqual(pageErrors, []);
+  });
+});
