@@ -19,7 +19,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['methods'],
   ['adapter', 'eval'],
   ['train', 'infer', 'inspect', 'library', 'report', 'check'],
-  ['serve'],
+  ['serve', 'web'],
   ['index.ts'],
   ['cli'],
 ];
