@@ -94,15 +94,15 @@ export async function runDemo(flags: DemoFlags, io: Io = processIo): Promise<Rec
   // 2. Train a soft prompt with the reference recipe.
   const out = resolve(flags.out ?? join('runs', `demo-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`));
   const template = templates[0]!.template; // the task's own template: soft prompts start from the plain one
-  say(`\n2/3 prompt tuning: ${flags.virtualTokens} virtual tokens, init ${flags.init}, AdamW lr ${flags.lr}, batch ${flags.batchSize}, ${flags.epochs} epochs → ${out}`);
+  say(`\n2/3 prompt tuning: ${flags.virtualTokens} virtual tokens, init ${flags.init}, AdamW lr ${flags.lr}, batch ${flags.batchSize}, ${flags.epochs} epochs, best of ${TRAIN_DEFAULTS.restarts} restarts on a dev split carved from the training split → ${out}`);
   // The library's training run with its defaults (TRAIN_DEFAULTS); only the demo's own choices are set.
+  // No validation split: the restarts are chosen on a dev split carved from train, never on the split reported below.
   const progress = trainProgress();
   let trained: TrainRun;
   try {
     trained = await runTraining({
       model,
       train: trainFile,
-      validation: valFile,
       template: new Template(template, { source: 'templates[0]' }),
       verbalizer,
       method: 'PROMPT_TUNING',
@@ -181,13 +181,13 @@ export function demoCommand(): Command {
     .option('--data <dir>', 'dataset folder with train and validation splits (default: $SOFTPROMPT_DATA, then ../shared/datasets/story_gender)')
     .option('--templates <file>', 'hard-prompt templates to rank (default: examples/story_gender/templates.yaml; the first is the task template)')
     .option('--verbalizer <json|file>', 'label -> continuation', '{"girl": " girl", "boy": " boy"}')
-    .option('--init <how>', 'soft-prompt init', 'text:Is the story about a girl or a boy?')
+    .option('--init <how>', 'soft-prompt init: random | vocab | labels | text:"…"', TRAIN_DEFAULTS.init)
     .option('--virtual-tokens <n>', 'virtual tokens', intArg(1), TRAIN_DEFAULTS.numVirtualTokens)
     .option('--lr <x>', 'peak learning rate', (v) => Number(v), TRAIN_DEFAULTS.lr)
     .option('--epochs <n>', 'training epochs', intArg(1), TRAIN_DEFAULTS.epochs)
     .option('--batch-size <n>', 'training batch size', intArg(1), TRAIN_DEFAULTS.batchSize)
     .option('--shots <k>', 'demonstrations for the best hard prompt (besides 1)', intArg(0), 4)
-    .option('--seed <n>', 'seed for shuffling, init and demonstrations', intArg(0), 1)
+    .option('--seed <n>', 'seed for shuffling, init and demonstrations', intArg(0), TRAIN_DEFAULTS.seed)
     .option('--out <dir>', 'where to save the adapter (default: runs/demo-<time>)')
     .option('--json', 'print one JSON object as the last line of stdout');
   withConfigFile(cmd, { structured: ['verbalizer'] });

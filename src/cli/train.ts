@@ -12,6 +12,7 @@ import { P_TUNING_ENCODER_TYPES } from '../methods/p_tuning.ts';
 import type { PTuningEncoderType } from '../methods/p_tuning.ts';
 import { writeRunReport } from '../report/report.ts';
 import { TRAIN_DEFAULTS } from '../train/defaults.ts';
+import { DEV_FRACTION } from '../train/restarts.ts';
 import { METHOD_FLAGS, runTraining } from '../train/run.ts';
 import type { TrainRun } from '../train/run.ts';
 import { SCHEDULES } from '../train/schedule.ts';
@@ -62,6 +63,7 @@ export interface TrainFlags {
   maxGradNorm: number;
   epochs?: number;
   steps?: number;
+  restarts?: number;
   batchSize: number;
   gradAccum: number;
   seed: number;
@@ -109,7 +111,8 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
   const instruction = flags.instruction !== undefined ? textArg(flags.instruction, '--instruction', fromCli('instruction')).text : undefined;
   const template = new Template(templateArg.text, { source: templateArg.origin, ...(instruction !== undefined ? { instruction } : {}) });
   const verbalizer = taskVerbalizers ? [...taskVerbalizers.values()][0]! : verbalizerArg(flags.verbalizer!);
-  const lr = required(flags.lr, '--lr', 'the peak learning rate (prompt tuning often uses 0.3; p-tuning 1e-3 to 1e-2)');
+  // Prompt tuning's rate is the library's default (PEFT's recipe); the other methods need one said.
+  const lr = flags.method === 'prompt-tuning' && flags.lr === undefined ? TRAIN_DEFAULTS.lr : required(flags.lr, '--lr', 'the peak learning rate (prompt tuning often uses 0.3; p-tuning 1e-3 to 1e-2)');
   if (flags.epochs === undefined && flags.steps === undefined) throw new SoftpromptError('missing run length: pass --epochs N or --steps N');
   if (flags.epochs !== undefined && flags.steps !== undefined) {
     // One of them typed on the command line beats the other from a config file.
@@ -158,6 +161,7 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
       maxGradNorm: flags.maxGradNorm,
       epochs: flags.epochs,
       steps: flags.steps,
+      restarts: flags.restarts,
       batchSize: flags.batchSize,
       gradAccum: flags.gradAccum,
       seed: flags.seed,
@@ -282,7 +286,7 @@ export function trainCommand(): Command {
     .option('--task-field <name>', "multitask prompt tuning: the field naming each record's task", D.taskField)
     .option('--num-ranks <n>', "multitask prompt tuning: rank of each task's factors (PEFT num_ranks)", intArg(1), D.numRanks)
     .option('--prefix-projection', "prefix tuning: train PEFT's Embedding → Linear → Tanh → Linear prefix encoder instead of the table")
-    .option('--lr <x>', 'peak learning rate', floatArg(0, false))
+    .option('--lr <x>', `peak learning rate (prompt tuning: default ${D.lr})`, floatArg(0, false))
     .addOption(new Option('--schedule <name>', 'learning-rate schedule').choices([...SCHEDULES]).default(D.schedule))
     .option('--warmup-steps <n>', 'linear warmup updates', intArg(0), D.warmupSteps)
     .option('--weight-decay <x>', 'AdamW decoupled weight decay', floatArg(0), D.weightDecay)
@@ -292,6 +296,7 @@ export function trainCommand(): Command {
     .option('--max-grad-norm <x>', 'clip the gradient norm (0: no clipping)', floatArg(0), D.maxGradNorm)
     .option('--epochs <n>', 'passes over the training split', intArg(1))
     .option('--steps <n>', 'optimizer updates (instead of --epochs)', intArg(1))
+    .option('--restarts <n>', `an --epochs run trains N trajectories and keeps the best on the dev split (--validation, else ${DEV_FRACTION * 100}% carved from --train); 1 trains once (default ${D.restarts})`, intArg(1))
     .option('--batch-size <n>', 'examples per micro-batch', intArg(1), D.batchSize)
     .option('--grad-accum <n>', 'micro-batches per optimizer update', intArg(1), D.gradAccum)
     .option('--seed <n>', 'seed for init and shuffling', intArg(0), D.seed)

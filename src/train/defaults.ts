@@ -31,6 +31,8 @@ export interface TrainDefaults {
   readonly metric: 'accuracy' | 'macro_f1';
   readonly saveEvery: number;
   readonly shuffleBuffer: number;
+  /** An epoch run trains this many trajectories and keeps the best on a dev split (restarts.ts; docs/seeds.md). */
+  readonly restarts: number;
 }
 
 export const TRAIN_DEFAULTS: TrainDefaults = Object.freeze({
@@ -41,9 +43,9 @@ export const TRAIN_DEFAULTS: TrainDefaults = Object.freeze({
   lr: 0.3,
   batchSize: 16,
   gradAccum: 1,
-  schedule: 'linear',
+  schedule: 'constant',
   warmupSteps: 0,
-  weightDecay: 0.01,
+  weightDecay: 0,
   beta1: 0.9,
   beta2: 0.999,
   adamEps: 1e-8,
@@ -56,4 +58,5 @@ export const TRAIN_DEFAULTS: TrainDefaults = Object.freeze({
   metric: 'accuracy',
   saveEvery: 50,
   shuffleBuffer: 16384,
+  restarts: 3,
 });

@@ -11,6 +11,7 @@ import { saveAdapter } from '../adapter/save.ts';
 import { SOFTPROMPT_FILE } from '../adapter/types.ts';
 import { padIdOf } from '../data/collate.ts';
 import { ExampleEncoder } from '../data/encode.ts';
+import type { EncodedExample } from '../data/encode.ts';
 import { readRecords, readSplit, take } from '../data/readers.ts';
 import { sha256File } from '../data/file_hash.ts';
 import { encodeSplit, longestField } from '../data/split.ts';
@@ -32,6 +33,8 @@ import type { LoadedModel } from '../pretrained/model.ts';
 import { TRAIN_DEFAULTS } from './defaults.ts';
 import type { ScheduleKind } from './schedule.ts';
 import { TrainSource } from './source.ts';
+import { carveDev, copyAdapterFiles, DEV_MIN, mergeRestartLogs, readRestartResult, restartDir, restartSeed, selectRestart, writeRestartResult } from './restarts.ts';
+import type { CarvedDev } from './restarts.ts';
 import { train } from './trainer.ts';
 import type { DevMetric, Params, TrainEvent, TrainResult } from './trainer.ts';
 
@@ -78,6 +81,12 @@ export interface TrainRunOptions {
   beta2?: number | undefined;
   adamEps?: number | undefined;
   maxGradNorm?: number | undefined;
+  /**
+   * Trajectories an epoch run trains, keeping the best on the dev split (--validation, else one
+   * carved from the training file; restarts.ts). Default 3; 1 trains once. A --steps run is one
+   * trajectory of exactly that many updates.
+   */
+  restarts?: number | undefined;
   /** One of epochs and steps (neither: the default epochs). */
   epochs?: number | undefined;
   steps?: number | undefined;
@@ -253,21 +262,38 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRun> {
     ...(tasks ? { tasks, taskField, ...(tasks.length === 1 ? { defaultTask: tasks[0]! } : {}) } : {}),
     ...(prompts ? { taskPrompts: prompts.byTask } : {}),
   });
-  const source = new TrainSource({
-    file: trainPath,
-    encoder,
-    batchSize,
-    seed,
-    shuffleBuffer,
-    ...(opts.maxTrainExamples !== undefined ? { maxExamples: opts.maxTrainExamples } : {}),
-    ...(opts.bucket ? { bucket: true } : {}),
-  });
-  let validation;
-  if (opts.validation !== undefined) {
-    const records = await readSplit(opts.validation, opts.maxEvalExamples);
+  if (opts.restarts !== undefined && !(Number.isInteger(opts.restarts) && opts.restarts >= 1)) throw new SoftpromptError(`--restarts must be an integer >= 1, got ${opts.restarts}`);
+  if (opts.restarts !== undefined && opts.restarts > 1 && opts.steps !== undefined) {
+    throw new SoftpromptError(`--restarts ${opts.restarts} applies to --epochs runs; a --steps run is one trajectory of exactly that many updates`);
+  }
+  let restarts = opts.steps !== undefined ? 1 : (opts.restarts ?? D.restarts);
+  // Without --validation the restarts are told apart on a dev split carved from the training file.
+  let dev: CarvedDev | null = null;
+  if (restarts > 1 && opts.validation === undefined) {
+    dev = await carveDev(trainPath, seed, opts.maxTrainExamples);
+    if (dev.records.length < DEV_MIN) {
+      warn(`--train ${trainPath}: ${dev.pool} records are too few to hold out a dev split for choosing among ${restarts} restarts; training once on all of them (--restarts 1)`);
+      dev = null;
+      restarts = 1;
+    }
+  }
+  const sourceFor = (runSeed: number): TrainSource =>
+    new TrainSource({
+      file: trainPath,
+      encoder,
+      batchSize,
+      seed: runSeed,
+      shuffleBuffer,
+      ...(opts.maxTrainExamples !== undefined ? { maxExamples: opts.maxTrainExamples - (dev?.records.length ?? 0) } : {}),
+      ...(dev ? { exclude: dev.indices } : {}),
+      ...(opts.bucket ? { bucket: true } : {}),
+    });
+  let validation: EncodedExample[] | undefined;
+  const devRecords = opts.validation !== undefined ? await readSplit(opts.validation, opts.maxEvalExamples) : dev?.records;
+  if (devRecords !== undefined) {
     const prompt = { template, verbalizer, labelField, truncateField, ...(tasks ? { tasks: { names: tasks, field: taskField, ...(tasks.length === 1 ? { fallback: tasks[0]! } : {}), ...(prompts ? { prompts: prompts.byTask } : {}) } } : {}) };
-    const split = encodeSplit(records, prompt, { k: 0, strategy: 'random', seed: 0 }, undefined, model.tokenizer, maxLength);
-    if (split.truncated > 0) warn(`validation: ${split.truncated} of ${records.length} inputs were cut to fit the context (${maxLength} tokens)`);
+    const split = encodeSplit(devRecords, prompt, { k: 0, strategy: 'random', seed: 0 }, undefined, model.tokenizer, maxLength);
+    if (split.truncated > 0) warn(`${dev ? 'dev split' : 'validation'}: ${split.truncated} of ${devRecords.length} inputs were cut to fit the context (${maxLength} tokens)`);
     validation = split.examples;
   }
 
@@ -277,18 +303,17 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRun> {
     throw new SoftpromptError('--init-from with multitask prompt tuning: say how to use the source with --init average-source-tasks | exact-source-task:TASK | only-source-shared');
   }
   const initOptions = {
-    seed,
     init,
     weights: model.weights,
     tokenizer: model.tokenizer,
     verbalizer,
     labelPrompt: template.renderWithSlots(Object.fromEntries(template.fields.map((f) => [f, '']))).text,
   };
-  const initValues = multitask
-    ? initMultitaskParams(model.config, method, { ...initOptions, ...(sourceInit ? { source: sourceInit } : {}) })
+  const initFor = (runSeed: number): Params => multitask
+    ? initMultitaskParams(model.config, method, { ...initOptions, seed: runSeed, ...(sourceInit ? { source: sourceInit } : {}) })
     : opts.initFrom !== undefined
       ? initFromAdapter(opts.initFrom, method, model, warn)
-      : initParams(model.config, method, initOptions);
+      : initParams(model.config, method, { ...initOptions, seed: runSeed });
   const h = {
     schedule: opts.schedule ?? D.schedule,
     warmupSteps: opts.warmupSteps ?? D.warmupSteps,
@@ -332,6 +357,8 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRun> {
     seed,
     bucket: opts.bucket ?? false,
     shuffle_buffer: shuffleBuffer,
+    // Only when restarting, so checkpoints written before restarts still resume.
+    ...(restarts > 1 ? { restarts, dev: dev ? { carved: dev.records.length, of: dev.pool } : 'validation' } : {}),
   };
   const training = {
     ...recipe,
@@ -363,19 +390,20 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRun> {
     });
   };
 
-  const result = await train({
-    dataSha256: await sha256File(resolve(trainPath)),
+  const dataSha256 = await sha256File(resolve(trainPath));
+  const trainOnce = (dir: string, runSeed: number, runRecipe: Record<string, unknown>, resume: boolean): Promise<TrainResult> => train({
+    dataSha256,
     allowDataChange: opts.allowDataChange === true,
     onWarning: warn,
     config: model.config,
     weights: model.weights,
     method,
     padId,
-    init: initValues,
-    source,
+    init: initFor(runSeed),
+    source: sourceFor(runSeed),
     ...(validation ? { validation } : {}),
     labels: prompts?.labels ?? verbalizer.labels,
-    outDir: out,
+    outDir: dir,
     lr,
     schedule: h.schedule,
     warmupSteps: h.warmupSteps,
@@ -390,8 +418,8 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRun> {
     ...(opts.patience !== undefined ? { patience: opts.patience } : {}),
     metric: h.metric,
     saveEvery: opts.saveEvery ?? D.saveEvery,
-    resume: opts.resume === true,
-    recipe,
+    resume,
+    recipe: runRecipe,
     saveAdapter: save,
     ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
@@ -399,5 +427,38 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRun> {
     ...(opts.maxMemory !== undefined ? { maxMemory: opts.maxMemory } : {}),
     softSlots,
   });
-  return { result, out, model };
+  if (restarts === 1) return { result: await trainOnce(out, seed, recipe, opts.resume === true), out, model };
+
+  // Restarts (restarts.ts): each an ordinary run in restarts/rN, finished ones kept on resume.
+  const results: TrainResult[] = [];
+  for (let r = 0; r < restarts; r++) {
+    const dir = restartDir(out, r);
+    const done = opts.resume ? readRestartResult(dir) : null;
+    if (done) {
+      results.push(done);
+      continue;
+    }
+    const runSeed = restartSeed(seed, r);
+    const resumeThis = opts.resume === true && existsSync(join(dir, 'checkpoints', 'latest.json'));
+    const res = await trainOnce(dir, runSeed, { ...recipe, restart: r, seed: runSeed }, resumeThis);
+    if (res.interrupted) {
+      mergeRestartLogs(out, r + 1, null);
+      return { result: { ...res, adapterDir: out, lastDir: join(out, 'last'), stopReason: `${res.stopReason} (restart ${r + 1} of ${restarts})` }, out, model };
+    }
+    writeRestartResult(dir, res);
+    results.push(res);
+  }
+  const win = selectRestart(results);
+  const chosen = results[win]!;
+  copyAdapterFiles(restartDir(out, win), out);
+  copyAdapterFiles(join(restartDir(out, win), 'last'), join(out, 'last'));
+  const select = { restart: win, seed: restartSeed(seed, win), metric: h.metric, dev: dev ? 'carved' : 'validation', values: results.map((x) => x.best?.value ?? null), best: chosen.best };
+  mergeRestartLogs(out, restarts, select);
+  const elapsedSeconds = results.reduce((t, x) => t + x.elapsedSeconds, 0);
+  return {
+    result: { ...chosen, elapsedSeconds, adapterDir: out, lastDir: join(out, 'last'), stopReason: `${chosen.stopReason}; kept restart ${win + 1} of ${restarts} (best ${h.metric} on the ${dev ? 'dev split carved from --train' : 'validation split'})` },
+    out,
+    model,
+  };
 }
+

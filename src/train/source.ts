@@ -21,6 +21,8 @@ export interface TrainSourceOptions {
   seed: number;
   /** Use only the first N records of the file. */
   maxExamples?: number;
+  /** Record indices (0-based, in file order) held out of training, e.g. a dev split carved from the file. */
+  exclude?: ReadonlySet<number>;
   /** Shuffle-buffer size in examples (default 16384). Files up to this size are shuffled uniformly. */
   shuffleBuffer?: number;
   /** Group similar lengths into batches (windows of `bucketWindow` batches). Faster, less random. */
@@ -62,7 +64,9 @@ export class TrainSource {
     let n = 0;
     const max = this.opts.maxExamples ?? Infinity;
     if (max <= 0) return;
+    let i = 0;
     for await (const r of readRecords(this.opts.file)) {
+      if (this.opts.exclude?.has(i++)) continue;
       yield r;
       if (++n >= max) return;
     }

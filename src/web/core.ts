@@ -25,6 +25,7 @@ import type { PromptMethod } from '../methods/types.ts';
 import { loadTokenizer } from '../tokenizer/tokenizer.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import type { ScheduleKind } from '../train/schedule.ts';
+import { TRAIN_DEFAULTS } from '../train/defaults.ts';
 import { TrainSource } from '../train/source.ts';
 import { train } from '../train/trainer.ts';
 import type { Params, TrainEvent } from '../train/trainer.ts';
@@ -77,9 +78,10 @@ export const WEB_TRAIN_DEFAULTS = {
   labelField: 'label',
   batchSize: 16,
   seed: 0,
-  schedule: 'linear',
+  // The CLI's optimizer defaults (restarts, which need a file-backed dev split, are CLI/library only).
+  schedule: TRAIN_DEFAULTS.schedule,
   warmupSteps: 0,
-  weightDecay: 0.01,
+  weightDecay: TRAIN_DEFAULTS.weightDecay,
   maxGradNorm: 0,
 } as const satisfies Partial<WebTrainOptions>;
 

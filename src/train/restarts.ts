@@ -1,0 +1,101 @@
+/**
+ * Restarts: an epoch run trains `restarts` trajectories (restart r uses seed `restartSeed(seed, r)`
+ * for its example order and random init) and keeps the one that scores best on a dev split, at
+ * its best evaluation. Without --validation the dev split is carved out of the training file
+ * (DEV_FRACTION of its records, at most DEV_MAX, drawn with the run seed) and never trained on,
+ * so nothing is selected on the split a user reports. Each restart is an ordinary run in
+ * `restarts/rN/` (its own checkpoints, so a kill -9 resumes exactly); the run folder's
+ * metrics.jsonl is their trajectories in order, each line tagged with `restart`, then a `select`
+ * line naming the winner. docs/seeds.md measures why: one trajectory's accuracy swings by
+ * several points with the seed, the best of three on a dev split much less.
+ */
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../formats/atomic.ts';
+import { createRng, shuffleInPlace } from '../data/rng.ts';
+import { readRecords } from '../data/readers.ts';
+import type { DataRecord } from '../data/readers.ts';
+import { LOCK_FILE } from './run_lock.ts';
+import type { TrainResult } from './trainer.ts';
+
+/** Share of the training records held out as the dev split when no --validation is given. */
+export const DEV_FRACTION = 0.2;
+/** At most this many dev examples (each restart scores them once per epoch). */
+export const DEV_MAX = 400;
+/** Fewer dev examples than this cannot tell restarts apart: the run trains once instead. */
+export const DEV_MIN = 20;
+export const RESTARTS_DIR = 'restarts';
+const RESULT_FILE = 'result.json';
+
+/** Restart r's seed: the run's own for r = 0. */
+export const restartSeed = (seed: number, r: number): number => (r === 0 ? seed : seed + 7919 * r);
+
+export const restartDir = (out: string, r: number): string => join(out, RESTARTS_DIR, `r${r}`);
+
+export interface CarvedDev {
+  /** Record indices (file order) held out of training. */
+  indices: ReadonlySet<number>;
+  records: DataRecord[];
+  /** Records in the pool (the file, or its first maxExamples). */
+  pool: number;
+}
+
+/** Draws the dev split from the first `maxExamples` records (all without it), seeded. */
+export async function carveDev(file: string, seed: number, maxExamples?: number): Promise<CarvedDev> {
+  const all: DataRecord[] = [];
+  for await (const r of readRecords(file)) {
+    all.push(r);
+    if (maxExamples !== undefined && all.length >= maxExamples) break;
+  }
+  const n = Math.min(DEV_MAX, Math.floor(all.length * DEV_FRACTION));
+  const order = shuffleInPlace([...all.keys()], createRng((Math.imul(seed | 0, 2_654_435_761) ^ 0x5eed) | 0));
+  const picked = order.slice(0, n).sort((a, b) => a - b);
+  return { indices: new Set(picked), records: picked.map((i) => all[i]!), pool: all.length };
+}
+
+/** A finished restart's result, kept so that a resumed run skips it. */
+export function readRestartResult(dir: string): TrainResult | null {
+  const f = join(dir, RESULT_FILE);
+  return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as TrainResult) : null;
+}
+
+export function writeRestartResult(dir: string, result: TrainResult): void {
+  writeFileAtomic(join(dir, RESULT_FILE), [new TextEncoder().encode(JSON.stringify(result, null, 2) + '\n')]);
+}
+
+/** The restart to keep: the highest best dev value (the earliest on ties). */
+export function selectRestart(results: readonly TrainResult[]): number {
+  let win = 0;
+  results.forEach((r, i) => {
+    if ((r.best?.value ?? -Infinity) > (results[win]!.best?.value ?? -Infinity)) win = i;
+  });
+  return win;
+}
+
+/** Copies the adapter files (not folders, logs or locks) of `from` into `to`. */
+export function copyAdapterFiles(from: string, to: string): void {
+  mkdirSync(to, { recursive: true });
+  for (const name of readdirSync(from)) {
+    if (name === 'metrics.jsonl' || name === RESULT_FILE || name.startsWith('.') || name === LOCK_FILE || name === 'report.html') continue;
+    if (statSync(join(from, name)).isFile()) copyFileSync(join(from, name), join(to, name));
+  }
+}
+
+/** The run's metrics.jsonl: each restart's lines tagged with `restart`, then the selection (when made). */
+export function mergeRestartLogs(out: string, restarts: number, select: Record<string, unknown> | null): void {
+  const lines: string[] = [];
+  for (let r = 0; r < restarts; r++) {
+    const f = join(restartDir(out, r), 'metrics.jsonl');
+    if (!existsSync(f)) continue;
+    for (const line of readFileSync(f, 'utf8').split('\n')) {
+      if (line.trim() === '') continue;
+      try {
+        lines.push(JSON.stringify({ restart: r, ...(JSON.parse(line) as Record<string, unknown>) }));
+      } catch {
+        // a line torn by a kill: the restart's own log is truncated on resume; skip it here
+      }
+    }
+  }
+  if (select) lines.push(JSON.stringify({ event: 'select', ...select }));
+  writeFileAtomic(join(out, 'metrics.jsonl'), [new TextEncoder().encode(lines.join('\n') + '\n')]);
+}
