@@ -1,0 +1,73 @@
+/**
+ * The default epoch recipe trains several restarts and keeps the best on a dev split carved from
+ * --train (restarts.ts). Through the bin: the dev records are held out of training, the kept
+ * adapter is the restart with the best dev accuracy, metrics.jsonl holds each restart's
+ * trajectory tagged with `restart`, and a kill -9 inside the second restart resumes to the same
+ * losses and the same adapter, to the bit.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+import { MetricsLog } from '../../src/train/metrics_log.ts';
+import { carveDev } from '../../src/train/restarts.ts';
+import { SHARED, STORIES } from '../helpers/paths.ts';
+
+const BIN = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'), 'bin', 'softprompt.js');
+const TRAIN = join(SHARED, 'datasets', 'story_gender', 'train.jsonl');
+// No --validation and no --restarts: the default recipe. 100 records: 20 carved as dev, 80 trained (10 updates an epoch).
+const args = (out: string): string[] => [
+  BIN, 'train', '--model', STORIES, '--train', TRAIN, '--max-train-examples', '100', '--template', '{text}\\nThe story is about a',
+  '--verbalizer', '{"girl":" girl","boy":" boy"}', '--virtual-tokens', '8', '--epochs', '2', '--batch-size', '8',
+  '--save-every', '4', '--seed', '5', '--out', out, '--json',
+];
+type Line = Record<string, unknown>;
+const log = (out: string): Line[] => MetricsLog.read(join(out, 'metrics.jsonl'));
+const losses = (out: string): [unknown, unknown][] => log(out).filter((e) => e.event === 'step').map((e) => [e['restart'], e['loss']]);
+const stepsLogged = (f: string): number => (existsSync(f) ? readFileSync(f, 'utf8').split('"event":"step"').length - 1 : 0);
+
+test('the dev split is drawn from the seed, disjoint from training, 20% of the records', async () => {
+  const a = await carveDev(TRAIN, 5, 100);
+  assert.equal(a.indices.size, 20);
+  assert.equal(a.pool, 100);
+  assert.deepEqual([...a.indices], [...(await carveDev(TRAIN, 5, 100)).indices]);
+  assert.notDeepEqual([...a.indices], [...(await carveDev(TRAIN, 6, 100)).indices]);
+  assert.ok([...a.indices].every((i) => i >= 0 && i < 100));
+});
+
+test('restarts: the best on the carved dev split is kept; kill -9 in restart 2 resumes exactly', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'sp-restarts-'));
+  const whole = join(root, 'whole');
+  const r = spawnSync(process.execPath, args(whole), { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const lines = log(whole);
+  const starts = lines.filter((e) => e.event === 'start');
+  assert.deepEqual(starts.map((e) => [e['restart'], e['examples']]), [[0, 80], [1, 80], [2, 80]], 'each restart trains the 80 records left after the dev split');
+  assert.equal(losses(whole).length, 60);
+  const select = lines.at(-1)!;
+  assert.equal(select.event, 'select');
+  const values = select['values'] as number[];
+  const win = select['restart'] as number;
+  assert.equal(values[win], Math.max(...values));
+  assert.equal(values.indexOf(Math.max(...values)), win, 'the earliest best on ties');
+  for (const e of lines.filter((l) => l.event === 'eval')) assert.equal(e['n'], 20);
+  assert.ok(readFileSync(join(whole, 'adapter_model.safetensors')).equals(readFileSync(join(whole, 'restarts', `r${win}`, 'adapter_model.safetensors'))));
+
+  const killed = join(root, 'killed');
+  const child = spawn(process.execPath, args(killed), { stdio: 'ignore' });
+  const exited = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_code, signal) => res(signal)));
+  const r1 = join(killed, 'restarts', 'r1', 'metrics.jsonl');
+  while (stepsLogged(r1) < 7) await new Promise((res) => setTimeout(res, 20));
+  child.kill('SIGKILL');
+  assert.equal(await exited, 'SIGKILL');
+  assert.ok(stepsLogged(r1) < 20, 'killed inside restart 2');
+  const again = spawnSync(process.execPath, [...args(killed), '--resume'], { encoding: 'utf8' });
+  assert.equal(again.status, 0, again.stderr);
+  assert.deepEqual(losses(killed), losses(whole));
+  for (const f of ['adapter_model.safetensors', join('last', 'adapter_model.safetensors')]) {
+    assert.ok(readFileSync(join(killed, f)).equals(readFileSync(join(whole, f))), `${f} is bit-identical`);
+  }
+});
