@@ -1,0 +1,37 @@
+/**
+ * docs/seeds.md's tables from docs/seeds_results.jsonl (scripts/seeds.sh) and docs/seeds_hard.jsonl
+ * (scripts/hard_prompts.sh): per task, one row per recipe with its per-seed accuracies, median,
+ * mean, worst seed and mean training wall time.
+ *   node --import tsx scripts/seeds_table.ts
+ */
+import { existsSync, readFileSync } from 'node:fs';
+
+interface Row { task: string; recipe: string; seed: number; accuracy: number; train_s: number }
+interface Hard { task: string; template: string; shots: [number, number][] }
+
+const read = <T>(f: string): T[] => (existsSync(f) ? readFileSync(f, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as T) : []);
+const rows = read<Row>('docs/seeds_results.jsonl');
+const hard = read<Hard>('docs/seeds_hard.jsonl');
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const f1 = (x: number): string => x.toFixed(1);
+
+for (const task of [...new Set(rows.map((r) => r.task))]) {
+  console.log(`\n### ${task}\n`);
+  console.log('| recipe | seed 0 | 1 | 2 | 3 | 4 | median | mean | worst | train s (mean) |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  for (const recipe of [...new Set(rows.filter((r) => r.task === task).map((r) => r.recipe))]) {
+    // The last measurement of each seed counts (a rerun replaces an earlier one).
+    const bySeed = new Map<number, Row>();
+    for (const r of rows) if (r.task === task && r.recipe === recipe) bySeed.set(r.seed, r);
+    const accs = [...bySeed.values()].map((r) => r.accuracy);
+    const cells = [0, 1, 2, 3, 4].map((s) => (bySeed.has(s) ? f1(bySeed.get(s)!.accuracy) : '–'));
+    const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+    console.log(`| ${recipe} | ${cells.join(' | ')} | ${f1(median(accs))} | ${f1(mean(accs))} | ${f1(Math.min(...accs))} | ${mean([...bySeed.values()].map((r) => r.train_s)).toFixed(0)} |`);
+  }
+  for (const h of hard.filter((x) => x.task === task)) {
+    console.log(`\nBest hard prompt \`${JSON.stringify(h.template)}\`: ${h.shots.map(([k, a]) => `${k}-shot ${f1(a)}`).join(', ')}.`);
+  }
+}
