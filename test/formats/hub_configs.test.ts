@@ -92,7 +92,10 @@ test('Phi-3.5-mini is refused by name: its longrope scaling', () => {
   });
 });
 
-test('GPT-style families: the published pythia, opt and bloomz layouts', () => {
+test('GPT-style families: the published gpt2, pythia, opt and bloomz layouts', () => {
+  const gpt2 = hub('gpt2');
+  assert.deepEqual([gpt2.numHeads, gpt2.headDim, gpt2.intermediateSize, gpt2.maxPositions, gpt2.activation], [12, 64, 3072, 1024, 'gelu_new'], 'n_inner absent: 4 · n_embd');
+
   const pythia = hub('pythia-160m') as GptNeoxConfig;
   assert.deepEqual([pythia.numHeads, pythia.headDim, pythia.rotaryDim, pythia.ropeTheta], [12, 64, 16, 1e4], 'rotary_pct 0.25 of 64');
   assert.deepEqual([pythia.parallelResidual, pythia.tieWordEmbeddings, pythia.activation], [true, false, 'gelu']);
