@@ -87,7 +87,7 @@ test('RMSNorm decoders: head counts, head_dim, RoPE and windows of the published
 test('Phi-3.5-mini is refused by name: its longrope scaling', () => {
   assert.throws(() => hub('phi-3.5-mini-instruct'), (err: unknown) => {
     assert.ok(err instanceof ConfigError, String(err));
-    assert.match(err.message, /phi-3\.5-mini-instruct\.json: field "rope_scaling\.rope_type" "longrope" is not supported/);
+    assert.match(err.message, /phi-3\.5-mini-instruct\.json: field "rope_scaling\.type" "longrope" is not supported/);
     return true;
   });
 });
