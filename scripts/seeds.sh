@@ -12,7 +12,10 @@ tpl=$(node -e "console.log(JSON.parse(require('fs').readFileSync('$dir/task.json
 verb=$(node -e "console.log(JSON.stringify(JSON.parse(require('fs').readFileSync('$dir/task.json','utf8')).verbalizer))")
 for seed in $seeds; do
   out=.tmp/seeds/$task/$recipe/s$seed
-  rm -rf "$out"; mkdir -p "$(dirname "$out")"
+  mkdir -p "$(dirname "$out")"
+  # Several queues may share a job list: the first to claim a (task, recipe, seed) runs it.
+  mkdir "$out.claim" 2>/dev/null || continue
+  rm -rf "$out"
   t0=$(date +%s.%N)
   nice -n 5 node ${BIN:-bin/softprompt.js} train --model "$model" --train "$dir/train.jsonl" --template "$tpl" --verbalizer "$verb" \
     --epochs 3 --seed "$seed" "$@" --out "$out" > "$out.log" 2>&1 || { echo "train failed: $out.log"; tail -3 "$out.log"; continue; }

@@ -103,8 +103,9 @@ test('early stopping: no improvement in `patience` evaluations ends the run', as
 });
 
 test('a non-finite loss stops the run with a clear error and keeps the last good params', async () => {
+  // Weight decay 0.01 at lr 1e30 scales the params past float32 at once (the default decay is 0 now).
   const saved: { dir: string; params: Params }[] = [];
-  const o = options({ steps: 6, lr: 1e30, schedule: 'constant', saveAdapter: (dir, params) => saved.push({ dir, params }) });
+  const o = options({ steps: 6, lr: 1e30, schedule: 'constant', weightDecay: 0.01, saveAdapter: (dir, params) => saved.push({ dir, params }) });
   await assert.rejects(train(o), (e: Error) => e instanceof TrainingError && /training stopped at update \d \(epoch 1\): (loss is NaN|loss is Infinity|gradient norm is)/.test(e.message) && /lower --lr/.test(e.message));
   const last = saved.find((s) => s.dir === join(o.outDir, 'last'));
   assert.ok(last, 'last/ was written');
