@@ -83,15 +83,12 @@ export const TASKS: readonly Task[] = [
     question: 'Is there a dog or a cat in the story?',
   },
   {
-    name: 'story_place',
-    rule: {
-      outside: ['park', 'garden', 'forest', 'woods', 'outside', 'tree', 'trees', 'sky', 'beach', 'yard', 'sea', 'river', 'field', 'grass', 'sun', 'pond', 'hill', 'flowers', 'lake'],
-      inside: ['house', 'room', 'kitchen', 'bed', 'inside', 'home', 'table', 'box', 'toy', 'toys', 'door', 'window', 'bedroom', 'couch', 'closet', 'bath', 'school'],
-    },
-    template: '{text}\nThe story takes place',
-    verbalizer: { outside: ' outside', inside: ' inside' },
-    minVotes: 2,
-    question: 'Does the story happen inside or outside?',
+    name: 'story_friend',
+    rule: { mom: ['mom', 'mommy', 'mother', 'mum', 'mama'], friend: ['friend', 'friends'] },
+    minVotes: 1,
+    template: '{text}\nThe story is about a child and their',
+    verbalizer: { mom: ' mom', friend: ' friend' },
+    question: 'Is the story about a mom or a friend?',
   },
 ];
 

@@ -315,6 +315,8 @@ export interface TrainOptions {
   numRanks?: number;
   epochs?: number;
   steps?: number;
+  /** An epochs run trains this many trajectories and keeps the best on the dev split (validation, else 20% carved from train). Default 3; 1 trains once. */
+  restarts?: number;
   batchSize?: number;
   gradAccum?: number;
   lr?: number;
