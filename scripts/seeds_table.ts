@@ -35,3 +35,18 @@ for (const task of [...new Set(rows.map((r) => r.task))]) {
     console.log(`\nBest hard prompt \`${JSON.stringify(h.template)}\`: ${h.shots.map(([k, a]) => `${k}-shot ${f1(a)}`).join(', ')}.`);
   }
 }
+
+// The issue's targets, per task: new-default median ≥ stand-in median + 3, worst ≥ stand-in median,
+// median ≥ best hard prompt (0- or 4-shot) + 5.
+console.log('\n| task | stand-in median | new median | ≥ +3? | new worst | ≥ stand-in median? | best hard prompt | ≥ +5? | seeds (stand-in / new) |');
+console.log('|---|---|---|---|---|---|---|---|---|');
+for (const task of [...new Set(rows.map((r) => r.task))]) {
+  const accs = (recipe: string): number[] => [...new Map(rows.filter((r) => r.task === task && r.recipe === recipe).map((r) => [r.seed, r.accuracy])).values()];
+  const pe = accs('peft-standin');
+  const nw = accs('new-r3-const');
+  if (pe.length === 0 || nw.length === 0) continue;
+  const h = hard.filter((x) => x.task === task).flatMap((x) => x.shots.map(([, a]) => a));
+  const hb = h.length ? Math.max(...h) : NaN;
+  const yes = (b: boolean): string => (b ? 'yes' : '**no**');
+  console.log(`| ${task} | ${f1(median(pe))} | ${f1(median(nw))} | ${yes(median(nw) >= median(pe) + 3)} | ${f1(Math.min(...nw))} | ${yes(Math.min(...nw) >= median(pe))} | ${Number.isNaN(hb) ? '–' : f1(hb)} | ${Number.isNaN(hb) ? '–' : yes(median(nw) >= hb + 5)} | ${pe.length} / ${nw.length} |`);
+}

@@ -28,6 +28,7 @@ test('input errors exit 2 and say what to pass', async () => {
     [[...base, '--train', join(DATA, 'train.jsonl'), '--epochs', '1', '--init', 'words', '--out', join(tmp, 'e')], /random.*vocab.*labels.*text/],
     [[...base, '--train', join(DATA, 'train.jsonl'), '--max-train-examples', '8', '--epochs', '1', '--patience', '2', '--out', join(tmp, 'f')], /--patience needs a validation split/],
     [[...base, '--train', join(DATA, 'train.jsonl'), '--epochs', '1', '--method', 'prompt-tuning', '--encoder-type', 'lstm', '--out', join(tmp, 'g')], /--encoder-type lstm applies to --method p-tuning only/],
+    [[...base, '--train', join(DATA, 'train.jsonl'), '--steps', '2', '--restarts', '2', '--out', join(tmp, 'h')], /--restarts 2 applies to --epochs runs; a --steps run is one trajectory/],
   ];
   const runs = await Promise.all(cases.map(([args]) => cli(args)));
   runs.forEach((r, i) => {
