@@ -236,9 +236,6 @@ export class Generator {
     take(first.logits, cache, active);
 
     for (;;) {
-      // One turn of the event loop per step: ORT's run() holds the thread, so without it an abort
-      // (a timeout, a client gone, a message to the engine's worker) would only land after the batch.
-      await new Promise<void>((r) => setImmediate(r));
       const keep = active.map((si, i) => [si, i] as const).filter(([si]) => states[si]!.finish === null);
       if (keep.length < active.length) {
         cache.select(keep.map(([, i]) => i));

@@ -5,7 +5,7 @@
  * to one worker (engine_worker.ts) that owns the real Engine, so all ORT sessions and the weights
  * they hold live once, there, and the calling thread's event loop stays free. Errors come back
  * as the same classes with the same messages and fields (wire_errors.ts); an AbortSignal aborts
- * across the port (the worker's generator yields between decode steps, so it lands at the next).
+ * across the port (onnxruntime-node starts each run from setImmediate, so the worker reads it between steps).
  */
 import { Worker } from 'node:worker_threads';
 import type { SkippedAdapter } from './engine.ts';
