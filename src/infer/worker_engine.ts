@@ -146,10 +146,10 @@ export class WorkerEngine implements InferenceEngine {
   }
 
   #fail(e: Error): void {
-    this.#dead ??= e;
+    const why = (this.#dead ??= e); // after close(): "the engine is closed"
     for (const [id, p] of [...this.#pending]) {
       this.#settle(id);
-      p.reject(e);
+      p.reject(why);
     }
   }
 
@@ -271,15 +271,21 @@ export class WorkerEngine implements InferenceEngine {
     return this.#call('detokenize', ids, options);
   }
 
-  /** Closes the engine in the worker (a running batch finishes first), then ends the worker. */
-  close(): Promise<void> {
+  /**
+   * Closes the engine in the worker, then ends the worker. A running batch gets `graceMs` (default
+   * 5 s) to finish; past that the worker is ended mid-run (the server has drained its requests by
+   * then, and fastify gives a close hook 10 s).
+   */
+  close(graceMs = 5000): Promise<void> {
     return (this.#closing ??= (async () => {
       this.#sendingClose = true;
       const closed = this.#dead ? Promise.resolve() : this.#call<void>('close');
       this.#sendingClose = false;
+      let timer: NodeJS.Timeout | undefined;
       try {
-        await closed;
+        await Promise.race([closed.catch(() => {}), new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
       } finally {
+        clearTimeout(timer);
         this.#dead ??= new InferenceError('the engine is closed');
         await this.#worker.terminate();
       }
