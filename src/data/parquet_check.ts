@@ -22,13 +22,17 @@ const bitWidth = (max: number): number => (max === 0 ? 0 : 32 - Math.clz32(max))
 
 /**
  * Walks the RLE/bit-packed hybrid runs in `view[start, end)` that should hold `count` values of
- * `width` bits, as hyparquet's readRleBitPackedHybrid reads them; throws where they cannot.
+ * `width` bits (`atMost`: up to `count`), as hyparquet's readRleBitPackedHybrid reads them;
+ * throws where they cannot.
  */
-function checkRuns(view: DataView, start: number, end: number, width: number, count: number, what: string): void {
+function checkRuns(view: DataView, start: number, end: number, width: number, count: number, what: string, atMost = false): void {
   let o = start;
   let seen = 0;
   while (seen < count) {
-    if (o >= end) throw new PageFault(`${what} end after ${seen} of ${count} values`);
+    if (o >= end) {
+      if (atMost) return; // values: nulls have none, so fewer than the page's count is fine
+      throw new PageFault(`${what} end after ${seen} of ${count} values`);
+    }
     let header = 0;
     for (let shift = 0; ; shift += 7) {
       if (o >= end || shift > 28) throw new PageFault(`${what}: a run header at byte ${o} is cut off or too long`);
@@ -63,12 +67,12 @@ function checkValues(pv: DataView, o: number, encoding: string, type: string | u
   const end = pv.byteLength;
   if (type === 'BOOLEAN' && encoding === 'RLE') {
     if (o + 4 > end) throw new PageFault(`${where} its values are cut off`);
-    checkRuns(pv, o + 4, Math.min(end, o + 4 + pv.getUint32(o, true)), 1, n, `${where} its values`);
+    checkRuns(pv, o + 4, Math.min(end, o + 4 + pv.getUint32(o, true)), 1, n, `${where} its values`, true);
   } else if (['PLAIN_DICTIONARY', 'RLE_DICTIONARY', 'RLE'].includes(encoding) && type !== 'BOOLEAN') {
     if (o >= end) throw new PageFault(`${where} its dictionary indices are cut off`);
     const w = pv.getUint8(o);
     if (w > 32) throw new PageFault(`${where} its dictionary indices claim ${w} bits each`);
-    if (w > 0) checkRuns(pv, o + 1, end, w, n, `${where} its dictionary indices`);
+    if (w > 0) checkRuns(pv, o + 1, end, w, n, `${where} its dictionary indices`, true);
   }
 }
 
@@ -96,9 +100,10 @@ function checkChunk(bytes: Uint8Array, chunkStart: number, col: ColumnChunk, met
     const size = h.compressed_page_size;
     const full = h.uncompressed_page_size;
     if (!Number.isSafeInteger(size) || size < 0 || reader.offset + size > bytes.length) {
-      throw new PageFault(`the page at byte ${at} claims ${size} bytes, past its column chunk`);
+      throw new PageFault(`the page at byte ${at} claims ${size ?? 'no'} bytes${size === undefined ? '' : ', past its column chunk'}`);
     }
-    if (!Number.isSafeInteger(full) || full < 0 || full > size * MAX_EXPANSION + 65536) {
+    const cap = meta.codec === 'UNCOMPRESSED' ? size : meta.codec === 'SNAPPY' ? size * MAX_EXPANSION + 65536 : Infinity;
+    if (!Number.isSafeInteger(full) || full < 0 || full > cap) {
       throw new PageFault(`the page at byte ${at} claims ${full} bytes uncompressed from ${size}`);
     }
     const body = bytes.subarray(reader.offset, reader.offset + size);
