@@ -133,7 +133,8 @@ function checkChunk(bytes: Uint8Array, chunkStart: number, col: ColumnChunk, met
       if (!Number.isSafeInteger(n) || n < 0 || values + n > expected) throw new PageFault(`${where} ${n} values, past the chunk's ${expected}`);
       const rep = d.repetition_levels_byte_length;
       const def = d.definition_levels_byte_length;
-      if (!(rep >= 0 && def >= 0 && rep + def <= size && rep + def <= full)) throw new PageFault(`${where} its header gives no valid level lengths (${rep}, ${def}) for ${size} bytes`);
+      if (rep === undefined || def === undefined) throw new PageFault(`${where} its header (a version 2 data page) lacks the levels' lengths`);
+      if (!(rep >= 0 && def >= 0 && rep + def <= size && rep + def <= full)) throw new PageFault(`${where} its levels claim ${rep} + ${def} bytes of ${size}`);
       const bv = new DataView(body.buffer, body.byteOffset, body.byteLength);
       if (maxRep > 0) checkRuns(bv, 0, rep, bitWidth(maxRep), n, `${where} its repetition levels`);
       if (maxDef > 0) checkRuns(bv, rep, rep + def, bitWidth(maxDef), n, `${where} its definition levels`);
