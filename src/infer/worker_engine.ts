@@ -8,7 +8,8 @@
  * across the port (onnxruntime-node starts each run from setImmediate, so the worker reads it between steps).
  */
 import { Worker } from 'node:worker_threads';
-import type { SkippedAdapter } from './engine.ts';
+import type { EngineOptions, SkippedAdapter } from './engine.ts';
+import { chunkStream } from './chunk_stream.ts';
 import { InferenceError } from './errors.ts';
 import type {
   ClassifyRequest, ClassifyResult, Detokenized, DetokenizeOptions, GenerateChunk, GenerateOptions, GenerateRequest,
@@ -18,24 +19,15 @@ import { EngineWorkerError, fromWire } from './wire_errors.ts';
 import type { WireError } from './wire_errors.ts';
 
 /** createEngine's options that cross to the worker (plain data), plus where warnings go. */
-export interface WorkerEngineOptions {
+export type WorkerEngineOptions = Omit<EngineOptions, 'model' | 'loaded'> & {
   /** The model's folder (the worker loads it; file-backed weights are read there, once). */
   model: string;
-  /** Task name → adapter folder, or a folder of adapter folders. */
-  adapters?: Readonly<Record<string, string>> | string;
   /**
    * The adapters were loaded and their warnings reported already (serve's registry): the worker
    * loads them again without repeating those warnings.
    */
   adaptersReported?: boolean;
-  maxBatchSize?: number;
-  maxNewTokensLimit?: number;
-  intraOpThreads?: number;
-  maxFieldChars?: number;
-  strictAdapters?: boolean;
-  maxMemory?: number;
-  onWarning?: (message: string) => void;
-}
+};
 
 export type WorkerInit = Omit<WorkerEngineOptions, 'onWarning'>;
 
@@ -208,51 +200,15 @@ export class WorkerEngine implements InferenceEngine {
   }
 
   generateStream(request: GenerateRequest, options: WorkerCallOptions = {}): AsyncIterable<GenerateChunk> {
-    const queue: GenerateChunk[] = [];
-    let wake: (() => void) | null = null;
-    let failure: { error: unknown } | null = null;
-    let done = false;
-    const notify = (): void => {
-      const w = wake;
-      wake = null;
-      w?.();
-    };
-    const { id, result } = this.#send<void>((id) => ({ op: 'stream', id, request }), (c) => {
-      queue.push(c);
-      notify();
-    });
-    result.then(
-      () => {
-        done = true;
-        notify();
-      },
-      (e: unknown) => {
-        failure = { error: e };
-        done = true;
-        notify();
-      },
-    );
+    let id = 0;
     const abort = (): void => this.#abort(id);
+    const stream = chunkStream<GenerateChunk>((push) => {
+      const sent = this.#send<void>((i) => ({ op: 'stream', id: i, request }), push);
+      id = sent.id;
+      return sent.result;
+    }, abort);
     options.signal?.addEventListener('abort', abort, { once: true });
-    return {
-      async *[Symbol.asyncIterator]() {
-        try {
-          for (;;) {
-            if (queue.length > 0) {
-              yield queue.shift()!;
-              continue;
-            }
-            if (done) {
-              if (failure) throw failure.error;
-              return;
-            }
-            await new Promise<void>((r) => (wake = r));
-          }
-        } finally {
-          if (!done) abort(); // the consumer left early: free the row's batch slot
-        }
-      },
-    };
+    return stream;
   }
 
   classify(requests: readonly ClassifyRequest[]): Promise<ClassifyResult[]> {
