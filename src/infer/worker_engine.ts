@@ -153,7 +153,13 @@ export class WorkerEngine implements InferenceEngine {
       if (this.#closing && !this.#sendingClose) return reject(new InferenceError('the engine is closed'));
       this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject, ...(onChunk ? { onChunk } : {}) });
       this.#worker.ref();
-      this.#worker.postMessage(msg(id));
+      try {
+        this.#worker.postMessage(msg(id));
+      } catch (e) {
+        // A request that cannot be cloned (a function, a symbol in it) never reaches the worker.
+        this.#settle(id);
+        reject(new InferenceError(`the request cannot be sent to the engine: ${e instanceof Error ? e.message : String(e)}`));
+      }
     });
     return { id, result };
   }
