@@ -3,17 +3,19 @@
  * everything its structure depends on (model, method, shapes that are not dynamic).
  */
 import type { Graph } from '../graph/graph.ts';
-import { toOnnx, usedWeights } from '../graph/onnx.ts';
+import { toOnnx, usedWeightsByName } from '../graph/onnx.ts';
 import type { WeightRef } from '../graph/types.ts';
 import type { Backend, CompiledSession, SessionOptions } from './backend.ts';
 import { ortBackend } from './ort_backend.ts';
+import { WeightFedSession } from './held_weights.ts';
 import { weightFileFor } from './weight_file.ts';
 
 /**
- * Models whose frozen weights reach this many bytes keep them in an external-data file shared by
- * every session on the checkpoint (weight_file.ts); smaller ones embed them. Far below protobuf's
- * 2 GiB, so one copy serves the trainer, scorers and generator. SOFTPROMPT_EXTERNAL_DATA_BYTES
- * overrides it (tests force the large-model path with 0).
+ * Models whose frozen weights reach this many bytes take the large-model path: the weights are
+ * held once per process and fed to every session as graph inputs (held_weights.ts), or, with
+ * SOFTPROMPT_LARGE_WEIGHTS=file, kept in an external-data file mapped by every session
+ * (weight_file.ts). Smaller ones embed them, so ORT can prepack and fold (the fast path at GPT-2
+ * small). SOFTPROMPT_EXTERNAL_DATA_BYTES overrides it (tests force the large-model path with 0).
  */
 const DEFAULT_EXTERNAL_BYTES = 64 * 2 ** 20;
 let externalThreshold: number | undefined;
@@ -33,6 +35,18 @@ function weightBytes(refs: readonly WeightRef[]): number {
   return refs.reduce((s, r) => s + r.shape.reduce((a, b) => a * b, 1) * size[r.dtype], 0);
 }
 
+export type LargeWeights = 'inputs' | 'file';
+let largeWeightsMode: LargeWeights | undefined;
+
+/** How large models hold their weights (undefined: $SOFTPROMPT_LARGE_WEIGHTS, then 'inputs'). */
+export function setLargeWeights(mode: LargeWeights | undefined): void {
+  largeWeightsMode = mode;
+}
+
+function largeWeights(): LargeWeights {
+  return largeWeightsMode ?? (process.env.SOFTPROMPT_LARGE_WEIGHTS === 'file' ? 'file' : 'inputs');
+}
+
 let defaultBackend: Backend = ortBackend;
 
 export function setBackend(b: Backend): void {
@@ -46,9 +60,14 @@ export function getBackend(): Backend {
 /** Serialise and compile a graph with the current backend. */
 export async function compileGraph(graph: Graph, opts: SessionOptions & { outputs?: readonly string[] } = {}): Promise<CompiledSession> {
   const label = opts.label ?? graph.name;
-  const refs = usedWeights(graph, opts.outputs);
+  const named = usedWeightsByName(graph, opts.outputs);
+  const refs = [...named.values()];
   const owner = refs[0]?.owner;
   if (owner !== undefined && refs.every((r) => r.owner === owner) && weightBytes(refs) >= externalDataThreshold()) {
+    if (largeWeights() === 'inputs') {
+      const bytes = toOnnx(graph, { outputs: opts.outputs, weightInputs: true });
+      return new WeightFedSession(await defaultBackend.compile(bytes, { ...opts, label }), named);
+    }
     const file = weightFileFor(owner);
     const bytes = toOnnx(graph, { outputs: opts.outputs, external: (ref) => file.place(ref) });
     // SOFTPROMPT_DISABLE_PREPACKING=1: sessions keep the mapped weights instead of packed private
