@@ -9,7 +9,9 @@ import { gradients } from '../graph/autodiff.ts';
 import { Graph } from '../graph/graph.ts';
 import * as op from '../graph/ops/index.ts';
 import type { Value } from '../graph/types.ts';
+import { weightBytes } from '../models/memory.ts';
 import { buildModel } from '../models/registry.ts';
+import { isLargeModel } from '../runtime/session.ts';
 import type { CausalLM, FloatDType } from '../models/types.ts';
 import { gatheredLogProbs, gatheredLoss } from './loss.ts';
 import type { PromptMethod } from './types.ts';
@@ -34,6 +36,12 @@ export const FEEDS = {
 
 export interface ProgramOptions {
   dtype?: FloatDType;
+  /**
+   * Recompute each layer's forward in the backward pass instead of keeping its activations
+   * (activation checkpointing). Default: on for large models (runtime/session.ts isLargeModel),
+   * where activations would outweigh the weights; $SOFTPROMPT_RECOMPUTE=0|1 overrides.
+   */
+  recompute?: boolean;
   /** Output "loss" (mean NLL over the counted targets). Default true. */
   loss?: boolean;
   /** Output "grad.<param>" for each method param. Default true when there is a method. */
@@ -61,6 +69,11 @@ export interface Program {
   readonly model: CausalLM;
   readonly method: PromptMethod | null;
   readonly outputs: readonly string[];
+}
+
+function defaultRecompute(weights: WeightStore): boolean {
+  const env = process.env.SOFTPROMPT_RECOMPUTE;
+  return env === '1' || (env !== '0' && isLargeModel(weightBytes(weights)));
 }
 
 export function buildProgram(config: ModelConfig, weights: WeightStore, method: PromptMethod | null, opts: ProgramOptions = {}): Program {
@@ -118,7 +131,7 @@ export function buildProgram(config: ModelConfig, weights: WeightStore, method: 
         const names = method!.params.map((p) => p.name);
         const wrt = names.map((n) => params[n]!);
         const extra = opts.virtualTokenGradient && virtual && !names.includes(virtual.name) ? [virtual] : [];
-        const grads = gradients(loss, [...wrt, ...extra]);
+        const grads = gradients(loss, [...wrt, ...extra], undefined, { recompute: opts.recompute ?? defaultRecompute(weights) });
         names.forEach((n, i) => outputs.push(g.output(`grad.${n}`, grads[i]!).name));
         if (extra.length) outputs.push(g.output('grad.virtual_tokens', grads[names.length]!).name);
       }

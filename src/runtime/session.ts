@@ -17,7 +17,7 @@ import { weightFileFor } from './weight_file.ts';
  * (weight_file.ts). Smaller ones embed them, so ORT can prepack and fold (the fast path at GPT-2
  * small). SOFTPROMPT_EXTERNAL_DATA_BYTES overrides it (tests force the large-model path with 0).
  */
-const DEFAULT_EXTERNAL_BYTES = 64 * 2 ** 20;
+const DEFAULT_EXTERNAL_BYTES = 2 ** 30;
 let externalThreshold: number | undefined;
 
 export function setExternalDataThreshold(bytes: number | undefined): void {
@@ -33,6 +33,11 @@ export function externalDataThreshold(): number {
 function weightBytes(refs: readonly WeightRef[]): number {
   const size = { float32: 4, float64: 8, int64: 8, int32: 4, bool: 1 } as const;
   return refs.reduce((s, r) => s + r.shape.reduce((a, b) => a * b, 1) * size[r.dtype], 0);
+}
+
+/** Whether a model with this many bytes of frozen weights takes the large-model path. */
+export function isLargeModel(weightBytes: number): boolean {
+  return weightBytes >= externalDataThreshold();
 }
 
 export type LargeWeights = 'inputs' | 'file';
@@ -63,7 +68,7 @@ export async function compileGraph(graph: Graph, opts: SessionOptions & { output
   const named = usedWeightsByName(graph, opts.outputs);
   const refs = [...named.values()];
   const owner = refs[0]?.owner;
-  if (owner !== undefined && refs.every((r) => r.owner === owner) && weightBytes(refs) >= externalDataThreshold()) {
+  if (owner !== undefined && refs.every((r) => r.owner === owner) && isLargeModel(weightBytes(refs))) {
     if (largeWeights() === 'inputs') {
       const bytes = toOnnx(graph, { outputs: opts.outputs, weightInputs: true });
       return new WeightFedSession(await defaultBackend.compile(bytes, { ...opts, label }), named);
