@@ -9,11 +9,10 @@ import { gradients } from '../graph/autodiff.ts';
 import { Graph } from '../graph/graph.ts';
 import * as op from '../graph/ops/index.ts';
 import type { Value } from '../graph/types.ts';
-import { weightBytes } from '../models/memory.ts';
 import { buildModel } from '../models/registry.ts';
-import { isLargeModel } from '../runtime/session.ts';
 import type { CausalLM, FloatDType } from '../models/types.ts';
 import { gatheredLogProbs, gatheredLoss } from './loss.ts';
+import { defaultRecompute } from '../runtime/large.ts';
 import type { PromptMethod } from './types.ts';
 
 /** Feed names shared by the graph and methods/batch.ts. */
@@ -38,8 +37,7 @@ export interface ProgramOptions {
   dtype?: FloatDType;
   /**
    * Recompute each layer's forward in the backward pass instead of keeping its activations
-   * (activation checkpointing). Default: on for large models (runtime/session.ts isLargeModel),
-   * where activations would outweigh the weights; $SOFTPROMPT_RECOMPUTE=0|1 overrides.
+   * (activation checkpointing). Default: runtime/large.ts defaultRecompute (large models).
    */
   recompute?: boolean;
   /** Output "loss" (mean NLL over the counted targets). Default true. */
@@ -69,11 +67,6 @@ export interface Program {
   readonly model: CausalLM;
   readonly method: PromptMethod | null;
   readonly outputs: readonly string[];
-}
-
-function defaultRecompute(weights: WeightStore): boolean {
-  const env = process.env.SOFTPROMPT_RECOMPUTE;
-  return env === '1' || (env !== '0' && isLargeModel(weightBytes(weights)));
 }
 
 export function buildProgram(config: ModelConfig, weights: WeightStore, method: PromptMethod | null, opts: ProgramOptions = {}): Program {

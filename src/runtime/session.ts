@@ -8,38 +8,21 @@ import type { WeightRef } from '../graph/types.ts';
 import type { Backend, CompiledSession, SessionOptions } from './backend.ts';
 import { ortBackend } from './ort_backend.ts';
 import { WeightFedSession } from './held_weights.ts';
+import { isLargeModel } from './large.ts';
 import { weightFileFor } from './weight_file.ts';
 
-/**
- * Models whose frozen weights reach this many bytes take the large-model path: the weights are
- * held once per process and fed to every session as graph inputs (held_weights.ts), or, with
- * SOFTPROMPT_LARGE_WEIGHTS=file, kept in an external-data file mapped by every session
- * (weight_file.ts). Smaller ones embed them, so ORT can prepack and fold (the fast path at GPT-2
- * small). SOFTPROMPT_EXTERNAL_DATA_BYTES overrides it (tests force the large-model path with 0).
- */
-const DEFAULT_EXTERNAL_BYTES = 2 ** 30;
-let externalThreshold: number | undefined;
+export { externalDataThreshold, isLargeModel, setExternalDataThreshold } from './large.ts';
 
-export function setExternalDataThreshold(bytes: number | undefined): void {
-  externalThreshold = bytes;
-}
-
-export function externalDataThreshold(): number {
-  if (externalThreshold !== undefined) return externalThreshold;
-  const env = process.env.SOFTPROMPT_EXTERNAL_DATA_BYTES;
-  return env !== undefined && env !== '' && Number.isFinite(Number(env)) ? Number(env) : DEFAULT_EXTERNAL_BYTES;
-}
-
-function weightBytes(refs: readonly WeightRef[]): number {
+function refBytes(refs: readonly WeightRef[]): number {
   const size = { float32: 4, float64: 8, int64: 8, int32: 4, bool: 1 } as const;
   return refs.reduce((s, r) => s + r.shape.reduce((a, b) => a * b, 1) * size[r.dtype], 0);
 }
 
-/** Whether a model with this many bytes of frozen weights takes the large-model path. */
-export function isLargeModel(weightBytes: number): boolean {
-  return weightBytes >= externalDataThreshold();
-}
-
+/**
+ * Large models (large.ts) hold their frozen weights once per process and feed them to every
+ * session as graph inputs (held_weights.ts), or, with SOFTPROMPT_LARGE_WEIGHTS=file, keep them in
+ * an external-data file mapped by every session (weight_file.ts).
+ */
 export type LargeWeights = 'inputs' | 'file';
 let largeWeightsMode: LargeWeights | undefined;
 
@@ -68,7 +51,7 @@ export async function compileGraph(graph: Graph, opts: SessionOptions & { output
   const named = usedWeightsByName(graph, opts.outputs);
   const refs = [...named.values()];
   const owner = refs[0]?.owner;
-  if (owner !== undefined && refs.every((r) => r.owner === owner) && isLargeModel(weightBytes(refs))) {
+  if (owner !== undefined && refs.every((r) => r.owner === owner) && isLargeModel(refBytes(refs))) {
     if (largeWeights() === 'inputs') {
       const bytes = toOnnx(graph, { outputs: opts.outputs, weightInputs: true });
       return new WeightFedSession(await defaultBackend.compile(bytes, { ...opts, label }), named);
