@@ -2,9 +2,9 @@
  * The Web Worker: holds the model, trains and serves the page's requests so the page stays
  * responsive. Files arrive as bytes and live in the worker's memory file system.
  */
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { zipSync } from 'fflate';
+import { ADAPTER_ZIP_FILES, adapterZip } from '../adapter/archive.ts';
 import { readRecords } from '../data/readers.ts';
 import { createEngine } from '../infer/engine.ts';
 import type { Engine } from '../infer/engine.ts';
@@ -23,7 +23,6 @@ interface WorkerScope {
 const scope = globalThis as unknown as WorkerScope;
 
 const ADAPTER_DIR = '/adapter';
-const ADAPTER_FILES = ['adapter_config.json', 'adapter_model.safetensors', 'softprompt.json'] as const;
 
 let model: WebModel | null = null;
 let engine: Engine | null = null;
@@ -120,12 +119,7 @@ const handlers: { [K in keyof Requests]: (p: Requests[K]) => Promise<Responses[K
   },
   async zipAdapter() {
     if (!trained) throw new WebError('no adapter yet: train first');
-    const files: Record<string, Uint8Array> = {};
-    for (const f of ADAPTER_FILES) {
-      statSync(join(ADAPTER_DIR, f));
-      files[f] = readFileSync(join(ADAPTER_DIR, f)) as Uint8Array;
-    }
-    return { zip: zipSync(files, { level: 0 }) };
+    return { zip: adapterZip(Object.fromEntries(ADAPTER_ZIP_FILES.map((f) => [f, readFileSync(join(ADAPTER_DIR, f)) as Uint8Array]))) };
   },
 };
 
