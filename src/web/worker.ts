@@ -10,8 +10,9 @@ import { createEngine } from '../infer/engine.ts';
 import type { Engine } from '../infer/engine.ts';
 import { setBackend } from '../runtime/session.ts';
 import { createWebBackend } from '../runtime/web_backend.ts';
-import { openModel, trainAdapter, WebError } from './core.ts';
-import type { WebModel } from './core.ts';
+import { loadModel } from '../pretrained/model.ts';
+import type { LoadedModel } from '../pretrained/model.ts';
+import { trainAdapter, WebError } from './core.ts';
 import { checkHeapBudget } from './memory.ts';
 import type { RequestMessage, Requests, Responses, WorkerMessage } from './protocol.ts';
 
@@ -24,13 +25,13 @@ const scope = globalThis as unknown as WorkerScope;
 
 const ADAPTER_DIR = '/adapter';
 
-let model: WebModel | null = null;
+let model: LoadedModel | null = null;
 let engine: Engine | null = null;
 let engineHasAdapter = false;
 let trained = false;
 let running: AbortController | null = null;
 
-function needModel(): WebModel {
+function needModel(): LoadedModel {
   if (!model) throw new WebError('no model: send openModel first');
   return model;
 }
@@ -65,7 +66,7 @@ const handlers: { [K in keyof Requests]: (p: Requests[K]) => Promise<Responses[K
     const estimate = checkHeapBudget(p.dir);
     await engine?.close();
     engine = null;
-    model = await openModel(p.dir);
+    model = await loadModel(p.dir);
     const c = model.config;
     let parameters = 0;
     for (const name of model.weights.names()) parameters += model.weights.info(name).shape.reduce((a, b) => a * b, 1);
