@@ -10,36 +10,11 @@ import { Verbalizer } from '../data/verbalizer.ts';
 import { SoftpromptError } from '../errors.ts';
 import type { PeftType } from '../methods/factory.ts';
 import { METHOD_FLAGS, runTraining } from '../train/run.ts';
-import type { ScheduleKind } from '../train/schedule.ts';
-import type { TrainEvent } from '../train/trainer.ts';
 import type { LoadedModel } from '../pretrained/model.ts';
+import type { TrainEvent } from '../train/events.ts';
+import type { WebMethod, WebTrainOptions } from './protocol.ts';
 
 export class WebError extends SoftpromptError {}
-
-/** The --method values the page offers (multitask needs per-task data the demo does not have). */
-export type WebMethod = 'prompt-tuning' | 'p-tuning' | 'prefix-tuning';
-
-/** The `softprompt train` flags the page offers, by their library names; unset ones take TRAIN_DEFAULTS. */
-export interface WebTrainOptions {
-  train: string;
-  template: string;
-  verbalizer: Readonly<Record<string, string>>;
-  out: string;
-  lr?: number;
-  steps?: number;
-  epochs?: number;
-  method?: WebMethod;
-  virtualTokens?: number;
-  init?: string;
-  labelField?: string;
-  batchSize?: number;
-  seed?: number;
-  schedule?: ScheduleKind;
-  warmupSteps?: number;
-  weightDecay?: number;
-  maxGradNorm?: number;
-  maxTrainExamples?: number;
-}
 
 export class AbortError extends WebError {
   constructor(step: number) {
