@@ -32,6 +32,7 @@ import { SCALE_SHAPES } from './llama_folder.ts';
 import { measureRoofline } from './roofline.ts';
 import { benchScale } from './scale.ts';
 import { benchWeb } from './web.ts';
+import { benchPage } from './web_page.ts';
 import { benchPromptTuning } from './train_prompt_tuning.ts';
 import { log, ortVersion, peakRssMb, REPO_ROOT, round, rssMb } from './util.ts';
 
@@ -200,6 +201,12 @@ async function main(): Promise<void> {
         const vs = c.backend === 'web' ? ` (${(node.tokensPerS / c.tokensPerS).toFixed(1)}x slower than node)` : '';
         rows.push([`  ${c.backend === 'web' ? 'onnxruntime-web (WASM)' : 'onnxruntime-node'}, ${c.threads} thread${c.threads > 1 ? 's' : ''}`, `${c.tokensPerS.toFixed(0)} tok/s, step ${c.stepS.toFixed(3)} s, compile ${c.compileS.toFixed(1)} s${vs}`]);
       }
+    }
+    const page = await benchPage({ shared: sharedDir(), threads: [...new Set([1, threads ?? cores])], updates: 12 });
+    rows.push(['the demo page in headless Chromium (story_gender, stories260K, B=16, n=20): s/update, median after 2', '']);
+    for (const p of page) {
+      result[`web.page.t${p.threads}.update_s`] = round(p.updateS, 4);
+      rows.push([`  ${p.backend}`, `${p.updateS.toFixed(3)} s/update`]);
     }
   }
   if (only === 'families') {

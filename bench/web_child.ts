@@ -15,7 +15,7 @@ import type { TrainBenchOptions } from './train_prompt_tuning.ts';
 
 const [backend, threadsArg, shape, shared, stepsArg, warmupArg] = process.argv.slice(2);
 const threads = Number(threadsArg);
-if (backend === 'web') setBackend(await createWebBackend({ numThreads: threads }));
+if (backend === 'web') setBackend(await createWebBackend({ numThreads: threads, ...(process.env['ORT_WASM_PATHS'] ? { wasmPaths: process.env['ORT_WASM_PATHS'] } : {}) }));
 let opts: TrainBenchOptions;
 if (shape === 'stories260K') {
   const m = loadModelDir(join(shared!, 'models', 'stories260K'));

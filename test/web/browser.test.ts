@@ -9,20 +9,19 @@
  * SOFTPROMPT_SCREENSHOT=docs/browser.png also saves the page after training (the README's picture).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { unzipSync } from 'fflate';
 import type { BrowserContext, Page } from 'playwright-core';
-import { chromium } from 'playwright-core';
 import { serveDemo } from '../../src/web/demo_server.ts';
 import type { DemoServer } from '../../src/web/demo_server.ts';
 import { buildWeb } from '../../scripts/build_web.ts';
+import { CHROMIUM, launchChromium } from '../../scripts/chromium.ts';
 import { cli, lastJson } from '../helpers/cli.ts';
 import { SHARED, STORIES } from '../helpers/paths.ts';
 
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
 const DATA = join(SHARED, 'datasets', 'story_gender');
 const TEMPLATE = '{text}\nThe story is about a';
 const VERBALIZER = '{"girl": " girl", "boy": " boy"}';
@@ -48,12 +47,7 @@ describe('browser demo in headless Chromium', { timeout: 240_000, skip: CHROMIUM
       '--lr', '0.3', '--steps', String(STEPS), '--batch-size', '16', '--seed', '0', '--virtual-tokens', '20', '--out', join(tmp, 'node'), '--json']).then(lastJson);
     await buildWeb({ quiet: true });
     server = await serveDemo({ shared: SHARED });
-    ctx = await chromium.launchPersistentContext(join(tmp, 'profile'), {
-      executablePath: CHROMIUM!,
-      headless: true,
-      // Without the background-networking flags Chromium hangs on a closed network.
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    ctx = await launchChromium(tmp);
     page = await ctx.newPage();
     page.on('pageerror', (e) => pageErrors.push(e.message));
     await page.goto(server.url);
