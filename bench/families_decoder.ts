@@ -1,7 +1,8 @@
 /**
  * `--only families`, RMSNorm-decoder part: the real config.json of the smallest public model of each
- * family (written in the older hub layout, rope_theta / rope_scaling, so the bench also parses that
- * layout), with random weights. docs/families.md says which values were checked against the hub.
+ * family, in the layout the hub files use (rope_theta / rope_scaling; Gemma 3's layer_types), with
+ * random weights. test/formats/hub_configs.test.ts checks every value that shapes the model against
+ * the published config.json (test/fixtures/hub_configs/).
  * Depth is reduced where the full model would not fit or would take minutes per step on a CPU, and the
  * batch is 4 where a 128k-262k vocabulary makes the head dominate (its logits alone are ~0.5 GB per
  * 512 tokens). Every model keeps its real width, heads, vocabulary and attention pattern.
@@ -70,7 +71,9 @@ export const DECODER_FAMILY_SHAPES: readonly FamilyShape[] = [
     raw: {
       model_type: 'gemma3_text', vocab_size: 262144, hidden_size: 640, intermediate_size: 2048, num_hidden_layers: 18, num_attention_heads: 4,
       num_key_value_heads: 1, head_dim: 256, max_position_embeddings: 32768, rms_norm_eps: 1e-6, rope_theta: 1000000, rope_local_base_freq: 10000,
-      rope_scaling: null, sliding_window: 512, sliding_window_pattern: 6, query_pre_attn_scalar: 256, hidden_activation: 'gelu_pytorch_tanh',
+      rope_scaling: null, sliding_window: 512, _sliding_window_pattern: 6, query_pre_attn_scalar: 256, hidden_activation: 'gelu_pytorch_tanh',
+      // Every 6th layer global, as the published config lists them.
+      layer_types: Array.from({ length: 18 }, (_, i) => ((i + 1) % 6 === 0 ? 'full_attention' : 'sliding_attention')),
       attn_logit_softcapping: null, final_logit_softcapping: null, tie_word_embeddings: true, bos_token_id: 2, eos_token_id: 1,
     },
     batch: 4,

@@ -1,8 +1,8 @@
 /**
  * `--only families`, GPT-style part: one prompt-tuning training step per family at the real
  * config of its smallest public model (random weights), so a slow op in one family shows as a low
- * fraction of the chained MatMul roofline. The configs are written from the published config.json
- * files (docs/families-gpt.md says which were checked); BLOOM keeps 6 of bloomz-560m's 24 layers
+ * fraction of the chained MatMul roofline. The configs are the published config.json files
+ * (test/formats/hub_configs.test.ts checks them against test/fixtures/hub_configs/); BLOOM keeps 6 of bloomz-560m's 24 layers
  * and a batch of 4, because its 250,880-token head dominates the step and its logits alone are
  * 0.5 GB per 512 tokens.
  */
@@ -46,8 +46,9 @@ export const GPT_FAMILY_SHAPES: readonly FamilyShape[] = [
     hub: 'bigscience/bloomz-560m',
     key: 'bloom.bloomz-560m',
     raw: {
-      model_type: 'bloom', vocab_size: 250880, hidden_size: 1024, n_layer: 24, n_head: 16, layer_norm_epsilon: 1e-5,
-      apply_residual_connection_post_layernorm: false, bos_token_id: 1, eos_token_id: 2, pad_token_id: 3,
+      // bloomz-560m's own names: n_embed and num_attention_heads (bloom-560m writes hidden_size and n_head).
+      model_type: 'bloom', vocab_size: 250880, n_embed: 1024, n_layer: 24, num_attention_heads: 16, layer_norm_epsilon: 1e-5,
+      seq_length: 2048, apply_residual_connection_post_layernorm: false, bos_token_id: 1, eos_token_id: 2, pad_token_id: 3,
     },
     batch: 4,
     layers: 6,

@@ -15,11 +15,22 @@ export interface LlamaShape {
   readonly kvHeads: number;
   readonly vocab: number;
   readonly tied: boolean;
+  /** The rest of the published config.json (test/fixtures/hub_configs): RoPE base, context, special ids. */
+  readonly ropeTheta: number;
+  readonly maxPositions: number;
+  readonly bos: number;
+  readonly eos: number;
 }
 
 export const SCALE_SHAPES: Record<string, LlamaShape> = {
-  'smollm2-360m': { name: 'smollm2-360m', hidden: 960, layers: 32, ffn: 2560, heads: 15, kvHeads: 5, vocab: 49152, tied: true },
-  'tinyllama-1.1b': { name: 'tinyllama-1.1b', hidden: 2048, layers: 22, ffn: 5632, heads: 32, kvHeads: 4, vocab: 32000, tied: false },
+  'smollm2-360m': {
+    name: 'smollm2-360m', hidden: 960, layers: 32, ffn: 2560, heads: 15, kvHeads: 5, vocab: 49152, tied: true,
+    ropeTheta: 100000, maxPositions: 8192, bos: 0, eos: 0,
+  },
+  'tinyllama-1.1b': {
+    name: 'tinyllama-1.1b', hidden: 2048, layers: 22, ffn: 5632, heads: 32, kvHeads: 4, vocab: 32000, tied: false,
+    ropeTheta: 10000, maxPositions: 2048, bos: 1, eos: 2,
+  },
 };
 
 function tensors(s: LlamaShape): [string, number[]][] {
@@ -50,8 +61,8 @@ export function writeLlamaFolder(dir: string, s: LlamaShape, seed = 1): number {
   writeFileSync(join(dir, 'config.json'), JSON.stringify({
     model_type: 'llama', architectures: ['LlamaForCausalLM'], hidden_size: s.hidden, num_hidden_layers: s.layers,
     intermediate_size: s.ffn, num_attention_heads: s.heads, num_key_value_heads: s.kvHeads, vocab_size: s.vocab,
-    tie_word_embeddings: s.tied, hidden_act: 'silu', rms_norm_eps: 1e-5, rope_theta: 10000, max_position_embeddings: 2048,
-    bos_token_id: 1, eos_token_id: 2, torch_dtype: 'float32',
+    tie_word_embeddings: s.tied, hidden_act: 'silu', rms_norm_eps: 1e-5, rope_theta: s.ropeTheta,
+    max_position_embeddings: s.maxPositions, bos_token_id: s.bos, eos_token_id: s.eos, torch_dtype: 'float32',
   }, null, 2));
   const list = tensors(s);
   const header: Record<string, unknown> = {};

@@ -102,7 +102,7 @@ function ropeScaling(f: Fields, field: string, o: Json | undefined): RopeScaling
       return s;
     }
     default:
-      throw new ConfigError(f.file, `${field}.rope_type`, `${JSON.stringify(type)} is not supported (supported: default, linear, llama3)`);
+      throw new ConfigError(f.file, `${field}.${o.rope_type !== undefined ? 'rope_type' : 'type'}`, `${JSON.stringify(type)} is not supported (supported: default, linear, llama3)`);
   }
 }
 

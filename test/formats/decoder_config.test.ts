@@ -129,7 +129,7 @@ test('unsupported settings are refused by field and value', () => {
     assert.equal((err as ConfigError).field, 'rope_parameters.rope_type');
   }
   const phi = golden('tiny-phi3');
-  assertThrowsWith(() => parse({ ...without(phi, 'rope_parameters'), rope_scaling: { type: 'longrope', short_factor: [1], long_factor: [1] } }), ConfigError, ['rope_scaling.rope_type', '"longrope"']);
+  assertThrowsWith(() => parse({ ...without(phi, 'rope_parameters'), rope_scaling: { type: 'longrope', short_factor: [1], long_factor: [1] } }), ConfigError, ['rope_scaling.type', '"longrope"']);
   const g = golden('tiny-gemma3');
   assertThrowsWith(() => parse({ ...g, final_logit_softcapping: 30 }), ConfigError, ['final_logit_softcapping', '30', 'soft-capping']);
   assertThrowsWith(() => parse({ ...g, attn_logit_softcapping: 50 }), ConfigError, ['attn_logit_softcapping', 'soft-capping']);

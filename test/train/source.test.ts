@@ -30,7 +30,10 @@ async function epoch(src: TrainSource, e: number, skip = 0): Promise<number[][]>
 test('a file that fits the buffer is shuffled uniformly per epoch: every example once, order set by (seed, epoch) alone', async () => {
   const file = dataset(50);
   const src = new TrainSource({ file, encoder, batchSize: 8, seed: 3 });
-  assert.deepEqual(await src.stats(), { examples: 50, batchesPerEpoch: 7, truncated: 0 });
+  // The longest example, in prompt + target tokens, counted over one epoch's batches.
+  let longest = 0;
+  for await (const batch of src.batches(0, 0)) for (const e of batch) longest = Math.max(longest, e.promptIds.length + e.targetIds.length);
+  assert.deepEqual(await src.stats(), { examples: 50, batchesPerEpoch: 7, truncated: 0, longest });
   const e0 = await epoch(src, 0);
   assert.deepEqual(e0.map((b) => b.length), [8, 8, 8, 8, 8, 8, 2]);
   assert.deepEqual(e0.flat().sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => i + 1));
