@@ -23,7 +23,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { readHfConfig } from '../src/formats/hf_config.ts';
+import { readHfConfig } from '../src/formats/model_dir.ts';
 import { DECODER_FAMILY_SHAPES } from './families_decoder.ts';
 import { benchFamily, GPT_FAMILY_SHAPES } from './families_gpt.ts';
 import { benchInference } from './infer.ts';

@@ -6,7 +6,7 @@
  *   node --import tsx bench/web_child.ts <node|web> <threads> <stories260K|gpt2-small> <shared> <steps> <warmup>
  */
 import { join } from 'node:path';
-import { readHfConfig } from '../src/formats/hf_config.ts';
+import { readHfConfig } from '../src/formats/model_dir.ts';
 import { loadModelDir } from '../src/formats/model_dir.ts';
 import { setBackend } from '../src/runtime/session.ts';
 import { createWebBackend } from '../src/runtime/web_backend.ts';

@@ -4,9 +4,9 @@
  */
 import { unzipSync, zipSync } from 'fflate';
 import { FormatError } from '../errors.ts';
-import { parseSafetensors } from '../formats/safetensors.ts';
-import { memoryWeightStore } from '../formats/weights.ts';
-import type { WeightStore } from '../formats/weights.ts';
+import { parseSafetensors } from '../formats/safetensors_codec.ts';
+import { memoryWeightStore } from '../formats/weight_store.ts';
+import type { WeightStore } from '../formats/weight_store.ts';
 import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, SOFTPROMPT_FILE } from './types.ts';
 
 export interface AdapterFiles {
