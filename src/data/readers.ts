@@ -10,6 +10,7 @@ import { stat } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
+import { checkRowGroup } from './parquet_check.ts';
 import { DataError } from './errors.ts';
 
 /** One dataset row: its fields plus where it came from. */
@@ -260,10 +261,12 @@ export async function* readParquet(path: string): AsyncGenerator<DataRecord> {
     throw new DataError(`not a readable Parquet file: ${e instanceof Error ? e.message : String(e)}`, { file: path });
   }
   let rowStart = 0;
-  for (const group of metadata.row_groups) {
+  for (const [g, group] of metadata.row_groups.entries()) {
     const rowEnd = rowStart + Number(group.num_rows);
     if (rowEnd === rowStart) continue;
     let rows: Record<string, unknown>[];
+    // hyparquet trusts page bytes (a damaged run header can keep it busy for minutes): check them first.
+    await checkRowGroup(file, metadata, g, rowStart, path);
     try {
       rows = (await parquetReadObjects({ file, metadata, rowStart, rowEnd })) as Record<string, unknown>[];
     } catch (e) {

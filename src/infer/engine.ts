@@ -27,6 +27,7 @@ import { SoftpromptError } from '../errors.ts';
 import { multitaskTaskPrompt } from '../methods/multitask.ts';
 import { createMethod } from '../methods/factory.ts';
 import { tensor } from '../tensor.ts';
+import { chunkStream } from './chunk_stream.ts';
 import { InferenceError } from './errors.ts';
 import { Generator } from './generator.ts';
 import type { RowSpec } from './generator.ts';
@@ -318,59 +319,10 @@ export class Engine implements InferenceEngine {
 
   /** Beyond the interface: `signal` aborts; leaving the loop early (break) also drops the row. */
   generateStream(request: GenerateRequest, options: CallOptions = {}): AsyncIterable<GenerateChunk> {
-    const queue: GenerateChunk[] = [];
     const stop = new AbortController();
     options.signal?.addEventListener('abort', () => stop.abort(), { once: true });
-    let wake: (() => void) | null = null;
-    let failure: { error: unknown } | null = null;
-    let done = false;
-    const notify = (): void => {
-      const w = wake;
-      wake = null;
-      w?.();
-    };
-    let row: RowSpec;
-    try {
-      row = this.#row(request, (c) => {
-        queue.push(c);
-        notify();
-      });
-    } catch (e) {
-      failure = { error: e };
-      done = true;
-    }
-    if (!done) {
-      this.#enqueue(row!, stop.signal).then(
-        () => {
-          done = true;
-          notify();
-        },
-        (e: unknown) => {
-          failure = { error: e };
-          done = true;
-          notify();
-        },
-      );
-    }
-    return {
-      async *[Symbol.asyncIterator]() {
-        try {
-          for (;;) {
-            if (queue.length > 0) {
-              yield queue.shift()!;
-              continue;
-            }
-            if (done) {
-              if (failure) throw failure.error;
-              return;
-            }
-            await new Promise<void>((r) => (wake = r));
-          }
-        } finally {
-          if (!done) stop.abort(); // the consumer left early: free the row's batch slot
-        }
-      },
-    };
+    // A bad request throws inside chunkStream: the reader gets the error on its first read.
+    return chunkStream<GenerateChunk>((push) => this.#enqueue(this.#row(request, push), stop.signal), () => stop.abort());
   }
 
   #scorer(task: Task | null, softSlots: boolean): Promise<RankScorer> {

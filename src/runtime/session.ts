@@ -1,15 +1,16 @@
 /**
  * Compile graphs once and reuse them. Callers name a graph by a key that captures
  * everything its structure depends on (model, method, shapes that are not dynamic).
+ *
+ * The Node-only pieces (the onnxruntime-node backend, the external-data weight file) are imported
+ * on first use, not at module level: a browser build sets its backend first and never loads them.
  */
 import type { Graph } from '../graph/graph.ts';
 import { toOnnx, usedWeightsByName } from '../graph/onnx.ts';
 import type { WeightRef } from '../graph/types.ts';
 import type { Backend, CompiledSession, SessionOptions } from './backend.ts';
-import { ortBackend } from './ort_backend.ts';
 import { WeightFedSession } from './held_weights.ts';
 import { isLargeModel } from './large.ts';
-import { weightFileFor } from './weight_file.ts';
 
 export { externalDataThreshold, isLargeModel, setExternalDataThreshold } from './large.ts';
 
@@ -35,13 +36,15 @@ function largeWeights(): LargeWeights {
   return largeWeightsMode ?? (process.env.SOFTPROMPT_LARGE_WEIGHTS === 'file' ? 'file' : 'inputs');
 }
 
-let defaultBackend: Backend = ortBackend;
+let defaultBackend: Backend | undefined;
 
 export function setBackend(b: Backend): void {
   defaultBackend = b;
 }
 
-export function getBackend(): Backend {
+/** The backend set by setBackend, else onnxruntime-node (loaded now). */
+export async function getBackend(): Promise<Backend> {
+  defaultBackend ??= (await import('./ort_backend.ts')).ortBackend;
   return defaultBackend;
 }
 
@@ -51,19 +54,21 @@ export async function compileGraph(graph: Graph, opts: SessionOptions & { output
   const named = usedWeightsByName(graph, opts.outputs);
   const refs = [...named.values()];
   const owner = refs[0]?.owner;
+  const backend = await getBackend();
   if (owner !== undefined && refs.every((r) => r.owner === owner) && isLargeModel(refBytes(refs))) {
     if (largeWeights() === 'inputs') {
       const bytes = toOnnx(graph, { outputs: opts.outputs, weightInputs: true });
-      return new WeightFedSession(await defaultBackend.compile(bytes, { ...opts, label }), named);
+      return new WeightFedSession(await backend.compile(bytes, { ...opts, label }), named);
     }
+    const { weightFileFor } = await import('./weight_file.ts');
     const file = weightFileFor(owner);
     const bytes = toOnnx(graph, { outputs: opts.outputs, external: (ref) => file.place(ref) });
     // SOFTPROMPT_DISABLE_PREPACKING=1: sessions keep the mapped weights instead of packed private
     // copies (one copy per engine; measured in docs/scale.md).
     const unpacked = opts.disablePrepacking ?? process.env.SOFTPROMPT_DISABLE_PREPACKING === '1';
-    return defaultBackend.compile(bytes, { ...opts, label, externalDataDir: file.dir, disablePrepacking: unpacked });
+    return backend.compile(bytes, { ...opts, label, externalDataDir: file.dir, disablePrepacking: unpacked });
   }
-  return defaultBackend.compile(toOnnx(graph, { outputs: opts.outputs }), { ...opts, label });
+  return backend.compile(toOnnx(graph, { outputs: opts.outputs }), { ...opts, label });
 }
 
 export class SessionCache {

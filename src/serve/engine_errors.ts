@@ -4,12 +4,13 @@
  * frames); the server's log keeps the original error.
  */
 import { GraphError } from '../errors.ts';
+import { EngineWorkerError } from '../infer/wire_errors.ts';
 import { ApiError } from './errors.ts';
 
 /** Errors that are the engine's fault even though they are typed (never the request's). */
 export function isEngineFailure(err: unknown): boolean {
   // RuntimeError (runtime/ort_backend.ts) by name: importing it would load onnxruntime-node here.
-  return (err instanceof Error && err.name === 'RuntimeError') || err instanceof GraphError || err instanceof RangeError;
+  return (err instanceof Error && err.name === 'RuntimeError') || err instanceof GraphError || err instanceof RangeError || err instanceof EngineWorkerError;
 }
 
 export function engineFailure(): ApiError {

@@ -5,8 +5,10 @@
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { LoadedAdapter } from '../adapter/types.ts';
+import { WEIGHTS_FILE, WEIGHTS_INDEX_FILE } from '../formats/model_dir.ts';
 import type { InferenceEngine } from '../infer/types.ts';
 import type { LoadedModel } from '../pretrained/model.ts';
 import { loadRegistry } from './registry.ts';
@@ -36,6 +38,28 @@ export async function importEngineFactory(): Promise<EngineFactory> {
   return (await import('../infer/engine.ts')).createEngine;
 }
 
+/**
+ * The engine in a worker thread (infer/worker_engine.ts), so that ONNX Runtime's synchronous runs
+ * leave the HTTP event loop free. The worker loads the model from its folder (file-backed weights:
+ * nothing is held twice) and the registry's adapters again, without repeating their warnings.
+ */
+export const workerEngineFactory: EngineFactory = async (opts) =>
+  (await import('../infer/worker_engine.ts')).createWorkerEngine({
+    model: opts.model.dir,
+    adapters: opts.adapters,
+    adaptersReported: opts.loaded !== undefined,
+    maxBatchSize: opts.maxBatchSize,
+    maxNewTokensLimit: opts.maxNewTokensLimit,
+    onWarning: opts.onWarning,
+    ...(opts.maxFieldChars !== undefined ? { maxFieldChars: opts.maxFieldChars } : {}),
+  });
+
+/** Whether a worker can load `model` again from its folder (not so for weights built in memory, e.g. llama2.c). */
+function reloadable(model: LoadedModel): boolean {
+  const w = model.weights.source;
+  return w === join(model.dir, WEIGHTS_FILE) || w === join(model.dir, WEIGHTS_INDEX_FILE);
+}
+
 export interface ServerSetup {
   /** A folder whose sub-folders are adapters (named by folder), or name → adapter folder. */
   adapters?: string | Readonly<Record<string, string>> | undefined;
@@ -62,7 +86,13 @@ export interface ServerSetup {
   /** A Jinja chat template overriding the model's. */
   chatTemplate?: { text: string; source: string } | undefined;
   caps?: ServerOptions['caps'];
+  /** Builds the engine (tests inject a fake one); default: the real engine in a worker thread. */
   engineFactory?: EngineFactory | undefined;
+  /**
+   * Run the default engine on the server's own thread instead of a worker (each ORT run then holds
+   * the event loop: /health and new connections wait for the batch).
+   */
+  inProcess?: boolean | undefined;
   onWarning?: ((message: string) => void) | undefined;
 }
 
@@ -87,7 +117,7 @@ export async function prepareServer(model: LoadedModel, setup: ServerSetup = {})
     : null;
   const maxBatch = setup.maxBatch ?? DEFAULTS.maxBatch;
   const maxTokens = Math.min(setup.maxTokens ?? DEFAULTS.maxTokens, model.config.maxPositions);
-  const factory = setup.engineFactory ?? (await importEngineFactory());
+  const factory = setup.engineFactory ?? (setup.inProcess || !reloadable(model) ? await importEngineFactory() : workerEngineFactory);
   const engine = await factory({
     model,
     adapters: registry ? registry.dirs() : typeof setup.adapters === 'object' ? { ...setup.adapters } : {},

@@ -1,6 +1,6 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { asyncBufferFromFile, parquetMetadataAsync } from 'hyparquet';
@@ -21,7 +21,7 @@ after(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-function file(name: string, text: string): string {
+function file(name: string, text: string | Uint8Array): string {
   const p = join(tmp, name);
   writeFileSync(p, text);
   return p;
@@ -218,6 +218,42 @@ describe('Parquet', () => {
     );
     assert.equal(records[2499]!.__line, 2500);
     assert.deepEqual((await take(readRecords(path), 2)).map((r) => r['text']), ['text number 0', 'text number 1']);
+  });
+
+  test('nulls, booleans, dictionaries and many pages pass the page check (no false alarm)', async () => {
+    // parquet_check.ts walks every page's runs before hyparquet decodes them: valid files of every
+    // shape hyparquet-writer makes must read back as written.
+    const path = join(tmp, 'shapes.parquet');
+    const n = 3000;
+    const text = Array.from({ length: n }, (_, i) => (i % 7 === 0 ? null : `story ${i % 40}`));
+    const flag = Array.from({ length: n }, (_, i) => (i % 11 === 0 ? null : i % 3 === 0));
+    const num = Array.from({ length: n }, (_, i) => (i % 5 === 0 ? null : i));
+    await parquetWriteFile({
+      filename: path,
+      pageSize: 1500,
+      rowGroupSize: 1100,
+      columnData: [
+        { name: 'text', data: text, type: 'STRING' },
+        { name: 'flag', data: flag, type: 'BOOLEAN' },
+        { name: 'num', data: num, type: 'INT32' },
+        { name: 'x', data: Array.from({ length: n }, (_, i) => i / 4), type: 'DOUBLE' },
+      ],
+    });
+    const records = await collect(readRecords(path));
+    assert.equal(records.length, n);
+    for (const i of [0, 7, 11, 1099, 1100, 2999]) {
+      assert.deepEqual({ ...records[i] }, { text: text[i], flag: flag[i], num: num[i], x: i / 4, __line: i + 1, __file: path });
+    }
+  });
+
+  test('a damaged page is one DataError naming the row group, the column and the byte', async () => {
+    const path = join(tmp, 'seed-pages.parquet');
+    await parquetWriteFile({ filename: path, columnData: [{ name: 'text', data: Array.from({ length: 50 }, (_, i) => `story ${i}`), type: 'STRING' }] });
+    const bytes = readFileSync(path);
+    bytes[4] = 0x99; // the first page header's first byte
+    const err = await rejection(collect(readRecords(file('damaged.parquet', bytes))));
+    assert.match(err.message, /damaged\.parquet: row group 1 of 1 \(rows 1\.\.50\), column "text": the page at byte 4\b.*the file is damaged/);
+    assert.ok(!err.message.includes('\n'));
   });
 
   test('a file that is not Parquet', async () => {

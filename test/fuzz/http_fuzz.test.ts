@@ -1,13 +1,13 @@
 /**
- * Hardening (issue 16): random and mutated request bodies against the real engine (stories260K),
- * bounded to about 25 s. Every answer must be 2xx, or 4xx in OpenAI's error shape; zero 5xx.
+ * Hardening (issue 16): random and mutated request bodies against the real engine (stories260K, in
+ * its worker thread), bounded to about 25 s. Every answer must be 2xx, or 4xx in OpenAI's error shape; zero 5xx.
  * The corpus is seeded: a failure names the seed and case to replay.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { createEngine } from '../../src/infer/engine.ts';
-import type { Engine } from '../../src/infer/engine.ts';
+import { createWorkerEngine } from '../../src/infer/worker_engine.ts';
+import type { WorkerEngine } from '../../src/infer/worker_engine.ts';
 import { createServer } from '../../src/serve/server.ts';
 import { STORIES } from '../helpers/paths.ts';
 import { mutateObject, mutateText, randomValue, Rng } from './rng.ts';
@@ -15,13 +15,14 @@ import { mutateObject, mutateText, randomValue, Rng } from './rng.ts';
 const BUDGET_MS = Number(process.env['SOFTPROMPT_FUZZ_MS'] ?? 25_000);
 const SEED = Number(process.env['SOFTPROMPT_FUZZ_SEED'] ?? 16);
 
-let engine: Engine;
+let engine: WorkerEngine;
 let app: FastifyInstance;
 before(async () => {
-  engine = await createEngine({ model: STORIES, onWarning: () => {}, maxNewTokensLimit: 64 });
+  // The engine in its worker thread, as `softprompt serve` runs it: every error crosses the port.
+  engine = await createWorkerEngine({ model: STORIES, onWarning: () => {}, maxNewTokensLimit: 64 });
   app = createServer({
     engine,
-    maxContext: engine.model.config.maxPositions,
+    maxContext: engine.tokenizerInfo.maxPositions,
     maxTokens: 64,
     maxFieldChars: 20_000,
     chatTemplate: { source: 'fuzz', text: '{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}assistant:' },

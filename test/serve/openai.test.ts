@@ -1,6 +1,6 @@
 /**
  * The server driven by the official `openai` client (v6), on the real engine with stories260K and
- * three adapters: every route and option of the OpenAI dialect, and lm-eval-harness's
+ * three adapters (the engine in its worker thread, as `softprompt serve` runs it): every route and option of the OpenAI dialect, and lm-eval-harness's
  * log-likelihood requests checked against `softprompt eval`'s scorer.
  */
 import assert from 'node:assert/strict';
@@ -18,8 +18,8 @@ import { readSplit } from '../../src/data/readers.ts';
 import type { LoadedModel } from '../../src/pretrained/model.ts';
 import { Template } from '../../src/data/template.ts';
 import { Verbalizer } from '../../src/data/verbalizer.ts';
-import { createEngine } from '../../src/infer/engine.ts';
-import type { Engine } from '../../src/infer/engine.ts';
+import { createWorkerEngine } from '../../src/infer/worker_engine.ts';
+import type { WorkerEngine } from '../../src/infer/worker_engine.ts';
 import type { InferenceEngine } from '../../src/infer/types.ts';
 import { createServer, listen } from '../../src/serve/server.ts';
 import { SHARED, STORIES } from '../helpers/paths.ts';
@@ -31,7 +31,7 @@ const ORIGIN = 'https://app.example.com';
 const CHAT_TEMPLATE = "{{ bos_token }}{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}";
 
 /** The same engine for several servers: closing one server must not close it. */
-function shared(engine: Engine): InferenceEngine {
+function shared(engine: WorkerEngine): InferenceEngine {
   return new Proxy(engine, {
     get(target, key) {
       if (key === 'close') return async () => {};
@@ -52,7 +52,7 @@ async function refused(p: Promise<unknown>): Promise<InstanceType<typeof OpenAI.
 
 describe('the official openai client against the real engine', () => {
   let model: LoadedModel;
-  let engine: Engine;
+  let engine: WorkerEngine;
   let root: string;
   let dirs: Record<string, string>;
   let app: FastifyInstance;
@@ -72,7 +72,8 @@ describe('the official openai client against the real engine', () => {
     const meta = JSON.parse(readFileSync(join(slotted, 'softprompt.json'), 'utf8')) as { template: { source: string } };
     meta.template.source = '{text}\n{soft:7}The story is about a';
     writeFileSync(join(slotted, 'softprompt.json'), JSON.stringify(meta));
-    engine = await createEngine({ model, adapters: { ...dirs, slots7: slotted }, onWarning: (m) => warnings.push(m) });
+    // The engine as `softprompt serve` runs it: in a worker thread (every call crosses the port).
+    engine = await createWorkerEngine({ model: model.dir, adapters: { ...dirs, slots7: slotted }, onWarning: (m) => warnings.push(m) });
     tmp = mkdtempSync(join(tmpdir(), 'softprompt-openai-'));
     writeFileSync(join(tmp, 'chat.jinja'), CHAT_TEMPLATE);
     app = createServer({ engine: shared(engine), apiKey: KEY, cors: [ORIGIN], chatTemplate: { text: CHAT_TEMPLATE, source: 'test' }, bodyLimit: 64 * 1024, batchWindowMs: 2 });
