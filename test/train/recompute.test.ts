@@ -1,6 +1,6 @@
 /**
  * Activation checkpointing (ProgramOptions.recompute, on by default for large models): each
- * decoder layer's forward is recomputed inside the backward pass. The gradients still equal the
+ * layer's forward (every family) is recomputed inside the backward pass. The gradients still equal the
  * golden files, and no backward op reads an activation saved inside a layer.
  */
 import assert from 'node:assert/strict';
@@ -19,11 +19,14 @@ after(() => {
   else process.env.SOFTPROMPT_RECOMPUTE = saved;
 });
 
-test('losses and gradients of every method equal the golden files with layers recomputed', async () => {
-  for (const m of ['prompt_tuning', 'p_tuning', 'prefix_tuning'] as const) {
-    for (const r of await checkMethod(c, m)) assert.ok(r.ok, `${m} ${r.quantity}: error ${r.error} exceeds ${r.tolerance}`);
-  }
-});
+for (const name of ['tiny-llama', 'tiny-gpt2', 'tiny-gpt-neox', 'tiny-opt', 'tiny-bloom'] as const) {
+  test(`${name}: losses and gradients of every method equal the golden files with layers recomputed`, async () => {
+    const gc = name === 'tiny-llama' ? c : loadGoldenCase(GOLDEN, name);
+    for (const m of ['prompt_tuning', 'p_tuning', 'prefix_tuning'] as const) {
+      for (const r of await checkMethod(gc, m)) assert.ok(r.ok, `${m} ${r.quantity}: error ${r.error} exceeds ${r.tolerance}`);
+    }
+  });
+}
 
 /** Float values made inside a layer by the forward pass that some backward op reads. */
 function savedInsideLayers(recompute: boolean): Value[] {
