@@ -13,14 +13,17 @@
  * --family S[,S…] keeps the families whose key contains one of them, e.g. --family qwen,gemma;
  * scale: random-weight Llama folders at the SmolLM2-360M and TinyLlama-1.1B shapes, each in its own
  * process: training step, dev scoring pass, decode b1/b8, peak PSS/RSS; not run by default,
- * --scale-shapes picks shapes, --scale-steps timed steps, default 2).
+ * --scale-shapes picks shapes, --scale-steps timed steps, default 2;
+ * web: prompt-tuning training tokens/s on onnxruntime-web's WASM backend with 1 and all threads
+ * against onnxruntime-node, at the stories260K shape and GPT-2 small, each case in its own process;
+ * not run by default).
  * A readable table goes to stdout; the LAST stdout line is one JSON object with flat keys.
  */
 import { existsSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { readHfConfig } from '../src/formats/hf_config.ts';
+import { readHfConfig } from '../src/formats/model_dir.ts';
 import { DECODER_FAMILY_SHAPES } from './families_decoder.ts';
 import { benchFamily, GPT_FAMILY_SHAPES } from './families_gpt.ts';
 import { benchInference } from './infer.ts';
@@ -28,6 +31,8 @@ import { benchRank } from './rank.ts';
 import { SCALE_SHAPES } from './llama_folder.ts';
 import { measureRoofline } from './roofline.ts';
 import { benchScale } from './scale.ts';
+import { benchWeb } from './web.ts';
+import { benchPage } from './web_page.ts';
 import { benchPromptTuning } from './train_prompt_tuning.ts';
 import { log, ortVersion, peakRssMb, REPO_ROOT, round, rssMb } from './util.ts';
 
@@ -64,8 +69,8 @@ async function main(): Promise<void> {
   const rooflineRuns = positiveInt('roofline-runs', values['roofline-runs'], quick ? 10 : 20);
   const threads = values.threads === undefined ? undefined : positiveInt('threads', values.threads, 1);
   const only = values.only;
-  if (only !== undefined && !['roofline', 'train', 'infer', 'rank', 'families', 'scale'].includes(only)) {
-    throw new Error(`--only must be "roofline", "train", "infer", "rank", "families" or "scale", got ${JSON.stringify(only)}`);
+  if (only !== undefined && !['roofline', 'train', 'infer', 'rank', 'families', 'scale', 'web'].includes(only)) {
+    throw new Error(`--only must be "roofline", "train", "infer", "rank", "families", "scale" or "web", got ${JSON.stringify(only)}`);
   }
 
   const cores = availableParallelism();
@@ -179,6 +184,30 @@ async function main(): Promise<void> {
       ['  peak RSS after compile / after steps', `${t.peakRssAfterCompileMb.toFixed(0)} / ${t.peakRssMb.toFixed(0)} MiB`],
       ['  loss first → last', `${t.losses[0]!.toFixed(4)} → ${t.losses.at(-1)!.toFixed(4)}`],
     );
+  }
+  if (only === 'web') {
+    const cases = benchWeb({ shared: sharedDir(), cores: threads ?? cores, steps, warmup });
+    for (const shape of new Set(cases.map((c) => c.shape))) {
+      const of = cases.filter((c) => c.shape === shape);
+      const c0 = of[0]!;
+      rows.push([`${shape} prompt tuning (${(c0.params / 1e6).toFixed(2)}M params): B=${c0.batch}, T=${c0.seq}, n=20, tokens/s`, '']);
+      for (const c of of) {
+        const k = `web.${shape}.${c.backend}.t${c.threads}`;
+        result[`${k}.tokens_per_s`] = round(c.tokensPerS, 1);
+        result[`${k}.step_s`] = round(c.stepS, 4);
+        result[`${k}.compile_s`] = round(c.compileS, 2);
+        result[`${k}.loss_first`] = round(c.lossFirst, 5);
+        const node = of.find((x) => x.backend === 'node' && x.threads === c.threads)!;
+        const vs = c.backend === 'web' ? ` (${(node.tokensPerS / c.tokensPerS).toFixed(1)}x slower than node)` : '';
+        rows.push([`  ${c.backend === 'web' ? 'onnxruntime-web (WASM)' : 'onnxruntime-node'}, ${c.threads} thread${c.threads > 1 ? 's' : ''}`, `${c.tokensPerS.toFixed(0)} tok/s, step ${c.stepS.toFixed(3)} s, compile ${c.compileS.toFixed(1)} s${vs}`]);
+      }
+    }
+    const page = await benchPage({ shared: sharedDir(), threads: [...new Set([1, threads ?? cores])], updates: 12 });
+    rows.push(['the demo page in headless Chromium (story_gender, stories260K, B=16, n=20): s/update, median after 2', '']);
+    for (const p of page) {
+      result[`web.page.t${p.threads}.update_s`] = round(p.updateS, 4);
+      rows.push([`  ${p.backend}`, `${p.updateS.toFixed(3)} s/update`]);
+    }
   }
   if (only === 'families') {
     const shapes = [...GPT_FAMILY_SHAPES, ...DECODER_FAMILY_SHAPES].filter((f) => values.family === undefined || values.family.split(',').some((p) => f.key.includes(p)));

@@ -1,7 +1,7 @@
 /**
  * `--only scale`: random-weight Llama folders at real shapes (bench/llama_folder.ts), each run in
  * its own process (bench/scale_child.ts) while this one samples the child's peak PSS and RSS
- * from /proc/PID/smaps_rollup (PSS counts pages of the shared external-data file once).
+ * from /proc/PID/smaps_rollup (PSS counts shared file pages once; RSS counts them per mapping).
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';

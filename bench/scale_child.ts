@@ -1,7 +1,7 @@
 /**
  * One scale-bench shape in a fresh process (so its peak memory is its own), the way one engine
  * would hold it: a prompt-tuning training step, a dev-set rank-scoring pass and KV-cached decode
- * at batch 1 and 8, all compiled from one model folder (one external-data weight file).
+ * at batch 1 and 8, all compiled from one model folder (one held copy of the weights, fed to every session).
  * Usage: node --import tsx bench/scale_child.ts <model folder> [steps]. Last stdout line: JSON.
  */
 import { loadModelDir } from '../src/formats/model_dir.ts';

@@ -107,7 +107,7 @@ export async function benchPromptTuning(opts: TrainBenchOptions): Promise<TrainB
   log(`train: serialised ${onnxMb.toFixed(0)} MiB of ONNX in ${serialiseS.toFixed(2)} s`);
 
   t0 = now();
-  const session: CompiledSession = await getBackend().compile(bytes, { intraOpThreads: threads, label: program.graph.name });
+  const session: CompiledSession = await (await getBackend()).compile(bytes, { intraOpThreads: threads, label: program.graph.name });
   const compileS = now() - t0;
   bytes = null;
   const peakRssAfterCompileMb = peakRssMb();

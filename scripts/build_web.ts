@@ -1,13 +1,15 @@
 /**
  * Bundles softprompt/web with esbuild for the browser: dist/web/softprompt.js (the page's
- * client), dist/web/worker.js (the Web Worker), and onnxruntime-web's WASM files beside them.
+ * client, the package's `softprompt/web` export) and dist/web/worker.js (the Web Worker). `npm run
+ * build` runs it after tsc. onnxruntime-web's .mjs/.wasm (42 MB for the plain and JSEP builds) are
+ * not copied: they come from that dependency (the demo server serves them beside the bundle; an app
+ * serves them itself and passes wasmPaths), so the package does not ship them twice.
  *
  * Node built-ins that the core still imports at module level are replaced by the shims in
  * src/web/shims/ (an in-memory file system and friends); the build prints which modules pulled
  * each one in, so the list shrinks to nothing as the core becomes browser-safe.
  */
-import { copyFileSync, mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -40,6 +42,7 @@ const nodeShims: esbuild.Plugin = {
 };
 
 export async function buildWeb(opts: { quiet?: boolean } = {}): Promise<string> {
+  rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
   const common: esbuild.BuildOptions = {
     bundle: true,
@@ -56,15 +59,9 @@ export async function buildWeb(opts: { quiet?: boolean } = {}): Promise<string> 
   };
   await esbuild.build({ ...common, entryPoints: { worker: join(root, 'src', 'web', 'worker.ts') }, outdir: out });
   await esbuild.build({ ...common, entryPoints: { softprompt: join(root, 'src', 'web', 'client.ts') }, outdir: out });
-  const ortDist = join(dirname(createRequire(import.meta.url).resolve('onnxruntime-web/wasm')), '.');
-  for (const f of ['ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.jsep.mjs', 'ort-wasm-simd-threaded.jsep.wasm']) {
-    copyFileSync(join(ortDist, f), join(out, f));
-  }
-  if (!opts.quiet) {
-    for (const [m, who] of used) console.log(`shimmed ${m}: ${[...who].sort().join(', ')}`);
-    console.log(`built ${out}`);
-  }
+  if (!opts.quiet) for (const [m, who] of used) console.log(`shimmed ${m}: ${[...who].sort().join(', ')}`);
+  console.log(`built ${out} (${used.size} Node built-ins shimmed${opts.quiet ? '; npm run build:web lists who imports them' : ''})`);
   return out;
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await buildWeb();
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await buildWeb({ quiet: process.argv.includes('--quiet') });

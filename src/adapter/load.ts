@@ -1,19 +1,19 @@
 /**
  * Loading an adapter folder written by softprompt or by PEFT (save_pretrained with safetensors),
- * checked against the model it is to run on. Every failure names the file and the field.
+ * or a .zip of one (the browser demo's download), checked against the model it is to run on.
+ * Every failure names the file and the field.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { ConfigError, FormatError, MissingTensorError } from '../errors.ts';
 import type { ModelConfig } from '../formats/hf_config.ts';
-import { safetensorsWeightStore } from '../formats/weights.ts';
 import type { WeightStore } from '../formats/weights.ts';
 import { createMethod, KIND_OF } from '../methods/factory.ts';
 import type { MethodKind, PromptMethod } from '../methods/types.ts';
 import type { Tensor } from '../tensor.ts';
+import type { AdapterFiles } from './archive.ts';
 import { promptEmbeddingsToSave } from './encoder.ts';
 import { AdapterError } from './errors.ts';
 import { checkAllFinite } from './finite.ts';
+import { openAdapterFiles } from './files.ts';
 import { fingerprintModel } from './fingerprint.ts';
 import { decodeEncoder, parseSoftpromptMeta } from './meta.ts';
 import { peftDims, SUPPORTED_PEFT_TYPES } from './peft_config.ts';
@@ -42,13 +42,9 @@ export interface LoadAdapterOptions {
 
 type Json = Record<string, unknown>;
 
-function readJsonObject(path: string): Json {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new FormatError(path, `cannot be read: ${(err as Error).message}`);
-  }
+function readJsonObject(files: AdapterFiles, name: string): Json {
+  const path = files.path(name);
+  const text = files.text(name);
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -131,11 +127,11 @@ function checkSizes(f: PeftFields, kind: MethodKind, config: ModelConfig, warn: 
   return n;
 }
 
-function readWeights(root: string): WeightStore {
-  const path = join(root, ADAPTER_WEIGHTS_FILE);
-  if (existsSync(path)) return safetensorsWeightStore(path);
-  const pickle = join(root, PICKLE_WEIGHTS_FILE);
-  if (existsSync(pickle)) {
+function readWeights(files: AdapterFiles): WeightStore {
+  const path = files.path(ADAPTER_WEIGHTS_FILE);
+  if (files.has(ADAPTER_WEIGHTS_FILE)) return files.weights(ADAPTER_WEIGHTS_FILE);
+  const pickle = files.path(PICKLE_WEIGHTS_FILE);
+  if (files.has(PICKLE_WEIGHTS_FILE)) {
     throw new FormatError(
       pickle,
       `is a pickle file, which softprompt does not read (it can run code); re-save the adapter with PEFT's ` +
@@ -234,7 +230,7 @@ function taskNames(meta: SoftpromptMeta | null, metaPath: string, numTasks: numb
  * each checked against adapter_config.json and the model. The method runs as is (params = trainable).
  */
 function loadMultitask(
-  root: string, f: PeftFields, store: WeightStore, n: number, model: AdapterModel, opts: LoadAdapterOptions, warn: (m: string) => void,
+  files: AdapterFiles, f: PeftFields, store: WeightStore, n: number, model: AdapterModel, opts: LoadAdapterOptions, warn: (m: string) => void,
 ): LoadedAdapter {
   const { config } = model;
   const d = config.hiddenSize;
@@ -272,13 +268,13 @@ function loadMultitask(
     prefix_task_rows: store.get('prefix_task_rows', [numTasks, numRanks, d]),
   };
 
-  const metaPath = join(root, SOFTPROMPT_FILE);
-  const meta = existsSync(metaPath) ? parseSoftpromptMeta(readJsonObject(metaPath), metaPath) : null;
+  const metaPath = files.path(SOFTPROMPT_FILE);
+  const meta = files.has(SOFTPROMPT_FILE) ? parseSoftpromptMeta(readJsonObject(files, SOFTPROMPT_FILE), metaPath) : null;
   if (meta) checkBaseModel(meta, metaPath, model, opts, warn);
   if (meta?.encoder) warn(`${metaPath}: field "encoder" is ignored: multitask prompt tuning has no encoder`);
   const tasks = taskNames(meta, metaPath, numTasks, f.file);
   return {
-    dir: root, peftType: 'MULTITASK_PROMPT_TUNING', method, params, trainable: params, trainMethod: method, peftConfig: f.raw, meta, tasks,
+    dir: files.root, peftType: 'MULTITASK_PROMPT_TUNING', method, params, trainable: params, trainMethod: method, peftConfig: f.raw, meta, tasks,
   };
 }
 
@@ -289,39 +285,36 @@ function loadMultitask(
  * their encoder, when softprompt.json has it, is `trainable` for resuming (with `trainMethod`).
  * MULTITASK_PROMPT_TUNING runs as itself, with its task names in `tasks`.
  */
-export function loadAdapter(dir: string, model: AdapterModel, opts: LoadAdapterOptions = {}): LoadedAdapter {
-  const a = loadAdapterUnchecked(dir, model, opts);
-  checkAllFinite(a.params, join(a.dir, ADAPTER_WEIGHTS_FILE));
-  if (a.trainable !== a.params) checkAllFinite(a.trainable, join(a.dir, SOFTPROMPT_FILE), 'encoder.');
+export function loadAdapter(dir: string | AdapterFiles, model: AdapterModel, opts: LoadAdapterOptions = {}): LoadedAdapter {
+  const files = typeof dir === 'string' ? openAdapterFiles(dir) : dir;
+  const a = loadAdapterUnchecked(files, model, opts);
+  checkAllFinite(a.params, files.path(ADAPTER_WEIGHTS_FILE));
+  if (a.trainable !== a.params) checkAllFinite(a.trainable, files.path(SOFTPROMPT_FILE), 'encoder.');
   return a;
 }
 
-function loadAdapterUnchecked(dir: string, model: AdapterModel, opts: LoadAdapterOptions): LoadedAdapter {
+function loadAdapterUnchecked(files: AdapterFiles, model: AdapterModel, opts: LoadAdapterOptions): LoadedAdapter {
   const warn = opts.onWarning ?? ((m: string) => process.emitWarning(m, 'SoftpromptWarning'));
-  const root = resolve(dir);
-  if (!existsSync(root)) throw new FormatError(root, 'adapter folder does not exist');
-  if (!statSync(root).isDirectory()) throw new FormatError(root, `expected an adapter folder (with ${ADAPTER_CONFIG_FILE}), but this is a file`);
-
-  const configPath = join(root, ADAPTER_CONFIG_FILE);
-  if (!existsSync(configPath)) {
+  const configPath = files.path(ADAPTER_CONFIG_FILE);
+  if (!files.has(ADAPTER_CONFIG_FILE)) {
     throw new FormatError(configPath, `not found: a PEFT adapter folder needs ${ADAPTER_CONFIG_FILE} (peft_type, num_virtual_tokens, ...) beside ${ADAPTER_WEIGHTS_FILE}`);
   }
-  const raw = readJsonObject(configPath);
+  const raw = readJsonObject(files, ADAPTER_CONFIG_FILE);
   const f = new PeftFields(raw, configPath);
   const peftType = peftTypeOf(f);
   const kind = KIND_OF[peftType];
   const { config } = model;
   const n = checkSizes(f, kind, config, warn);
 
-  const store = readWeights(root);
-  if (kind === 'multitask_prompt_tuning') return loadMultitask(root, f, store, n, model, opts, warn);
+  const store = readWeights(files);
+  if (kind === 'multitask_prompt_tuning') return loadMultitask(files, f, store, n, model, opts, warn);
   const method = createMethod(config, { peftType: kind === 'prefix_tuning' ? 'PREFIX_TUNING' : 'PROMPT_TUNING', numVirtualTokens: n });
   const spec = method.params[0]!;
   if (!store.has(spec.name)) throw new MissingTensorError(store.source, spec.name);
   const params: Record<string, Tensor> = { [spec.name]: store.get(spec.name, spec.shape) }; // ShapeMismatchError names file and both shapes
 
-  const metaPath = join(root, SOFTPROMPT_FILE);
-  const meta = existsSync(metaPath) ? parseSoftpromptMeta(readJsonObject(metaPath), metaPath) : null;
+  const metaPath = files.path(SOFTPROMPT_FILE);
+  const meta = files.has(SOFTPROMPT_FILE) ? parseSoftpromptMeta(readJsonObject(files, SOFTPROMPT_FILE), metaPath) : null;
   if (meta) checkBaseModel(meta, metaPath, model, opts, warn);
 
   let trainable: Record<string, Tensor> = params;
@@ -356,10 +349,10 @@ function loadAdapterUnchecked(dir: string, model: AdapterModel, opts: LoadAdapte
       warn(`${store.source}: "prompt_embeddings" differ from the output of the encoder in ${metaPath} (max |Δ| ${diff.toExponential(2)}); inference uses prompt_embeddings`);
     }
   }
-  return { dir: root, peftType, method, params, trainable, trainMethod, peftConfig: raw, meta };
+  return { dir: files.root, peftType, method, params, trainable, trainMethod, peftConfig: raw, meta };
 }
 
-/** Loads an adapter for a loaded model (the CLI, report and engine use this): checked against the model, warnings passed to `onWarning`. */
-export function loadAdapterDir(dir: string, model: AdapterModel, onWarning: (message: string) => void): LoadedAdapter {
+/** Loads an adapter (a folder or a .zip of one) for a loaded model (the CLI, report and engine use this): checked against the model, warnings passed to `onWarning`. */
+export function loadAdapterDir(dir: string | AdapterFiles, model: AdapterModel, onWarning: (message: string) => void): LoadedAdapter {
   return loadAdapter(dir, model, { onWarning });
 }

@@ -3,7 +3,6 @@
  * GPT-2 and Llama name the same quantities differently (n_embd vs hidden_size, ...); model builders
  * only ever see the normalized names, and every defaulting rule lives here, next to transformers' own.
  */
-import { readFileSync } from 'node:fs';
 import { ConfigError, FormatError, UnsupportedModelError } from '../errors.ts';
 import { DECODER_MODEL_TYPES, parseDecoderConfig } from './decoder_config.ts';
 import type { DecoderFamily, DecoderSpec } from './decoder_config.ts';
@@ -163,23 +162,6 @@ export function parseHfConfig(raw: unknown, file: string): ModelConfig {
     case 'bloom': return parseBloom(f);
     default: throw new UnsupportedModelError(file, modelType, SUPPORTED_MODEL_TYPES);
   }
-}
-
-/** Read and normalize a config.json file. */
-export function readHfConfig(path: string): ModelConfig {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new FormatError(path, `cannot read config: ${(err as Error).message}`);
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new FormatError(path, `not valid JSON (${(err as Error).message})`);
-  }
-  return parseHfConfig(raw, path);
 }
 
 /** The token ids of generation_config.json that decoding needs (it may list more eos ids than config.json). */

@@ -12,7 +12,7 @@ import { tensor } from '../tensor.ts';
 import type { Tensor } from '../tensor.ts';
 import type { ModelConfig } from './hf_config.ts';
 import { plainLlamaSpec } from './decoder_config.ts';
-import { memoryWeightStore } from './weights.ts';
+import { memoryWeightStore } from './weight_store.ts';
 import type { WeightStore } from './weights.ts';
 
 const HEADER_BYTES = 28;

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { FormatError } from '../errors.ts';
-import { parseGenerationConfig, readHfConfig } from './hf_config.ts';
+import { parseGenerationConfig, parseHfConfig } from './hf_config.ts';
 import type { GenerationConfig, ModelConfig } from './hf_config.ts';
 import { safetensorsWeightStore, shardedWeightStore } from './weights.ts';
 import type { WeightStore } from './weights.ts';
@@ -69,4 +69,21 @@ export function loadModelDir(dir: string): ModelDir {
     generation = parseGenerationConfig(raw, genPath);
   }
   return { dir: root, configPath, config, weightsPath, weights, generation };
+}
+
+/** Read and normalize a config.json file. */
+export function readHfConfig(path: string): ModelConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new FormatError(path, `cannot read config: ${(err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new FormatError(path, `not valid JSON (${(err as Error).message})`);
+  }
+  return parseHfConfig(raw, path);
 }

@@ -1,72 +1,16 @@
 /**
- * WeightStore: the one way model builders get weights, whatever the checkpoint format.
- * Lookups are by HF tensor name; `get` checks the shape the config implies, so a wrong
- * checkpoint fails with a message naming file, tensor and both shapes, not deep in ORT.
+ * File-backed WeightStores (Node): one safetensors file or a sharded checkpoint, headers parsed up
+ * front and data read on demand. The WeightStore interface and the in-memory store are in
+ * weight_store.ts (browser-safe), re-exported here.
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { FormatError, MissingTensorError, ShapeMismatchError, UnsupportedDtypeError } from '../errors.ts';
-import { tensor } from '../tensor.ts';
-import type { Tensor } from '../tensor.ts';
+import { FormatError, MissingTensorError } from '../errors.ts';
 import { SafetensorsFile, readSafetensorsIndex } from './safetensors.ts';
-import type { TensorSource } from './safetensors.ts';
+import { checkShape, toFloat32 } from './weight_store.ts';
+import type { WeightStore } from './weight_store.ts';
 
-export interface WeightInfo {
-  /** Storage dtype: a safetensors name (F32, BF16, ...) or, in memory, a host dtype. */
-  readonly dtype: string;
-  readonly shape: readonly number[];
-}
-
-export interface WeightStore {
-  /** The file (or index file) the weights come from, for messages. */
-  readonly source: string;
-  /** All tensor names, sorted. */
-  names(): string[];
-  has(name: string): boolean;
-  /** Dtype and shape without reading data; throws MissingTensorError. */
-  info(name: string): WeightInfo;
-  /**
-   * The tensor as float32 (F16/BF16 upcast exactly, F64 rounded). Throws MissingTensorError,
-   * ShapeMismatchError when `expectedShape` is given and differs, and UnsupportedDtypeError for
-   * integer tensors. File-backed stores read from disk on each call; keep what you need.
-   */
-  get(name: string, expectedShape?: readonly number[]): Tensor<'float32'>;
-}
-
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
-}
-
-function checkShape(file: string, name: string, actual: readonly number[], expected?: readonly number[]): void {
-  if (expected !== undefined && !sameShape(actual, expected)) throw new ShapeMismatchError(file, name, expected, actual);
-}
-
-function toFloat32(t: Tensor, file: string, name: string): Tensor<'float32'> {
-  if (t.dtype === 'float32') return t as Tensor<'float32'>;
-  if (t.dtype === 'float64') return tensor('float32', t.shape, Float32Array.from(t.data as Float64Array));
-  throw new UnsupportedDtypeError(file, t.dtype, `tensor "${name}" is not floating point, so it cannot be a weight`);
-}
-
-/** A store over tensors already in memory (tests, llama2.c checkpoints). */
-export function memoryWeightStore(tensors: TensorSource, source = '<memory>'): WeightStore {
-  const map = new Map<string, Tensor>(tensors instanceof Map ? tensors : Object.entries(tensors));
-  const find = (name: string): Tensor => {
-    const t = map.get(name);
-    if (t === undefined) throw new MissingTensorError(source, name);
-    return t;
-  };
-  return {
-    source,
-    names: () => [...map.keys()].sort(),
-    has: (name) => map.has(name),
-    info: (name) => ({ dtype: find(name).dtype, shape: find(name).shape }),
-    get(name, expectedShape) {
-      const t = find(name);
-      checkShape(source, name, t.shape, expectedShape);
-      return toFloat32(t, source, name);
-    },
-  };
-}
+export * from './weight_store.ts';
 
 /**
  * A store over safetensors files: `where` maps each tensor name to its opened file.

@@ -5,14 +5,25 @@
  */
 import { GraphError } from '../errors.ts';
 import type { Graph } from './graph.ts';
-import { add } from './ops/binary.ts';
+import { add, mul } from './ops/binary.ts';
+import { reduceSum } from './ops/reduce.ts';
 import { isFloat } from './ops/util.ts';
 import { getOp } from './registry.ts';
 import { fmtShape } from './shape.ts';
 import type { Node, Value } from './types.ts';
 
+export interface GradientOptions {
+  /**
+   * Activation checkpointing: keep only the values entering each segment (Graph.segment) and
+   * recompute the segment's forward ops just before its backward ones. The copies take a zero
+   * derived from the incoming gradient, so ONNX Runtime neither merges them with the originals
+   * (common-subexpression elimination) nor runs them before that gradient exists.
+   */
+  recompute?: boolean;
+}
+
 /** d(loss)/d(wrt[i]) for each requested value; loss must be a float scalar (or `seed` given). */
-export function gradients(loss: Value, wrt: readonly Value[], seed?: Value): Value[] {
+export function gradients(loss: Value, wrt: readonly Value[], seed?: Value, opts: GradientOptions = {}): Value[] {
   const g: Graph = loss.graph;
   if (!seed && loss.shape.length !== 0) {
     throw new GraphError(`gradients: loss must be a scalar, got ${fmtShape(loss.shape)} (pass a seed for non-scalar outputs)`);
@@ -49,13 +60,40 @@ export function gradients(loss: Value, wrt: readonly Value[], seed?: Value): Val
     grads.set(v, prev ? add(prev, dv) : dv);
   };
 
+  // Recomputed copies of segment nodes, made when the backward pass first reaches the segment.
+  const copies = new Map<Node, Node>();
+  const recomputed = new Set<number>();
+  const recompute = (segment: number, dy: Value): void => {
+    recomputed.add(segment);
+    const zero = mul(reduceSum(dy, dy.shape.map((_, i) => i), false), 0);
+    const remap = new Map<Value, Value>();
+    for (const m of nodes) {
+      if (m.segment !== segment || !m.outputs.some((o) => live.has(o))) continue;
+      const ins = m.inputs.map((i) => {
+        if (i === null || !live.has(i)) return i;
+        let r = remap.get(i);
+        if (!r) {
+          // A live value from outside the segment (the residual stream): gated by the gradient.
+          r = add(i, zero);
+          remap.set(i, r);
+        }
+        return r;
+      });
+      const outs = g.op(m.op, ins, { ...m.attrs }, m.domain);
+      m.outputs.forEach((o, k) => remap.set(o, outs[k]!));
+      copies.set(m, outs[0]!.producer!);
+    }
+  };
+
   for (const n of onPath) {
     const dys = n.outputs.map((o) => grads.get(o) ?? null);
     if (dys.every((d) => d === null)) continue;
     const def = getOp(n.op, n.domain);
     if (!def.vjp) throw new GraphError(`gradients: op ${n.op} has no gradient rule but lies between the inputs and the loss`);
     const wants = n.inputs.map((i) => i !== null && needed.has(i) && live.has(i));
-    const dxs = def.vjp(n, dys, wants);
+    if (opts.recompute && n.segment !== undefined && !recomputed.has(n.segment)) recompute(n.segment, dys.find((d) => d !== null)!);
+    // The rule builds on the copy's values; gradients still accumulate on the original inputs.
+    const dxs = def.vjp(copies.get(n) ?? n, dys, wants);
     n.inputs.forEach((x, i) => {
       const dx = dxs[i];
       if (x && wants[i] && dx) accumulate(x, dx);

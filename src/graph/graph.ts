@@ -91,6 +91,23 @@ export class Graph {
     return this.constant(tensor('int64', [values.length], BigInt64Array.from(values, (x) => BigInt(x))), 'ints');
   }
 
+  private openSegment: number | undefined;
+  private segments = 0;
+
+  /**
+   * Build `fn`'s ops as one segment (e.g. a transformer layer) that gradients() may recompute in
+   * the backward pass instead of keeping its activations (activation checkpointing).
+   */
+  segment<T>(fn: () => T): T {
+    const outer = this.openSegment;
+    this.openSegment = ++this.segments;
+    try {
+      return fn();
+    } finally {
+      this.openSegment = outer;
+    }
+  }
+
   /** Append an op; output dtypes and shapes come from the op's shape rule. */
   op(type: string, inputs: readonly (Value | null)[], attrs: Record<string, Attr> = {}, domain = ''): Value[] {
     const def = getOp(type, domain);
@@ -99,7 +116,7 @@ export class Graph {
     }
     const outs = def.infer(inputs, attrs);
     const outputs: Value[] = [];
-    const node: Node = { op: type, domain, inputs: [...inputs], outputs, attrs };
+    const node: Node = { op: type, domain, inputs: [...inputs], outputs, attrs, ...(this.openSegment !== undefined ? { segment: this.openSegment } : {}) };
     for (const o of outs) outputs.push(this.makeValue(this.fresh(type.toLowerCase()), o.dtype, o.shape, node));
     this.nodes.push(node);
     return outputs;

@@ -93,6 +93,11 @@ export interface SerializeOptions {
    * then stay under protobuf's 2 GiB).
    */
   external?: (ref: WeightRef) => ExternalLocation;
+  /**
+   * Declare every frozen weight as a graph input (fixed shape) instead of an initializer, to be
+   * fed at run time: ONNX Runtime then uses the caller's buffer, so sessions share one copy.
+   */
+  weightInputs?: boolean;
 }
 
 /** The nodes needed to compute the given outputs, in graph order. */
@@ -108,12 +113,17 @@ export function liveNodes(graph: Graph, outputs: readonly Value[]): Node[] {
   return keep.reverse();
 }
 
-/** The frozen weights (Graph.lazyWeight) the given outputs need. */
-export function usedWeights(graph: Graph, outputs?: readonly string[]): WeightRef[] {
+/** The frozen weights (Graph.lazyWeight) the given outputs need, by graph value name. */
+export function usedWeightsByName(graph: Graph, outputs?: readonly string[]): Map<string, WeightRef> {
   const outs = outputs ? graph.outputs.filter((o) => outputs.includes(o.name)) : graph.outputs;
   const used = new Set<string>();
   for (const n of liveNodes(graph, outs)) for (const i of n.inputs) if (i) used.add(i.name);
-  return [...graph.weightRefs].filter(([name]) => used.has(name)).map(([, { ref }]) => ref);
+  return new Map([...graph.weightRefs].filter(([name]) => used.has(name)).map(([name, { ref }]) => [name, ref]));
+}
+
+/** The frozen weights (Graph.lazyWeight) the given outputs need. */
+export function usedWeights(graph: Graph, outputs?: readonly string[]): WeightRef[] {
+  return [...usedWeightsByName(graph, outputs).values()];
 }
 
 export function toOnnx(graph: Graph, opts: SerializeOptions = {}): Uint8Array {
@@ -127,11 +137,12 @@ export function toOnnx(graph: Graph, opts: SerializeOptions = {}): Uint8Array {
   g.string(2, graph.name);
   for (const [name, { tensor }] of graph.initializers) if (used.has(name)) g.message(5, tensorProto(name, tensor));
   for (const [name, { ref }] of graph.weightRefs) {
-    if (!used.has(name)) continue;
+    if (!used.has(name) || opts.weightInputs) continue;
     g.message(5, opts.external ? externalTensorProto(name, ref, opts.external(ref)) : tensorProto(name, ref.load()));
   }
   // Inputs stay in the signature even when unused, so feeds never fail on a pruned model.
   for (const v of graph.inputs) g.message(11, valueInfo(v, true));
+  if (opts.weightInputs) for (const [name, { value }] of graph.weightRefs) if (used.has(name)) g.message(11, valueInfo(value, true));
   for (const v of outputs) g.message(12, valueInfo(v, false));
 
   const model = new PbWriter();

@@ -45,6 +45,8 @@ export interface Node {
   readonly inputs: readonly (Value | null)[];
   readonly outputs: readonly Value[];
   readonly attrs: Readonly<Record<string, Attr>>;
+  /** The recomputable segment (Graph.segment) the node was built in, if any. */
+  readonly segment?: number;
 }
 
 export const attr = {

@@ -3,8 +3,10 @@
  * softprompt.json recorded (base_model.path), else PEFT's base_model_name_or_path when it is a
  * folder here. Also a short name for the task it was trained on.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import type { AdapterFiles } from '../adapter/archive.ts';
+import { openAdapterFiles } from '../adapter/files.ts';
 import { FormatError } from '../errors.ts';
 import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, SOFTPROMPT_FILE } from '../adapter/types.ts';
 import type { SoftpromptMeta } from '../adapter/types.ts';
@@ -15,9 +17,9 @@ export interface ModelHint {
   readonly from: string;
 }
 
-function readJson(path: string): Record<string, unknown> | null {
+function readJson(files: AdapterFiles, name: string): Record<string, unknown> | null {
   try {
-    const v: unknown = JSON.parse(readFileSync(path, 'utf8'));
+    const v: unknown = JSON.parse(files.text(name));
     return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
   } catch {
     return null; // loadAdapter reports a corrupt file properly, naming it
@@ -27,21 +29,21 @@ function readJson(path: string): Record<string, unknown> | null {
 const isModelDir = (p: string): boolean => existsSync(p) && statSync(p).isDirectory() && existsSync(join(p, 'config.json'));
 
 /**
- * Checks that `dir` looks like an adapter folder (so a wrong path fails before a model is loaded)
- * and returns the model it names, if that folder exists here.
+ * Checks that `dir` looks like an adapter folder or a .zip of one (so a wrong path fails before a
+ * model is loaded) and returns the model it names, if that folder exists here.
  */
 export function adapterModelHint(dir: string): ModelHint | null {
-  const root = resolve(dir);
-  if (!existsSync(root)) throw new FormatError(root, 'adapter folder does not exist');
-  if (!statSync(root).isDirectory()) throw new FormatError(root, `expected an adapter folder (with ${ADAPTER_CONFIG_FILE}), but this is a file`);
-  if (!existsSync(join(root, ADAPTER_CONFIG_FILE))) {
-    throw new FormatError(join(root, ADAPTER_CONFIG_FILE), `not found: this is not an adapter folder (a PEFT adapter holds ${ADAPTER_CONFIG_FILE} and ${ADAPTER_WEIGHTS_FILE})`);
+  const files = openAdapterFiles(dir);
+  if (!files.has(ADAPTER_CONFIG_FILE)) {
+    throw new FormatError(files.path(ADAPTER_CONFIG_FILE), `not found: this is not an adapter folder (a PEFT adapter holds ${ADAPTER_CONFIG_FILE} and ${ADAPTER_WEIGHTS_FILE})`);
   }
-  const meta = readJson(join(root, SOFTPROMPT_FILE));
+  // Relative model paths are relative to the folder, or to the folder holding the .zip.
+  const root = statSync(files.root).isDirectory() ? files.root : dirname(files.root);
+  const meta = files.has(SOFTPROMPT_FILE) ? readJson(files, SOFTPROMPT_FILE) : null;
   const base = meta?.['base_model'];
   const path = typeof base === 'object' && base !== null ? (base as Record<string, unknown>)['path'] : undefined;
   if (typeof path === 'string' && isModelDir(resolve(root, path))) return { path: resolve(root, path), from: `${SOFTPROMPT_FILE} base_model.path` };
-  const name = readJson(join(root, ADAPTER_CONFIG_FILE))?.['base_model_name_or_path'];
+  const name = readJson(files, ADAPTER_CONFIG_FILE)?.['base_model_name_or_path'];
   if (typeof name === 'string' && name !== '' && isModelDir(resolve(root, name))) return { path: resolve(root, name), from: `${ADAPTER_CONFIG_FILE} base_model_name_or_path` };
   return null;
 }

@@ -12,6 +12,7 @@ import type { Value } from '../graph/types.ts';
 import { buildModel } from '../models/registry.ts';
 import type { CausalLM, FloatDType } from '../models/types.ts';
 import { gatheredLogProbs, gatheredLoss } from './loss.ts';
+import { defaultRecompute } from '../runtime/large.ts';
 import type { PromptMethod } from './types.ts';
 
 /** Feed names shared by the graph and methods/batch.ts. */
@@ -34,6 +35,11 @@ export const FEEDS = {
 
 export interface ProgramOptions {
   dtype?: FloatDType;
+  /**
+   * Recompute each layer's forward in the backward pass instead of keeping its activations
+   * (activation checkpointing). Default: runtime/large.ts defaultRecompute (large models).
+   */
+  recompute?: boolean;
   /** Output "loss" (mean NLL over the counted targets). Default true. */
   loss?: boolean;
   /** Output "grad.<param>" for each method param. Default true when there is a method. */
@@ -118,7 +124,7 @@ export function buildProgram(config: ModelConfig, weights: WeightStore, method: 
         const names = method!.params.map((p) => p.name);
         const wrt = names.map((n) => params[n]!);
         const extra = opts.virtualTokenGradient && virtual && !names.includes(virtual.name) ? [virtual] : [];
-        const grads = gradients(loss, [...wrt, ...extra]);
+        const grads = gradients(loss, [...wrt, ...extra], undefined, { recompute: opts.recompute ?? defaultRecompute(weights) });
         names.forEach((n, i) => outputs.push(g.output(`grad.${n}`, grads[i]!).name));
         if (extra.length) outputs.push(g.output('grad.virtual_tokens', grads[names.length]!).name);
       }

@@ -59,7 +59,8 @@ export function buildBloom(g: Graph, config: ModelConfig, store: WeightStore, op
       const bias = op.add(attentionBias(embeds, attentionMask, dtype, segmentIds), alibiBias(keyPositions(positionIds, attentionMask, past !== undefined), H, dtype));
       const present: KV[] = [];
       let x = op.layerNorm(embeds, embLnW, embLnB, eps);
-      layers.forEach((L, l) => {
+      // Each layer is a segment, so training can recompute it (Graph.segment).
+      layers.forEach((L, l) => g.segment(() => {
         const h = op.layerNorm(x, L.ln1w, L.ln1b, eps);
         const [q0, k0, v0] = op.split(linear(h, L.qkvW, L.qkvB), -1, [d, d, d]);
         let k = splitHeads(k0!, H, hd);
@@ -73,7 +74,7 @@ export function buildBloom(g: Graph, config: ModelConfig, store: WeightStore, op
         x = op.add(x, linear(a, L.denseW, L.denseB));
         const m = op.layerNorm(x, L.ln2w, L.ln2b, eps);
         x = op.add(x, linear(op.geluTanh(linear(m, L.upW, L.upB)), L.downW, L.downB));
-      });
+      }));
       return { hidden: op.layerNorm(x, lnfW, lnfB, eps), present };
     },
   };

@@ -158,7 +158,8 @@ export function buildDecoder(g: Graph, config: ModelConfig, store: WeightStore, 
       }
       const present: KV[] = [];
       let x = embeds;
-      layers.forEach((L, l) => {
+      // Each layer is a segment, so training can recompute it instead of keeping its activations.
+      layers.forEach((L, l) => g.segment(() => {
         const tables = ropes.get(ropeKey(L.rope))!;
         const h = rmsNorm(x, L.inputNorm, eps);
         let [q, k, v] = project(h, L);
@@ -185,7 +186,7 @@ export function buildDecoder(g: Graph, config: ModelConfig, store: WeightStore, 
           x = op.add(x, o);
           x = op.add(x, mlp(rmsNorm(x, L.postAttnNorm, eps), L));
         }
-      });
+      }));
       return { hidden: rmsNorm(x, finalNorm, eps), present };
     },
   };

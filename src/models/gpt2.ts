@@ -67,7 +67,8 @@ export function buildGpt2(g: Graph, config: ModelConfig, store: WeightStore, opt
       const bias = attentionBias(embeds, attentionMask, dtype, segmentIds);
       let x = op.add(embeds, op.gather(wpe, positionIds));
       const present: KV[] = [];
-      layers.forEach((L, l) => {
+      // Each layer is a segment, so training can recompute it (Graph.segment).
+      layers.forEach((L, l) => g.segment(() => {
         const h = op.layerNorm(x, L.ln1w, L.ln1b, eps);
         const [q, k0, v0] = op.split(linear(h, L.attnW, L.attnB), -1, [d, d, d]);
         let k = splitHeads(k0!, H, hd);
@@ -81,7 +82,7 @@ export function buildGpt2(g: Graph, config: ModelConfig, store: WeightStore, opt
         x = op.add(x, linear(a, L.projW, L.projB));
         const m = op.layerNorm(x, L.ln2w, L.ln2b, eps);
         x = op.add(x, linear(act(linear(m, L.fcW, L.fcB)), L.fcProjW, L.fcProjB));
-      });
+      }));
       return { hidden: op.layerNorm(x, lnfW, lnfB, eps), present };
     },
   };

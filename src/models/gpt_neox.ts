@@ -65,7 +65,8 @@ export function buildGptNeox(g: Graph, config: ModelConfig, store: WeightStore, 
       const rope = ropeTables(positionIds, rot, c.ropeTheta, dtype);
       const present: KV[] = [];
       let x = embeds;
-      layers.forEach((L, l) => {
+      // Each layer is a segment, so training can recompute it (Graph.segment).
+      layers.forEach((L, l) => g.segment(() => {
         const h = op.layerNorm(x, L.ln1w, L.ln1b, eps);
         const [q0, k0, v0] = op.split(linear(h, L.qkvW, L.qkvB), -1, [d, d, d]);
         const q = partialRope(splitHeads(q0!, H, hd), rope, rot, hd);
@@ -81,7 +82,7 @@ export function buildGptNeox(g: Graph, config: ModelConfig, store: WeightStore, 
         const mlpIn = c.parallelResidual ? x : op.add(x, a);
         const m = linear(act(linear(op.layerNorm(mlpIn, L.ln2w, L.ln2b, eps), L.upW, L.upB)), L.downW, L.downB);
         x = c.parallelResidual ? op.add(op.add(x, a), m) : op.add(mlpIn, m);
-      });
+      }));
       return { hidden: op.layerNorm(x, lnfW, lnfB, eps), present };
     },
   };

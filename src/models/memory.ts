@@ -1,12 +1,13 @@
 /**
  * Will this model fit? An estimate made before any weight is read: the frozen weights as held in
- * float32 (once per engine: every session maps one external-data file) plus the activations a
+ * float32 (once per engine: large models feed one held copy to every session) plus the activations a
  * run keeps at the requested batch, against the memory the process may use.
  */
 import { freemem, totalmem } from 'node:os';
 import { SoftpromptError } from '../errors.ts';
 import type { ModelConfig } from '../formats/hf_config.ts';
 import type { WeightStore } from '../formats/weights.ts';
+import { defaultRecompute, weightBytes } from '../runtime/large.ts';
 
 export class MemoryError extends SoftpromptError {}
 
@@ -22,29 +23,24 @@ export interface MemoryAvailable {
   readonly source: string;
 }
 
-/** float32 bytes of every tensor in the store (what the engine holds, whatever the file dtype). */
-export function weightBytes(store: WeightStore): number {
-  let n = 0;
-  for (const name of store.names()) n += store.info(name).shape.reduce((a, b) => a * b, 1);
-  return n * 4;
-}
-
 /**
  * Bytes of activations for `batch` rows of `seq` positions. Training saves, per layer and
  * position, about 6 hidden-sized and 3 ffn-sized vectors and one heads × keys attention row for
- * the backward, plus logits with their softmax and gradient; a forward-only pass keeps about two
+ * the backward, plus logits with their softmax and gradient; with `recompute` it keeps only each
+ * layer's input and about two layers' worth at a time. A forward-only pass keeps about two
  * layers' worth plus the logits.
  */
-export function activationBytes(config: ModelConfig, batch: number, seq: number, training: boolean): number {
+export function activationBytes(config: ModelConfig, batch: number, seq: number, training: boolean, recompute = false): number {
   const { hiddenSize: d, intermediateSize: ff, numHeads: H, numLayers: L, vocabSize: V } = config;
   const perLayer = batch * seq * (6 * d + 3 * ff + H * seq) * 4;
   const logits = batch * seq * V * 4 * (training ? 3 : 2);
+  if (training && recompute) return L * batch * seq * d * 4 + 2 * perLayer + logits;
   return (training ? L : 2) * perLayer + logits;
 }
 
 export function estimateMemory(config: ModelConfig, store: WeightStore, batch: number, seq: number, training: boolean): MemoryNeed {
   const weights = weightBytes(store);
-  const activations = activationBytes(config, batch, seq, training);
+  const activations = activationBytes(config, batch, seq, training, training && defaultRecompute(store));
   return { weights, activations, total: weights + activations };
 }
 

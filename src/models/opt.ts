@@ -86,7 +86,8 @@ export function buildOpt(g: Graph, config: ModelConfig, store: WeightStore, opts
       const S = op.gather(op.shapeOf(embeds), g.scalar(1, 'int64'));
       let x = op.add(embeds, op.gather(positions, optPositionRows(positionIds, attentionMask, S)));
       const present: KV[] = [];
-      layers.forEach((L, l) => {
+      // Each layer is a segment, so training can recompute it (Graph.segment).
+      layers.forEach((L, l) => g.segment(() => {
         const h = op.layerNorm(x, L.ln1w, L.ln1b, eps);
         let k = splitHeads(linear(h, L.kW, L.kB), H, hd);
         let v = splitHeads(linear(h, L.vW, L.vB), H, hd);
@@ -99,7 +100,7 @@ export function buildOpt(g: Graph, config: ModelConfig, store: WeightStore, opts
         x = op.add(x, linear(a, L.oW, L.oB));
         const m = op.layerNorm(x, L.ln2w, L.ln2b, eps);
         x = op.add(x, linear(act(linear(m, L.fc1W, L.fc1B)), L.fc2W, L.fc2B));
-      });
+      }));
       return { hidden: op.layerNorm(x, lnfW, lnfB, eps), present };
     },
   };

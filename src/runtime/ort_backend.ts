@@ -79,6 +79,9 @@ export const ortBackend: Backend = {
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
+      ...(process.env.SOFTPROMPT_ORT_ARENA === '0' ? { enableCpuMemArena: false } : {}),
+      // SOFTPROMPT_ORT_PROFILE=<prefix>: ORT writes per-node timings to <prefix>_<date>.json.
+      ...(process.env.SOFTPROMPT_ORT_PROFILE ? { enableProfiling: true, profileFilePrefix: process.env.SOFTPROMPT_ORT_PROFILE } : {}),
       // Honoured by the Node binding although the typings say WebAssembly only.
       ...(opts.disablePrepacking ? { extra: { session: { disable_prepacking: '1' } } } : {}),
     };

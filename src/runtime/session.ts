@@ -1,62 +1,74 @@
 /**
  * Compile graphs once and reuse them. Callers name a graph by a key that captures
  * everything its structure depends on (model, method, shapes that are not dynamic).
+ *
+ * The Node-only pieces (the onnxruntime-node backend, the external-data weight file) are imported
+ * on first use, not at module level: a browser build sets its backend first and never loads them.
  */
 import type { Graph } from '../graph/graph.ts';
-import { toOnnx, usedWeights } from '../graph/onnx.ts';
+import { toOnnx, usedWeightsByName } from '../graph/onnx.ts';
 import type { WeightRef } from '../graph/types.ts';
 import type { Backend, CompiledSession, SessionOptions } from './backend.ts';
-import { ortBackend } from './ort_backend.ts';
-import { weightFileFor } from './weight_file.ts';
+import { WeightFedSession } from './held_weights.ts';
+import { isLargeModel } from './large.ts';
 
-/**
- * Models whose frozen weights reach this many bytes keep them in an external-data file shared by
- * every session on the checkpoint (weight_file.ts); smaller ones embed them. Far below protobuf's
- * 2 GiB, so one copy serves the trainer, scorers and generator. SOFTPROMPT_EXTERNAL_DATA_BYTES
- * overrides it (tests force the large-model path with 0).
- */
-const DEFAULT_EXTERNAL_BYTES = 64 * 2 ** 20;
-let externalThreshold: number | undefined;
+export { externalDataThreshold, isLargeModel, setExternalDataThreshold } from './large.ts';
 
-export function setExternalDataThreshold(bytes: number | undefined): void {
-  externalThreshold = bytes;
-}
-
-export function externalDataThreshold(): number {
-  if (externalThreshold !== undefined) return externalThreshold;
-  const env = process.env.SOFTPROMPT_EXTERNAL_DATA_BYTES;
-  return env !== undefined && env !== '' && Number.isFinite(Number(env)) ? Number(env) : DEFAULT_EXTERNAL_BYTES;
-}
-
-function weightBytes(refs: readonly WeightRef[]): number {
+function refBytes(refs: readonly WeightRef[]): number {
   const size = { float32: 4, float64: 8, int64: 8, int32: 4, bool: 1 } as const;
   return refs.reduce((s, r) => s + r.shape.reduce((a, b) => a * b, 1) * size[r.dtype], 0);
 }
 
-let defaultBackend: Backend = ortBackend;
+/**
+ * Large models (large.ts) hold their frozen weights once per process and feed them to every
+ * session as graph inputs (held_weights.ts), or, with SOFTPROMPT_LARGE_WEIGHTS=file, keep them in
+ * an external-data file mapped by every session (weight_file.ts).
+ */
+export type LargeWeights = 'inputs' | 'file';
+let largeWeightsMode: LargeWeights | undefined;
+
+/** How large models hold their weights (undefined: $SOFTPROMPT_LARGE_WEIGHTS, then 'inputs'). */
+export function setLargeWeights(mode: LargeWeights | undefined): void {
+  largeWeightsMode = mode;
+}
+
+function largeWeights(): LargeWeights {
+  return largeWeightsMode ?? (process.env.SOFTPROMPT_LARGE_WEIGHTS === 'file' ? 'file' : 'inputs');
+}
+
+let defaultBackend: Backend | undefined;
 
 export function setBackend(b: Backend): void {
   defaultBackend = b;
 }
 
-export function getBackend(): Backend {
+/** The backend set by setBackend, else onnxruntime-node (loaded now). */
+export async function getBackend(): Promise<Backend> {
+  defaultBackend ??= (await import('./ort_backend.ts')).ortBackend;
   return defaultBackend;
 }
 
 /** Serialise and compile a graph with the current backend. */
 export async function compileGraph(graph: Graph, opts: SessionOptions & { outputs?: readonly string[] } = {}): Promise<CompiledSession> {
   const label = opts.label ?? graph.name;
-  const refs = usedWeights(graph, opts.outputs);
+  const named = usedWeightsByName(graph, opts.outputs);
+  const refs = [...named.values()];
   const owner = refs[0]?.owner;
-  if (owner !== undefined && refs.every((r) => r.owner === owner) && weightBytes(refs) >= externalDataThreshold()) {
+  const backend = await getBackend();
+  if (owner !== undefined && refs.every((r) => r.owner === owner) && isLargeModel(refBytes(refs))) {
+    if (largeWeights() === 'inputs') {
+      const bytes = toOnnx(graph, { outputs: opts.outputs, weightInputs: true });
+      return new WeightFedSession(await backend.compile(bytes, { ...opts, label }), named);
+    }
+    const { weightFileFor } = await import('./weight_file.ts');
     const file = weightFileFor(owner);
     const bytes = toOnnx(graph, { outputs: opts.outputs, external: (ref) => file.place(ref) });
     // SOFTPROMPT_DISABLE_PREPACKING=1: sessions keep the mapped weights instead of packed private
     // copies (one copy per engine; measured in docs/scale.md).
     const unpacked = opts.disablePrepacking ?? process.env.SOFTPROMPT_DISABLE_PREPACKING === '1';
-    return defaultBackend.compile(bytes, { ...opts, label, externalDataDir: file.dir, disablePrepacking: unpacked });
+    return backend.compile(bytes, { ...opts, label, externalDataDir: file.dir, disablePrepacking: unpacked });
   }
-  return defaultBackend.compile(toOnnx(graph, { outputs: opts.outputs }), { ...opts, label });
+  return backend.compile(toOnnx(graph, { outputs: opts.outputs }), { ...opts, label });
 }
 
 export class SessionCache {

@@ -2,12 +2,11 @@
  * softprompt/web: the page's side. A SoftpromptWorker runs the model in a Web Worker (worker.ts);
  * files come from fetch, a file picker (File) or any ArrayBuffer. No Node built-ins.
  */
-import type { TrainEvent } from '../train/trainer.ts';
+import type { TrainEvent } from '../train/events.ts';
 import type { FileBytes, RequestMessage, Requests, RequestType, Responses, WorkerMessage } from './protocol.ts';
 
-export type { FileBytes, Requests, Responses } from './protocol.ts';
-export type { TrainEvent } from '../train/trainer.ts';
-export type { WebTrainOptions, WebMethod } from './core.ts';
+export type { FileBytes, Requests, Responses, WebTrainOptions, WebMethod } from './protocol.ts';
+export type { TrainEvent } from '../train/events.ts';
 
 /** The files of a Hugging Face model folder the worker reads (optional ones may be missing). */
 export const MODEL_FILES = { required: ['config.json', 'model.safetensors', 'tokenizer.json'], optional: ['tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json'] } as const;

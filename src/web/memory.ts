@@ -8,7 +8,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { SoftpromptError } from '../errors.ts';
-import { readHfConfig } from '../formats/hf_config.ts';
+import { readHfConfig } from '../formats/model_dir.ts';
 import { readSafetensorsHeader, readSafetensorsIndex } from '../formats/safetensors.ts';
 import type { SafetensorsHeader } from '../formats/safetensors.ts';
 

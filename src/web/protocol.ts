@@ -1,9 +1,34 @@
 /** Messages between the page (client.ts) and the training worker (worker.ts). */
-import type { TrainEvent } from '../train/trainer.ts';
-import type { WebTrainOptions } from './core.ts';
+import type { TrainEvent } from '../train/events.ts';
+import type { ScheduleKind } from '../train/schedule.ts';
 
 /** File name → bytes; a folder's files as the page fetched or picked them. */
 export type FileBytes = Record<string, ArrayBuffer | Uint8Array>;
+
+/** The --method values the page offers (multitask needs per-task data the demo does not have). */
+export type WebMethod = 'prompt-tuning' | 'p-tuning' | 'prefix-tuning';
+
+/** The `softprompt train` flags the page offers, by their library names; unset ones take TRAIN_DEFAULTS. */
+export interface WebTrainOptions {
+  train: string;
+  template: string;
+  verbalizer: Readonly<Record<string, string>>;
+  out: string;
+  lr?: number;
+  steps?: number;
+  epochs?: number;
+  method?: WebMethod;
+  virtualTokens?: number;
+  init?: string;
+  labelField?: string;
+  batchSize?: number;
+  seed?: number;
+  schedule?: ScheduleKind;
+  warmupSteps?: number;
+  weightDecay?: number;
+  maxGradNorm?: number;
+  maxTrainExamples?: number;
+}
 
 export interface Requests {
   /** Start onnxruntime-web: threads (1 unless the page is cross-origin isolated) and where its wasm files are served. */

@@ -2,16 +2,17 @@
  * The Web Worker: holds the model, trains and serves the page's requests so the page stays
  * responsive. Files arrive as bytes and live in the worker's memory file system.
  */
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { zipSync } from 'fflate';
+import { ADAPTER_ZIP_FILES, adapterZip } from '../adapter/archive.ts';
 import { readRecords } from '../data/readers.ts';
 import { createEngine } from '../infer/engine.ts';
 import type { Engine } from '../infer/engine.ts';
 import { setBackend } from '../runtime/session.ts';
 import { createWebBackend } from '../runtime/web_backend.ts';
-import { openModel, trainAdapter, WebError } from './core.ts';
-import type { WebModel } from './core.ts';
+import { loadModel } from '../pretrained/model.ts';
+import type { LoadedModel } from '../pretrained/model.ts';
+import { trainAdapter, WebError } from './core.ts';
 import { checkHeapBudget } from './memory.ts';
 import type { RequestMessage, Requests, Responses, WorkerMessage } from './protocol.ts';
 
@@ -23,15 +24,14 @@ interface WorkerScope {
 const scope = globalThis as unknown as WorkerScope;
 
 const ADAPTER_DIR = '/adapter';
-const ADAPTER_FILES = ['adapter_config.json', 'adapter_model.safetensors', 'softprompt.json'] as const;
 
-let model: WebModel | null = null;
+let model: LoadedModel | null = null;
 let engine: Engine | null = null;
 let engineHasAdapter = false;
 let trained = false;
 let running: AbortController | null = null;
 
-function needModel(): WebModel {
+function needModel(): LoadedModel {
   if (!model) throw new WebError('no model: send openModel first');
   return model;
 }
@@ -66,7 +66,7 @@ const handlers: { [K in keyof Requests]: (p: Requests[K]) => Promise<Responses[K
     const estimate = checkHeapBudget(p.dir);
     await engine?.close();
     engine = null;
-    model = await openModel(p.dir);
+    model = await loadModel(p.dir);
     const c = model.config;
     let parameters = 0;
     for (const name of model.weights.names()) parameters += model.weights.info(name).shape.reduce((a, b) => a * b, 1);
@@ -120,12 +120,7 @@ const handlers: { [K in keyof Requests]: (p: Requests[K]) => Promise<Responses[K
   },
   async zipAdapter() {
     if (!trained) throw new WebError('no adapter yet: train first');
-    const files: Record<string, Uint8Array> = {};
-    for (const f of ADAPTER_FILES) {
-      statSync(join(ADAPTER_DIR, f));
-      files[f] = readFileSync(join(ADAPTER_DIR, f)) as Uint8Array;
-    }
-    return { zip: zipSync(files, { level: 0 }) };
+    return { zip: adapterZip(Object.fromEntries(ADAPTER_ZIP_FILES.map((f) => [f, readFileSync(join(ADAPTER_DIR, f)) as Uint8Array]))) };
   },
 };
 

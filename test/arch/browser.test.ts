@@ -19,16 +19,21 @@ const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src');
 export const BROWSER_CORE: readonly string[] = [
   'errors.ts', 'tensor.ts',
   'graph/index.ts', 'graph/protobuf.ts', 'graph/onnx.ts', 'graph/autodiff.ts',
-  'formats/half.ts',
-  'runtime/backend.ts',
+  'formats/half.ts', 'formats/hf_config.ts', 'formats/gpt_config.ts', 'formats/decoder_config.ts', 'formats/safetensors_codec.ts', 'formats/weight_store.ts',
+  'runtime/backend.ts', 'runtime/web_backend.ts', 'runtime/session.ts',
   'models/registry.ts', 'models/gpt2.ts', 'models/decoder.ts', 'models/rope.ts', 'models/rope_scaling.ts', 'models/norms.ts', 'models/attention.ts', 'models/gpt_neox.ts', 'models/opt.ts', 'models/bloom.ts',
-  'data/template.ts', 'data/verbalizer.ts', 'data/encode.ts', 'data/collate.ts', 'data/demos.ts', 'data/split.ts', 'data/task_prompts.ts', 'data/token_batch.ts', 'data/rng.ts',
+  'models/alibi.ts', 'models/common.ts', 'models/fused_qkv.ts', 'models/types.ts',
+  'data/template.ts', 'data/verbalizer.ts', 'data/encode.ts', 'data/collate.ts', 'data/demos.ts', 'data/split.ts', 'data/task_prompts.ts', 'data/token_batch.ts', 'data/rng.ts', 'data/errors.ts', 'data/verbalizer_check.ts',
   'methods/factory.ts', 'methods/batch.ts', 'methods/program.ts', 'methods/init.ts', 'methods/loss.ts', 'methods/multitask.ts',
+  'methods/prompt_tuning.ts', 'methods/p_tuning.ts', 'methods/prefix_tuning.ts', 'methods/lstm.ts', 'methods/types.ts',
   'adapter/types.ts', 'adapter/meta.ts', 'adapter/peft_config.ts', 'adapter/encoder.ts', 'adapter/bytes.ts', 'adapter/prompt.ts', 'adapter/name.ts',
-  'eval/metrics.ts',
-  'infer/graphs.ts', 'infer/kv.ts', 'infer/sampling.ts', 'infer/text.ts', 'infer/types.ts',
-  'inspect/inspect.ts', 'inspect/compare.ts', 'inspect/vocab.ts',
-  'train/adamw.ts', 'train/schedule.ts', 'train/defaults.ts',
+  'adapter/archive.ts', 'adapter/errors.ts', 'adapter/finite.ts',
+  'eval/metrics.ts', 'eval/rank.ts', 'eval/score.ts', 'eval/index.ts',
+  'infer/graphs.ts', 'infer/kv.ts', 'infer/sampling.ts', 'infer/text.ts', 'infer/types.ts', 'infer/errors.ts', 'infer/generator.ts', 'infer/logprobs.ts',
+  'inspect/inspect.ts', 'inspect/compare.ts', 'inspect/vocab.ts', 'inspect/discretize.ts', 'inspect/errors.ts', 'inspect/format.ts', 'inspect/init_ref.ts', 'inspect/table.ts', 'inspect/vectors.ts',
+  'train/adamw.ts', 'train/schedule.ts', 'train/defaults.ts', 'train/events.ts',
+  // The page's side of softprompt/web (the worker still runs the Node-shaped core on shims).
+  'web/client.ts', 'web/protocol.ts',
 ];
 
 const NODE_ONLY = /^(node:|(fs|path|os|crypto|url|readline|child_process|stream|worker_threads)(\/.*)?$|onnxruntime-node$)/;
@@ -37,6 +42,9 @@ const NODE_ONLY = /^(node:|(fs|path|os|crypto|url|readline|child_process|stream|
 const browserOnly = (found: string[]): Plugin => ({
   name: 'browser-only',
   setup(b) {
+    // A dynamic import() is not a module-level import: it loads only when called (session.ts loads
+    // the ORT-node backend that way, after a browser build has set its own).
+    b.onResolve({ filter: /.*/ }, (a) => (a.kind === 'dynamic-import' ? { path: a.path, external: true } : undefined));
     b.onResolve({ filter: NODE_ONLY }, (a) => {
       found.push(`${a.path} (from ${a.importer.slice(SRC.length + 1)})`);
       return { path: a.path, external: true };

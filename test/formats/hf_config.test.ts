@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, FormatError, UnsupportedModelError } from '../../src/errors.ts';
-import { SUPPORTED_MODEL_TYPES, parseHfConfig, readHfConfig } from '../../src/formats/hf_config.ts';
+import { SUPPORTED_MODEL_TYPES, parseHfConfig } from '../../src/formats/hf_config.ts';
+import { readHfConfig } from '../../src/formats/model_dir.ts';
 import type { ModelConfig } from '../../src/formats/hf_config.ts';
 import { SHARED, STORIES, TINY_GPT2, TINY_LLAMA, assertThrowsWith, tempDir } from './helpers.ts';
 

@@ -14,7 +14,8 @@ import { SCALE_SHAPES } from '../../bench/llama_folder.ts';
 import { ConfigError } from '../../src/errors.ts';
 import type { RopeSpec } from '../../src/formats/decoder_config.ts';
 import type { BloomConfig, GptNeoxConfig } from '../../src/formats/gpt_config.ts';
-import { parseHfConfig, readHfConfig } from '../../src/formats/hf_config.ts';
+import { parseHfConfig } from '../../src/formats/hf_config.ts';
+import { readHfConfig } from '../../src/formats/model_dir.ts';
 import type { ModelConfig } from '../../src/formats/hf_config.ts';
 
 const DIR = fileURLToPath(new URL('../fixtures/hub_configs/', import.meta.url));

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FormatError } from '../../src/errors.ts';
-import { readHfConfig } from '../../src/formats/hf_config.ts';
+import { readHfConfig } from '../../src/formats/model_dir.ts';
 import { parseLlama2c, permuteRope, readLlama2c, readLlama2cTokenizer } from '../../src/formats/llama2c.ts';
 import { readSafetensors } from '../../src/formats/safetensors.ts';
 import { STORIES, assertSameBits, assertThrowsWith, tempDir } from './helpers.ts';

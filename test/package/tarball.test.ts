@@ -3,7 +3,9 @@
  * module nodenext, skipLibCheck false, types ["node"]) installs it offline, type-checks the
  * README's `## Use it from TypeScript` program and runs it under plain node (no tsx in the
  * project), and the accuracy it prints equals what the installed `softprompt eval` reports for the
- * adapter it saved. Also: the pack lists no test, bench, CI or docs-image files.
+ * adapter it saved. The browser entry `softprompt/web` resolves to the bundle, and its types check in a
+ * DOM project. Also: the pack lists no test, bench, CI or docs-image files, and no copy of
+ * onnxruntime-web's WASM (it comes from that dependency).
  *
  * Offline install: npm ci fills the npm cache with every tarball the repo's lockfile names, but not
  * with registry metadata, so resolving version ranges offline fails (ENOTCACHED). The fresh project
@@ -70,7 +72,8 @@ test('npm pack lists no test, bench, CI or docs-image files', () => {
   const bad = files.filter((f) => /^(test|bench|\.ci|\.tmp|runs|node_modules)\//.test(f) || /^docs\/.*\.(png|jpe?g|gif|svg|webp)$/.test(f) || f.startsWith('tsconfig'));
   assert.deepEqual(bad, []);
   const api = NO_API === false ? ['dist/src/index.js', 'dist/src/index.d.ts'] : [];
-  for (const f of ['package.json', 'README.md', 'bin/softprompt.js', 'dist/src/cli/main.js', ...api]) {
+  assert.deepEqual(files.filter((f) => /\.(wasm|map)$/.test(f)), [], 'the pack ships WASM or source maps');
+  for (const f of ['package.json', 'README.md', 'bin/softprompt.js', 'dist/src/cli/main.js', 'dist/web/softprompt.js', 'dist/web/worker.js', 'dist/src/web/client.d.ts', 'examples/browser/index.html', ...api]) {
     assert.ok(files.includes(f), `the pack lacks ${f}`);
   }
   assert.ok(!files.some((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')), 'the pack ships TypeScript sources');
@@ -140,6 +143,26 @@ test('the packed tarball installs offline in a fresh strict nodenext project; th
 
   run(process.execPath, [join(app, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], app);
   lap('tsc');
+
+  // softprompt/web: the export map names the bundle and worker, and its types check for a page (DOM lib).
+  const resolved = run(process.execPath, ['--input-type=module', '-e', "for (const s of ['softprompt/web', 'softprompt/web/worker.js']) console.log(import.meta.resolve(s))"], app).stdout.trim().split('\n');
+  assert.deepEqual(resolved.map((u) => fileURLToPath(u).slice(app.length)), ['/node_modules/softprompt/dist/web/softprompt.js', '/node_modules/softprompt/dist/web/worker.js']);
+  mkdirSync(join(app, 'web'));
+  writeFileSync(join(app, 'web', 'page.ts'), [
+    "import { SoftpromptWorker, MODEL_FILES, fetchFiles } from 'softprompt/web';",
+    "import type { WebTrainOptions } from 'softprompt/web';",
+    "const sp = await SoftpromptWorker.create({ workerUrl: new URL('softprompt/web/worker.js', import.meta.url), numThreads: 1 });",
+    "await sp.loadModel(await fetchFiles('/model/', MODEL_FILES.required));",
+    "const o: Omit<WebTrainOptions, 'out'> = { train: '/data/train.jsonl', template: '{text}', verbalizer: { a: ' a' }, steps: 2 };",
+    'export const steps: number = (await sp.train(o)).steps;',
+    '',
+  ].join('\n'));
+  writeFileSync(join(app, 'tsconfig.web.json'), JSON.stringify({
+    compilerOptions: { strict: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', lib: ['es2022', 'dom'], skipLibCheck: false, types: [], noEmit: true },
+    include: ['web'],
+  }));
+  run(process.execPath, [join(app, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.web.json'], app);
+  lap('softprompt/web');
 
   const data = join(SHARED, 'datasets', 'story_gender');
   const r = run(process.execPath, [join('out', 'example.js')], app, { ...env, MODEL: STORIES, DATA: data });

@@ -1,7 +1,9 @@
 /**
- * The large-model path, forced on tiny models with a zero threshold: every frozen weight (fused
- * q|k|v reordered ones too) lives in one external-data file per checkpoint, written once and
- * shared by all sessions, and the golden logits, losses, gradients and greedy ids (full recomputation and KV cache) are unchanged.
+ * The large-model path, forced on tiny models with a zero threshold. By default every frozen
+ * weight (fused q|k|v reordered ones too) is held once per process and fed to all sessions as a
+ * graph input; with 'file' it lives in one external-data file per checkpoint, written once and
+ * mapped by all sessions. Either way the golden logits, losses, gradients and greedy ids (full
+ * recomputation and KV cache) are unchanged.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -10,7 +12,9 @@ import type { Comparison } from '../../src/check/golden.ts';
 import { toOnnx } from '../../src/graph/onnx.ts';
 import { buildStepGraph } from '../../src/infer/graphs.ts';
 import { Generator } from '../../src/infer/generator.ts';
-import { setExternalDataThreshold } from '../../src/runtime/session.ts';
+import { heldBytes } from '../../src/runtime/held_weights.ts';
+import { compileGraph, setExternalDataThreshold, setLargeWeights } from '../../src/runtime/session.ts';
+import type { LargeWeights } from '../../src/runtime/session.ts';
 import { weightFileFor } from '../../src/runtime/weight_file.ts';
 import { GOLDEN } from '../helpers/paths.ts';
 import { goldenGenerationCases } from '../infer/fixtures.ts';
@@ -21,11 +25,21 @@ function assertAll(results: readonly Comparison[]): void {
 }
 
 before(() => setExternalDataThreshold(0));
-after(() => setExternalDataThreshold(undefined));
+after(() => {
+  setExternalDataThreshold(undefined);
+  setLargeWeights(undefined);
+});
 
-for (const name of ['tiny-llama', 'tiny-gpt2', 'tiny-gpt-neox'] as const) {
-  describe(`${name} through external data`, () => {
+/** float32 (generator) and float64 (golden checks) copies of each tensor, nothing more. */
+function distinctBytes(store: ReturnType<typeof loadGoldenCase>['model']['weights']): number {
+  return store.names().reduce((s, n) => s + store.info(n).shape.reduce((a, b) => a * b, 1) * (4 + 8), 0);
+}
+
+const runs: [string, LargeWeights][] = [['tiny-llama', 'inputs'], ['tiny-gpt2', 'inputs'], ['tiny-gpt-neox', 'inputs'], ['tiny-llama', 'file']];
+for (const [name, mode] of runs) {
+  describe(`${name} with weights held as ${mode}`, () => {
     const c = loadGoldenCase(GOLDEN, name);
+    before(() => setLargeWeights(mode));
 
     test('logits, losses and gradients of every method equal the golden files', async () => {
       for (const m of ['forward', 'prompt_tuning', 'p_tuning', 'prefix_tuning'] as const) assertAll(await checkMethod(c, m));
@@ -46,11 +60,29 @@ for (const name of ['tiny-llama', 'tiny-gpt2', 'tiny-gpt-neox'] as const) {
       }
     });
 
+    if (mode === 'inputs') {
+      test('each weight is held once, fed as an input, and models embed none of its bytes', async () => {
+        const store = c.model.weights;
+        const distinct = distinctBytes(store);
+        const held = heldBytes(store);
+        assert.ok(held > 0 && held <= distinct, `held ${held} B for ${distinct} B of distinct weights`);
+        const session = await compileGraph(buildStepGraph(c.model.config, store));
+        try {
+          assert.equal(heldBytes(store), held, 'a second graph on the checkpoint holds nothing new');
+          assert.ok(!session.inputNames.some((n) => n.endsWith('.weight') || n.endsWith('.weight.T')), 'weights are fed, not asked of callers');
+        } finally {
+          await session.release();
+        }
+        const bytes = toOnnx(buildStepGraph(c.model.config, store), { weightInputs: true });
+        assert.ok(bytes.length < distinct / 12 / 2, `the model is ${bytes.length} B: no weights embedded`);
+      });
+      return;
+    }
+
     test('each weight is written once, and models hold none of its bytes', () => {
       const store = c.model.weights;
       const f = weightFileFor(store);
-      // float32 (generator) and float64 (golden checks) copies of each tensor, nothing more.
-      const distinct = store.names().reduce((s, n) => s + store.info(n).shape.reduce((a, b) => a * b, 1) * (4 + 8), 0);
+      const distinct = distinctBytes(store);
       assert.ok(f.size > 0, 'the weights went to the external file');
       assert.ok(f.size <= distinct + 2 * store.names().length * 4096, `file ${f.size} B for ${distinct} B of distinct weights`);
       const before = f.size;

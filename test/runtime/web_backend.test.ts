@@ -30,7 +30,7 @@ function noteOps(g: Graph): void {
 describe('onnxruntime-web backend (WASM, 1 thread)', () => {
   let previous: Backend;
   before(async () => {
-    previous = getBackend();
+    previous = await getBackend();
     setBackend(await createWebBackend({ numThreads: 1 }));
   });
   after(() => setBackend(previous));
@@ -38,7 +38,7 @@ describe('onnxruntime-web backend (WASM, 1 thread)', () => {
   for (const name of GOLDEN_CASES) {
     test(`${name}: a prompt-tuning step matches the golden logits, loss and gradient; inference graphs compile`, async () => {
       const c = loadGoldenCase(GOLDEN, name);
-      assert.match(getBackend().name, /onnxruntime-web \(wasm, 1 thread\)/);
+      assert.match((await getBackend()).name, /onnxruntime-web \(wasm, 1 thread\)/);
       const results = await checkMethod(c, 'prompt_tuning');
       assert.equal(results.length, 3);
       for (const r of results) assert.ok(r.ok, `${r.case} ${r.quantity}: error ${r.error} exceeds ${r.tolerance}`);

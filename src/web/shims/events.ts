@@ -26,4 +26,6 @@ export class EventEmitter {
     return this.#listeners.get(name)?.length ?? 0;
   }
 }
-export default { EventEmitter };
+/** Node's listener-count warning does not exist in the browser. */
+export function setMaxListeners(): void {}
+export default { EventEmitter, setMaxListeners };

@@ -109,6 +109,16 @@ export function rmSync(p: string, o?: { recursive?: boolean; force?: boolean }):
   for (const k of [...dirs]) if (k.startsWith(prefix)) dirs.delete(k);
   dirs.delete(r);
 }
+export function unlinkSync(p: string): void {
+  need(p, 'unlink');
+  files.delete(resolve(p));
+}
+let tempCount = 0;
+export function mkdtempSync(prefix: string): string {
+  const p = `${prefix}${(++tempCount).toString(36).padStart(6, '0')}`;
+  mkdirSync(p, { recursive: true });
+  return resolve(p);
+}
 export function renameSync(from: string, to: string): void {
   const a = resolve(from);
   const b = resolve(to);
@@ -207,6 +217,6 @@ export function accessSync(p: string): void {
 }
 
 export default {
-  existsSync, statSync, lstatSync, readFileSync, writeFileSync, appendFileSync, mkdirSync, readdirSync, rmSync, renameSync,
+  existsSync, statSync, lstatSync, readFileSync, writeFileSync, appendFileSync, mkdirSync, readdirSync, rmSync, renameSync, unlinkSync, mkdtempSync,
   copyFileSync, openSync, writeSync, fsyncSync, closeSync, fstatSync, readSync, createReadStream, promises, constants, accessSync,
 };

@@ -9,7 +9,17 @@ export function tmpdir(): string {
   return '/tmp';
 }
 export const EOL = '\n';
-export default { endianness, availableParallelism, tmpdir, EOL };
+/** The 32-bit WASM heap: what a worker may hold at most (web/memory.ts refuses larger models first). */
+export function totalmem(): number {
+  return 4 * 2 ** 30;
+}
+export function freemem(): number {
+  return 4 * 2 ** 30;
+}
+export function hostname(): string {
+  return 'browser';
+}
+export default { endianness, availableParallelism, tmpdir, EOL, totalmem, freemem, hostname };
 export function homedir(): string {
   return '/';
 }

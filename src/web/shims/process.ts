@@ -10,6 +10,13 @@ export const process = {
   stderr: { isTTY: false, columns: 80, write: (s: string): boolean => (console.warn(s), true) },
   exitCode: 0 as number | undefined,
   on: (): void => {},
+  off: (): void => {},
+  // The trainer's run lock checks whether a holder is alive; a page has no other processes.
+  kill: (): never => {
+    throw Object.assign(new Error('no such process'), { code: 'ESRCH' });
+  },
+  // The memory check's figure; the worker's own check (web/memory.ts) bounds the 4 GiB WASM heap.
+  memoryUsage: Object.assign(() => ({ rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 }), { rss: (): number => 0 }),
 };
 export default process;
 /** Node's setImmediate (the generator yields with it between decoding steps). */
