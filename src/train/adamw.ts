@@ -18,6 +18,9 @@ import { SoftpromptError } from '../errors.ts';
 import type { Tensor } from '../tensor.ts';
 import { TRAIN_DEFAULTS } from './defaults.ts';
 
+/** torch.optim.AdamW's default weight decay. */
+const TORCH_WEIGHT_DECAY = 0.01;
+
 export class OptimizerError extends SoftpromptError {}
 
 /** A trainable tensor: its data array is updated in place. A Tensor also gives its shape to checks. */
@@ -86,7 +89,8 @@ export class AdamW {
   constructor(params: NamedArrays, opts: AdamWOptions) {
     const betas = opts.betas ?? [TRAIN_DEFAULTS.beta1, TRAIN_DEFAULTS.beta2];
     const eps = opts.eps ?? TRAIN_DEFAULTS.adamEps;
-    const weightDecay = opts.weightDecay ?? TRAIN_DEFAULTS.weightDecay;
+    // torch.optim.AdamW's own default; the training recipe's (TRAIN_DEFAULTS, 0) is passed by the trainer.
+    const weightDecay = opts.weightDecay ?? TORCH_WEIGHT_DECAY;
     checkNumber('lr', opts.lr, (x) => Number.isFinite(x) && x >= 0, 'a finite number >= 0');
     betas.forEach((b, i) => checkNumber(`betas[${i}]`, b, (x) => x >= 0 && x < 1, 'in [0, 1)'));
     checkNumber('eps', eps, (x) => Number.isFinite(x) && x >= 0, 'a finite number >= 0');

@@ -184,7 +184,7 @@ async function trainLocked(
     const t = params[p.name];
     if (!t || t.data.length !== p.shape.reduce((a, b) => a * b, 1)) throw new TrainingError(`${method.kind}: initial value of "${p.name}" is missing or not [${p.shape.join(', ')}]`);
   }
-  const opt = new AdamW(params, { lr: opts.lr, ...(opts.betas ? { betas: opts.betas } : {}), ...(opts.eps !== undefined ? { eps: opts.eps } : {}), ...(opts.weightDecay !== undefined ? { weightDecay: opts.weightDecay } : {}) });
+  const opt = new AdamW(params, { lr: opts.lr, ...(opts.betas ? { betas: opts.betas } : {}), ...(opts.eps !== undefined ? { eps: opts.eps } : {}), weightDecay: opts.weightDecay ?? TRAIN_DEFAULTS.weightDecay });
   if (ck) opt.importState(ck.optimizer);
   if (ck) log.truncateAfter(state.step);
   else log.reset();
