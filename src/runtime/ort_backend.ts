@@ -4,35 +4,11 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { SoftpromptError } from '../errors.ts';
-import type { DType, Tensor } from '../tensor.ts';
-import { tensor } from '../tensor.ts';
+import type { Tensor } from '../tensor.ts';
 import type { Backend, CompiledSession, SessionOptions } from './backend.ts';
+import { ORT_TYPE, runOrt } from './ort_tensors.ts';
 
 export class RuntimeError extends SoftpromptError {}
-
-const ORT_TYPE: Record<DType, ort.Tensor.Type> = {
-  float32: 'float32',
-  float64: 'float64',
-  int64: 'int64',
-  int32: 'int32',
-  bool: 'bool',
-};
-
-function toOrt(t: Tensor): ort.Tensor {
-  return new ort.Tensor(ORT_TYPE[t.dtype], t.data, t.shape as number[]);
-}
-
-function fromOrt(name: string, t: ort.Tensor): Tensor {
-  const shape = t.dims as readonly number[];
-  switch (t.type) {
-    case 'float32': return tensor('float32', shape, t.data as Float32Array);
-    case 'float64': return tensor('float64', shape, t.data as Float64Array);
-    case 'int64': return tensor('int64', shape, t.data as BigInt64Array);
-    case 'int32': return tensor('int32', shape, t.data as Int32Array);
-    case 'bool': return tensor('bool', shape, t.data as Uint8Array);
-    default: throw new RuntimeError(`output "${name}" has unsupported type ${t.type}`);
-  }
-}
 
 class OrtSession implements CompiledSession {
   constructor(private readonly session: ort.InferenceSession, private readonly label: string) {}
@@ -45,22 +21,14 @@ class OrtSession implements CompiledSession {
   }
 
   async run(feeds: Readonly<Record<string, Tensor>>, fetches?: readonly string[]): Promise<Record<string, Tensor>> {
-    const ortFeeds: Record<string, ort.Tensor> = {};
-    for (const name of this.session.inputNames) {
-      const t = feeds[name];
-      if (!t) throw new RuntimeError(`${this.label}: missing feed "${name}" (inputs: ${this.session.inputNames.join(', ')})`);
-      ortFeeds[name] = toOrt(t);
-    }
-    let result: ort.InferenceSession.OnnxValueMapType;
-    try {
-      result = fetches ? await this.session.run(ortFeeds, [...fetches]) : await this.session.run(ortFeeds);
-    } catch (e) {
-      const shapes = Object.entries(feeds).map(([k, t]) => `${k}:${t.dtype}[${t.shape.join(',')}]`).join(' ');
-      throw new RuntimeError(`${this.label}: run failed (${(e as Error).message}); feeds ${shapes}`);
-    }
-    const out: Record<string, Tensor> = {};
-    for (const [k, v] of Object.entries(result)) out[k] = fromOrt(k, v as ort.Tensor);
-    return out;
+    const session = this.session;
+    return runOrt({
+      label: this.label,
+      inputNames: session.inputNames,
+      toOrt: (t) => new ort.Tensor(ORT_TYPE[t.dtype], t.data, t.shape as number[]),
+      run: (f, names) => (names ? session.run(f, names) : session.run(f)),
+      fail: (m) => new RuntimeError(m),
+    }, feeds, fetches);
   }
 
   async release(): Promise<void> {

@@ -10,9 +10,9 @@
  */
 import * as ort from 'onnxruntime-web/wasm';
 import { SoftpromptError } from '../errors.ts';
-import type { DType, Tensor } from '../tensor.ts';
-import { tensor } from '../tensor.ts';
+import type { Tensor } from '../tensor.ts';
 import type { Backend, CompiledSession, SessionOptions } from './backend.ts';
+import { ORT_TYPE, runOrt } from './ort_tensors.ts';
 
 export class WebRuntimeError extends SoftpromptError {}
 
@@ -29,26 +29,6 @@ export interface WebBackendOptions {
 
 type OrtModule = typeof ort;
 
-const ORT_TYPE: Record<DType, ort.Tensor.Type> = {
-  float32: 'float32',
-  float64: 'float64',
-  int64: 'int64',
-  int32: 'int32',
-  bool: 'bool',
-};
-
-function fromOrt(label: string, name: string, t: ort.Tensor): Tensor {
-  const shape = t.dims as readonly number[];
-  switch (t.type) {
-    case 'float32': return tensor('float32', shape, t.data as Float32Array);
-    case 'float64': return tensor('float64', shape, t.data as Float64Array);
-    case 'int64': return tensor('int64', shape, t.data as BigInt64Array);
-    case 'int32': return tensor('int32', shape, t.data as Int32Array);
-    case 'bool': return tensor('bool', shape, t.data as Uint8Array);
-    default: throw new WebRuntimeError(`${label}: output "${name}" has unsupported type ${t.type}`);
-  }
-}
-
 class WebSession implements CompiledSession {
   constructor(private readonly mod: OrtModule, private readonly session: ort.InferenceSession, private readonly label: string) {}
 
@@ -63,22 +43,14 @@ class WebSession implements CompiledSession {
     // A single-threaded WASM run settles through microtasks only; without this a worker busy
     // training would never see its next message (an abort) until the whole run ends.
     await yieldToEventLoop();
-    const ortFeeds: Record<string, ort.Tensor> = {};
-    for (const name of this.session.inputNames) {
-      const t = feeds[name];
-      if (!t) throw new WebRuntimeError(`${this.label}: missing feed "${name}" (inputs: ${this.session.inputNames.join(', ')})`);
-      ortFeeds[name] = new this.mod.Tensor(ORT_TYPE[t.dtype], t.data, t.shape as number[]);
-    }
-    let result: ort.InferenceSession.OnnxValueMapType;
-    try {
-      result = fetches ? await this.session.run(ortFeeds, [...fetches]) : await this.session.run(ortFeeds);
-    } catch (e) {
-      const shapes = Object.entries(feeds).map(([k, t]) => `${k}:${t.dtype}[${t.shape.join(',')}]`).join(' ');
-      throw new WebRuntimeError(`${this.label}: run failed (${(e as Error).message}); feeds ${shapes}`);
-    }
-    const out: Record<string, Tensor> = {};
-    for (const [k, v] of Object.entries(result)) out[k] = fromOrt(this.label, k, v as ort.Tensor);
-    return out;
+    const { session, mod } = this;
+    return runOrt({
+      label: this.label,
+      inputNames: session.inputNames,
+      toOrt: (t) => new mod.Tensor(ORT_TYPE[t.dtype], t.data, t.shape as number[]),
+      run: (f, names) => (names ? session.run(f, names) : session.run(f)),
+      fail: (m) => new WebRuntimeError(m),
+    }, feeds, fetches);
   }
 
   async release(): Promise<void> {
