@@ -2,9 +2,10 @@
  * docs/seeds.md's tables from docs/seeds_results.jsonl (scripts/seeds.sh) and docs/seeds_hard.jsonl
  * (scripts/hard_prompts.sh): per task, one row per recipe with its per-seed accuracies, median,
  * mean, worst seed and mean training wall time.
- *   node --import tsx scripts/seeds_table.ts
+ *   node --import tsx scripts/seeds_table.ts           (prints them)
+ *   node --import tsx scripts/seeds_table.ts --write   (replaces docs/seeds.md's TABLES and TARGETS blocks)
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
 interface Row { task: string; recipe: string; seed: number; accuracy: number; train_s: number }
 interface Hard { task: string; template: string; shots: [number, number][] }
@@ -18,10 +19,11 @@ const median = (xs: number[]): number => {
 };
 const f1 = (x: number): string => x.toFixed(1);
 
+const tables: string[] = [];
 for (const task of [...new Set(rows.map((r) => r.task))]) {
-  console.log(`\n### ${task}\n`);
-  console.log('| recipe | seed 0 | 1 | 2 | 3 | 4 | median | mean | worst | train s (mean) |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  tables.push(`\n### ${task}\n`);
+  tables.push('| recipe | seed 0 | 1 | 2 | 3 | 4 | median | mean | worst | train s (mean) |');
+  tables.push('|---|---|---|---|---|---|---|---|---|---|');
   for (const recipe of [...new Set(rows.filter((r) => r.task === task).map((r) => r.recipe))]) {
     // The last measurement of each seed counts (a rerun replaces an earlier one).
     const bySeed = new Map<number, Row>();
@@ -29,17 +31,18 @@ for (const task of [...new Set(rows.map((r) => r.task))]) {
     const accs = [...bySeed.values()].map((r) => r.accuracy);
     const cells = [0, 1, 2, 3, 4].map((s) => (bySeed.has(s) ? f1(bySeed.get(s)!.accuracy) : '–'));
     const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
-    console.log(`| ${recipe} | ${cells.join(' | ')} | ${f1(median(accs))} | ${f1(mean(accs))} | ${f1(Math.min(...accs))} | ${mean([...bySeed.values()].map((r) => r.train_s)).toFixed(0)} |`);
+    tables.push(`| ${recipe} | ${cells.join(' | ')} | ${f1(median(accs))} | ${f1(mean(accs))} | ${f1(Math.min(...accs))} | ${mean([...bySeed.values()].map((r) => r.train_s)).toFixed(0)} |`);
   }
   for (const h of hard.filter((x) => x.task === task)) {
-    console.log(`\nBest hard prompt \`${JSON.stringify(h.template)}\`: ${h.shots.map(([k, a]) => `${k}-shot ${f1(a)}`).join(', ')}.`);
+    tables.push(`\nBest hard prompt \`${JSON.stringify(h.template)}\`: ${h.shots.map(([k, a]) => `${k}-shot ${f1(a)}`).join(', ')}.`);
   }
 }
 
 // The issue's targets, per task: new-default median ≥ stand-in median + 3, worst ≥ stand-in median,
 // median ≥ best hard prompt (0- or 4-shot) + 5.
-console.log('\n| task | stand-in median | new median | ≥ +3? | new worst | ≥ stand-in median? | best hard prompt | ≥ +5? | seeds (stand-in / new) |');
-console.log('|---|---|---|---|---|---|---|---|---|');
+const targets: string[] = [];
+targets.push('| task | stand-in median | new median | ≥ +3? | new worst | ≥ stand-in median? | best hard prompt | ≥ +5? | seeds (stand-in / new) |');
+targets.push('|---|---|---|---|---|---|---|---|---|');
 for (const task of [...new Set(rows.map((r) => r.task))]) {
   const accs = (recipe: string): number[] => [...new Map(rows.filter((r) => r.task === task && r.recipe === recipe).map((r) => [r.seed, r.accuracy])).values()];
   const pe = accs('peft-standin');
@@ -48,5 +51,15 @@ for (const task of [...new Set(rows.map((r) => r.task))]) {
   const h = hard.filter((x) => x.task === task).flatMap((x) => x.shots.map(([, a]) => a));
   const hb = h.length ? Math.max(...h) : NaN;
   const yes = (b: boolean): string => (b ? 'yes' : '**no**');
-  console.log(`| ${task} | ${f1(median(pe))} | ${f1(median(nw))} | ${yes(median(nw) >= median(pe) + 3)} | ${f1(Math.min(...nw))} | ${yes(Math.min(...nw) >= median(pe))} | ${Number.isNaN(hb) ? '–' : f1(hb)} | ${Number.isNaN(hb) ? '–' : yes(median(nw) >= hb + 5)} | ${pe.length} / ${nw.length} |`);
+  targets.push(`| ${task} | ${f1(median(pe))} | ${f1(median(nw))} | ${yes(median(nw) >= median(pe) + 3)} | ${f1(Math.min(...nw))} | ${yes(Math.min(...nw) >= median(pe))} | ${Number.isNaN(hb) ? '–' : f1(hb)} | ${Number.isNaN(hb) ? '–' : yes(median(nw) >= hb + 5)} | ${pe.length} / ${nw.length} |`);
 }
+
+const DOC = 'docs/seeds.md';
+/** Replaces the text between `<!-- NAME -->` and `<!-- /NAME -->` in the doc. */
+const fill = (doc: string, name: string, body: string[]): string => {
+  const re = new RegExp(`<!-- ${name} -->[\\s\\S]*?<!-- /${name} -->`);
+  if (!re.test(doc)) throw new Error(`${DOC}: no <!-- ${name} --> … <!-- /${name} --> block`);
+  return doc.replace(re, () => `<!-- ${name} -->\n${body.join('\n').trim()}\n<!-- /${name} -->`);
+};
+if (process.argv.includes('--write')) writeFileSync(DOC, fill(fill(readFileSync(DOC, 'utf8'), 'TABLES', tables), 'TARGETS', targets));
+else console.log(`${tables.join('\n')}\n\n${targets.join('\n')}`);
