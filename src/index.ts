@@ -362,9 +362,15 @@ export interface TrainedAdapter {
   readonly metrics: TrainResultSummary;
 }
 
-/** A records array as a JSONL file in `dir` (the trainer streams files). */
-function splitFile(data: string | Example[], dir: string, name: string): string {
+/**
+ * A records array as a JSONL file in the run folder's data/ (the trainer streams files). The path
+ * is the same on every call for that run folder, so `resume: true` with the same records matches
+ * the run's recipe and data hash.
+ */
+function splitFile(data: string | Example[], out: string, name: string): string {
   if (typeof data === 'string') return data;
+  const dir = join(out, 'data');
+  mkdirSync(dir, { recursive: true });
   const path = join(dir, `${name}.jsonl`);
   writeFileSync(path, data.map((r) => JSON.stringify(r)).join('\n') + '\n');
   return path;
@@ -388,15 +394,14 @@ function readJsonText(text: string, where: string): unknown {
 /** Trains an adapter for `model` (PEFT's get_peft_model + Trainer in one call). */
 export async function train(model: Model, opts: TrainOptions): Promise<TrainedAdapter> {
   const out = resolve(opts.out ?? mkdtempSync(join(tmpdir(), 'softprompt-run-')));
-  const dataDir = mkdtempSync(join(tmpdir(), 'softprompt-data-'));
   const instruction = opts.instruction;
   const template = new Template(opts.taskTemplates ? Object.values(opts.taskTemplates)[0]! : opts.template, { source: 'template', ...(instruction !== undefined ? { instruction } : {}) });
   const taskVerbalizers = opts.taskVerbalizers ? new Map(Object.entries(opts.taskVerbalizers).map(([t, v]) => [t, new Verbalizer(v, `taskVerbalizers.${t}`)])) : null;
   const run = await runTraining({
     ...opts,
     model: stateOf(model).loaded,
-    train: splitFile(opts.train, dataDir, 'train'),
-    validation: opts.validation === undefined ? undefined : splitFile(opts.validation, dataDir, 'validation'),
+    train: splitFile(opts.train, out, 'train'),
+    validation: opts.validation === undefined ? undefined : splitFile(opts.validation, out, 'validation'),
     template,
     taskTemplates: opts.taskTemplates ? new Map(Object.entries(opts.taskTemplates)) : null,
     verbalizer: taskVerbalizers ? [...taskVerbalizers.values()][0]! : verbalizerOf(opts.verbalizer, 'verbalizer'),

@@ -163,6 +163,24 @@ describe('public API', () => {
     await assert.rejects(evaluate(model, adapter, join(DATA, 'validation.jsonl'), { signal: AbortSignal.abort() }), SoftpromptError);
   });
 
+  test('records in memory: an aborted run resumes with `resume: true` and ends with the uninterrupted losses', async () => {
+    const records = readFileSync(join(DATA, 'train.jsonl'), 'utf8').trim().split('\n').slice(0, 32).map((l) => JSON.parse(l) as { text: string; label: string });
+    const opts = { train: records, template: TEMPLATE, verbalizer: VERBALIZER, steps: 4, batchSize: 8, seed: 0 };
+    const lossesOf = (into: number[]) => (e: TrainEvent): void => { if (e.kind === 'step') into.push(e.loss); };
+    const whole: number[] = [];
+    await train(model, { ...opts, out: join(tmp, 'records-whole'), onEvent: lossesOf(whole) });
+    const ac = new AbortController();
+    const first: number[] = [];
+    await assert.rejects(
+      train(model, { ...opts, out: join(tmp, 'records-cut'), signal: ac.signal, onEvent: (e) => { lossesOf(first)(e); if (e.kind === 'step' && e.step === 2) ac.abort(); } }),
+      TrainingError,
+    );
+    const rest: number[] = [];
+    const resumed = await train(model, { ...opts, out: join(tmp, 'records-cut'), resume: true, onEvent: lossesOf(rest) });
+    assert.equal(resumed.metrics.steps, 4);
+    assert.deepEqual([...first, ...rest], whole);
+  });
+
   test('the CLI flags default to DEFAULTS.train (one set of defaults)', () => {
     const opts = new Map(trainCommand().options.map((o) => [o.attributeName(), o.defaultValue as unknown]));
     const d = DEFAULTS.train;
