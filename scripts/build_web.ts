@@ -5,9 +5,8 @@
  * not copied: they come from that dependency (the demo server serves them beside the bundle; an app
  * serves them itself and passes wasmPaths), so the package does not ship them twice.
  *
- * Node built-ins that the core still imports at module level are replaced by the shims in
- * src/web/shims/ (an in-memory file system and friends); the build prints which modules pulled
- * each one in, so the list shrinks to nothing as the core becomes browser-safe.
+ * The worker installs the browser's host (src/web/host/: an in-memory file system, POSIX paths,
+ * sha256), and the core reaches files only through it, so no Node built-in enters the bundle.
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -17,27 +16,23 @@ import * as esbuild from 'esbuild';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'dist', 'web');
 const shims = join(root, 'src', 'web', 'shims');
-const SHIM: Record<string, string> = {
-  fs: 'fs.ts', 'fs/promises': 'fs.ts', path: 'path.ts', os: 'os.ts', crypto: 'crypto.ts', readline: 'readline.ts',
-  child_process: 'unavailable.ts', url: 'unavailable.ts', stream: 'unavailable.ts', events: 'events.ts', process: 'process.ts', 'stream/promises': 'unavailable.ts', 'onnxruntime-node': 'unavailable.ts',
-};
-const used = new Map<string, Set<string>>();
 
-const nodeShims: esbuild.Plugin = {
-  name: 'node-shims',
+/**
+ * The core reaches Node's built-ins only through host.ts (the worker installs the memory host), so
+ * a built-in in the bundle is a bug: the build fails naming the module that imports it.
+ */
+const browserOnly: esbuild.Plugin = {
+  name: 'browser-only',
   setup(b) {
-    // Hub downloads are Node-only (the page fetches files itself); hyparquet gains the Node-only name it lacks.
+    // Hub downloads are Node-only (the page fetches files itself).
     b.onResolve({ filter: /^@huggingface\/hub$/ }, () => ({ path: join(shims, 'unavailable.ts') }));
+    // The ORT-node backend: session.ts imports it only when no backend was set (the worker sets the web one first).
+    b.onResolve({ filter: /ort_backend\.ts$/ }, () => ({ path: join(shims, 'unavailable.ts') }));
+    // hyparquet gains the Node-only name it lacks.
     b.onResolve({ filter: /^hyparquet$/ }, (args) => (args.importer === join(shims, 'hyparquet.ts') ? undefined : { path: join(shims, 'hyparquet.ts') }));
-    b.onResolve({ filter: /^(node:.*|onnxruntime-node|fs|fs\/promises|path|os|crypto|readline|child_process|url|stream|stream\/promises|events|process)$/ }, (args) => {
-      const name = args.path.replace(/^node:/, '');
-      const file = SHIM[name];
-      if (!file) return { errors: [{ text: `${args.path} (imported by ${args.importer}) has no browser shim` }] };
-      const who = used.get(args.path) ?? new Set<string>();
-      who.add(args.importer.replace(`${root}/`, ''));
-      used.set(args.path, who);
-      return { path: join(shims, file) };
-    });
+    b.onResolve({ filter: /^(node:.*|onnxruntime-node|fs|fs\/promises|path|os|crypto|readline|child_process|url|stream|stream\/promises|events|process|worker_threads)$/ }, (args) => ({
+      errors: [{ text: `${args.path} (imported by ${args.importer.replace(`${root}/`, '')}): the browser core reaches Node's built-ins only through host.ts` }],
+    }));
   },
 };
 
@@ -52,15 +47,14 @@ export async function buildWeb(opts: { quiet?: boolean } = {}): Promise<string> 
     sourcemap: true,
     // The ORT build that loads its .mjs/.wasm from env.wasm.wasmPaths (copied beside the bundle).
     conditions: ['onnxruntime-web-use-extern-wasm'],
-    plugins: [nodeShims],
+    plugins: [browserOnly],
     inject: [join(shims, 'process.ts')],
     logLevel: opts.quiet ? 'error' : 'warning',
     metafile: true,
   };
   await esbuild.build({ ...common, entryPoints: { worker: join(root, 'src', 'web', 'worker.ts') }, outdir: out });
   await esbuild.build({ ...common, entryPoints: { softprompt: join(root, 'src', 'web', 'client.ts') }, outdir: out });
-  if (!opts.quiet) for (const [m, who] of used) console.log(`shimmed ${m}: ${[...who].sort().join(', ')}`);
-  console.log(`built ${out} (${used.size} Node built-ins shimmed${opts.quiet ? '; npm run build:web lists who imports them' : ''})`);
+  console.log(`built ${out}`);
   return out;
 }
 

@@ -6,10 +6,15 @@
  * Shaped after PEFT (`get_peft_model` → train, `save_pretrained`, `PeftModel.from_pretrained`) and
  * transformers.js (`from_pretrained` with a progress callback). Every long call takes an AbortSignal.
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+// Node's file system, paths and hashing for the core (host.ts).
+import './host_node.ts';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { AdapterFiles } from './adapter/archive.ts';
+import { openAdapterFiles } from './adapter/files.ts';
 import { loadAdapterDir } from './adapter/load.ts';
+import { writeFileAtomic } from './formats/atomic.ts';
 import { parseSoftpromptMeta } from './adapter/meta.ts';
 import { adapterPrompt, adapterPromptSpec } from './adapter/prompt.ts';
 import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, SOFTPROMPT_FILE } from './adapter/types.ts';
@@ -202,31 +207,26 @@ export interface Adapter {
   readonly numVirtualTokens: number;
   readonly config: PeftConfigJson;
   readonly spec: PromptSpec;
-  /** The folder holding its files. */
+  /** The folder (or .zip) holding its files. */
   readonly source: string;
 }
 
-function readJson(path: string): unknown {
-  try {
-    return JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new FormatError(path, `is not readable JSON (${e instanceof Error ? e.message : String(e)})`);
-  }
+function jsonOf(files: AdapterFiles, name: string): unknown {
+  return readJsonText(files.text(name), files.path(name));
 }
 
-function adapterFromDir(dir: string): Adapter {
-  const root = resolve(dir);
-  const configPath = join(root, ADAPTER_CONFIG_FILE);
-  if (!existsSync(configPath)) throw new FormatError(configPath, `not found: a PEFT adapter folder needs ${ADAPTER_CONFIG_FILE} beside ${ADAPTER_WEIGHTS_FILE}`);
-  if (!existsSync(join(root, ADAPTER_WEIGHTS_FILE))) throw new FormatError(join(root, ADAPTER_WEIGHTS_FILE), 'not found: the adapter has no weights');
-  const config = readJson(configPath) as PeftConfigJson;
+/** The adapter in a folder or a .zip of one (the browser page's download). */
+function adapterFromFiles(where: string): Adapter {
+  const files = openAdapterFiles(where);
+  if (!files.has(ADAPTER_CONFIG_FILE)) throw new FormatError(files.path(ADAPTER_CONFIG_FILE), `not found: a PEFT adapter needs ${ADAPTER_CONFIG_FILE} beside ${ADAPTER_WEIGHTS_FILE}`);
+  if (!files.has(ADAPTER_WEIGHTS_FILE)) throw new FormatError(files.path(ADAPTER_WEIGHTS_FILE), 'not found: the adapter has no weights');
+  const config = jsonOf(files, ADAPTER_CONFIG_FILE) as PeftConfigJson;
   const peftType = config.peft_type as PeftMethod;
   if (!['PROMPT_TUNING', 'P_TUNING', 'PREFIX_TUNING', 'MULTITASK_PROMPT_TUNING'].includes(peftType)) {
-    throw new AdapterError(configPath, 'peft_type', `is ${JSON.stringify(config.peft_type)}; softprompt runs PROMPT_TUNING, P_TUNING, PREFIX_TUNING and MULTITASK_PROMPT_TUNING`);
+    throw new AdapterError(files.path(ADAPTER_CONFIG_FILE), 'peft_type', `is ${JSON.stringify(config.peft_type)}; softprompt runs PROMPT_TUNING, P_TUNING, PREFIX_TUNING and MULTITASK_PROMPT_TUNING`);
   }
-  const metaPath = join(root, SOFTPROMPT_FILE);
-  const meta: SoftpromptMeta | null = existsSync(metaPath) ? parseSoftpromptMeta(readJson(metaPath), metaPath) : null;
-  const p = adapterPrompt({ dir: root, meta });
+  const meta: SoftpromptMeta | null = files.has(SOFTPROMPT_FILE) ? parseSoftpromptMeta(jsonOf(files, SOFTPROMPT_FILE), files.path(SOFTPROMPT_FILE)) : null;
+  const p = adapterPrompt({ dir: files.root, meta });
   const taskPrompts = Object.fromEntries(
     [...p.taskPrompts].map(([t, tp]) => [t, { ...(tp.template ? { template: tp.template.source } : {}), ...(tp.verbalizer ? { verbalizer: verbalizerEntries(tp.verbalizer) } : {}) }]),
   );
@@ -234,7 +234,7 @@ function adapterFromDir(dir: string): Adapter {
     peftType,
     numVirtualTokens: config.num_virtual_tokens,
     config,
-    source: root,
+    source: files.root,
     spec: {
       ...(p.template ? { template: p.template.source } : {}),
       ...(p.template?.instruction !== undefined ? { instruction: p.template.instruction } : {}),
@@ -246,25 +246,20 @@ function adapterFromDir(dir: string): Adapter {
   };
 }
 
-/** Loads an adapter from a folder or a Hub repository id (PEFT's files, plus softprompt.json when there). */
+/** Loads an adapter from a folder, a .zip of one, or a Hub repository id (PEFT's files, plus softprompt.json when there). */
 export async function loadAdapter(dirOrHubId: string, opts: Omit<LoadModelOptions, 'onProgress'> & { onProgress?: (e: LoadProgress) => void } = {}): Promise<Adapter> {
   checkSignal(opts.signal, 'loading');
-  if (!existsSync(dirOrHubId) && looksLikeHubId(dirOrHubId)) return adapterFromDir(await downloadAdapter(dirOrHubId, await hubFor(opts)));
-  return adapterFromDir(dirOrHubId);
+  if (!existsSync(dirOrHubId) && looksLikeHubId(dirOrHubId)) return adapterFromFiles(await downloadAdapter(dirOrHubId, await hubFor(opts)));
+  return adapterFromFiles(dirOrHubId);
 }
 
 /** Writes `adapter`'s files (PEFT's two, and softprompt.json) into `dir`, as save_pretrained does. */
 export async function saveAdapter(adapter: Adapter, dir: string): Promise<void> {
   const out = resolve(dir);
   if (out === adapter.source) return;
+  const files = openAdapterFiles(adapter.source);
   mkdirSync(out, { recursive: true });
-  for (const f of [ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, SOFTPROMPT_FILE]) {
-    const from = join(adapter.source, f);
-    if (!existsSync(from)) continue;
-    const tmp = join(out, `.${f}.${process.pid}.tmp`);
-    copyFileSync(from, tmp);
-    renameSync(tmp, join(out, f));
-  }
+  for (const f of [ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, SOFTPROMPT_FILE]) if (files.has(f)) writeFileAtomic(join(out, f), [files.bytes(f)]);
 }
 
 /** The adapter loaded for (and checked against) the model, once per model. */
@@ -412,7 +407,7 @@ export async function train(model: Model, opts: TrainOptions): Promise<TrainedAd
   // An AbortSignal rejects, as fetch() does; the checkpoint and last adapter are on disk to resume from.
   if (r.interrupted) throw new TrainingError(`training aborted at update ${r.steps}; the last checkpoint is in ${join(out, 'checkpoints')} and the last adapter in ${r.lastDir} (resume: true continues it)`);
   return {
-    adapter: adapterFromDir(out),
+    adapter: adapterFromFiles(out),
     metrics: {
       steps: r.steps,
       epochs: r.epochs,

@@ -17,6 +17,8 @@ export interface AdapterFiles {
   has(name: string): boolean;
   /** The file's text; a missing or unreadable file throws a FormatError naming it. */
   text(name: string): string;
+  /** The file's bytes, as text() fails. */
+  bytes(name: string): Uint8Array;
   weights(name: string): WeightStore;
 }
 
@@ -57,6 +59,7 @@ export function zipAdapterFiles(bytes: Uint8Array, label: string): AdapterFiles 
     path,
     has: (name) => files.has(name),
     text: (name) => new TextDecoder().decode(need(name)),
+    bytes: need,
     weights: (name) => memoryWeightStore(parseSafetensors(need(name), path(name)), path(name)),
   };
 }

@@ -5,7 +5,7 @@
  * checkpoint) keeps this cheap for large models. Values are hashed as float32 little-endian bytes
  * after the store's exact upcast, so the same weights in safetensors or a llama2.c file match.
  */
-import { createHash } from 'node:crypto';
+import { host } from '../host.ts';
 import type { ModelConfig } from '../formats/hf_config.ts';
 import type { WeightStore } from '../formats/weights.ts';
 import { inputEmbeddingTable } from '../methods/init.ts';
@@ -45,7 +45,7 @@ const TAG = 'softprompt-base-model-v1\n';
 
 export function fingerprintModel(model: FingerprintSource, path?: string): BaseModelFingerprint {
   const { config } = model;
-  const hash = createHash('sha256');
+  const hash = host().crypto.createHash('sha256');
   hash.update(TAG);
   hash.update(JSON.stringify(architecture(config)));
   hash.update('\n');

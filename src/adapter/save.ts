@@ -5,8 +5,7 @@
  * softprompt.json (with the encoder, to resume), then adapter_config.json. Each file is
  * written atomically; the PEFT config goes last, so a folder whose config is there has its weights.
  */
-import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { host } from '../host.ts';
 import { FormatError } from '../errors.ts';
 import { writeFileAtomic } from '../formats/atomic.ts';
 import type { ModelConfig } from '../formats/hf_config.ts';
@@ -87,11 +86,11 @@ function checkMultitaskMeta(dir: string, method: PromptMethod, meta: AdapterMeta
 
 /** Saves a trained method as a PEFT adapter folder plus softprompt.json (see the module comment). */
 export function saveAdapter(dir: string, args: SaveAdapterArgs): SavedAdapter {
-  const root = resolve(dir);
-  if (existsSync(root) && !statSync(root).isDirectory()) throw new FormatError(root, 'cannot save an adapter here: this is a file, not a folder');
+  const root = host().path.resolve(dir);
+  if (host().fs.existsSync(root) && !host().fs.statSync(root).isDirectory()) throw new FormatError(root, 'cannot save an adapter here: this is a file, not a folder');
   const { method, config, fingerprint } = args;
   const params = checkedParams(root, method, args.trainable);
-  mkdirSync(root, { recursive: true });
+  host().fs.mkdirSync(root, { recursive: true });
 
   const multitask = method.kind === 'multitask_prompt_tuning';
   checkMultitaskMeta(root, method, args.meta);
@@ -118,9 +117,9 @@ export function saveAdapter(dir: string, args: SaveAdapterArgs): SavedAdapter {
 
   const paths: SavedAdapter = {
     dir: root,
-    configPath: join(root, ADAPTER_CONFIG_FILE),
-    weightsPath: join(root, ADAPTER_WEIGHTS_FILE),
-    metaPath: join(root, SOFTPROMPT_FILE),
+    configPath: host().path.join(root, ADAPTER_CONFIG_FILE),
+    weightsPath: host().path.join(root, ADAPTER_WEIGHTS_FILE),
+    metaPath: host().path.join(root, SOFTPROMPT_FILE),
   };
   const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
   writeSafetensors(paths.weightsPath, tensors, { format: 'pt' }); // torch's save_file metadata

@@ -18,7 +18,7 @@ import { formatTable, oneLine, percent } from '../inspect/table.ts';
 import { processIo } from './output.ts';
 import type { Io } from './output.ts';
 import { rankTemplates, readTemplatesFile } from './rank_templates.ts';
-import { PACKAGE_ROOT, resolveDataset } from '../pretrained/resolve.ts';
+import { packageRoot, resolveDataset } from '../pretrained/resolve.ts';
 import { Template } from '../data/template.ts';
 import { writeRunReport } from '../report/report.ts';
 import { TRAIN_DEFAULTS } from '../train/defaults.ts';
@@ -56,7 +56,7 @@ export async function runDemo(flags: DemoFlags, io: Io = processIo): Promise<Rec
   if (!statSync(data.path).isDirectory()) throw new SoftpromptError(`--data ${data.path}: the demo needs a dataset folder with train.jsonl and validation.jsonl`);
   const trainFile = splitFile(data.path, ['train.jsonl', 'train.csv', 'train.parquet'], 'train');
   const valFile = splitFile(data.path, ['validation.jsonl', 'validation.csv', 'validation.parquet', 'test.jsonl'], 'validation');
-  const templates = readTemplatesFile(flags.templates ?? join(PACKAGE_ROOT, 'examples', 'story_gender', 'templates.yaml'));
+  const templates = readTemplatesFile(flags.templates ?? join(packageRoot(), 'examples', 'story_gender', 'templates.yaml'));
   const verbalizer = verbalizerArg(flags.verbalizer);
   const records = await readAllRecords(valFile);
   const say = (l: string): void => io.err(l);

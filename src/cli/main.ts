@@ -2,6 +2,8 @@
  * The `softprompt` command line. Only the command being run is loaded (see commands.ts); every
  * other command is a stub that `softprompt --help` lists.
  */
+// Node's file system, paths and hashing for the core (host.ts).
+import '../host_node.ts';
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Help } from 'commander';
 import { COMMANDS, commandToRun } from './commands.ts';

@@ -5,10 +5,7 @@
  * Every record carries `__line` (1-based: the JSONL line, the CSV line where the record starts,
  * or the Parquet row index + 1) and `__file`, so later errors can say where a bad record is.
  */
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { extname } from 'node:path';
-import { createInterface } from 'node:readline';
+import { host } from '../host.ts';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import { checkRowGroup } from './parquet_check.ts';
 import { DataError } from './errors.ts';
@@ -33,7 +30,7 @@ export interface ReadOptions {
 
 /** The format implied by a file name, or undefined if the extension is not one we read. */
 export function formatOf(path: string): DataFormat | undefined {
-  switch (extname(path).toLowerCase()) {
+  switch (host().path.extname(path).toLowerCase()) {
     case '.jsonl':
     case '.ndjson':
     case '.json':
@@ -53,7 +50,7 @@ export function formatOf(path: string): DataFormat | undefined {
 async function checkFile(path: string): Promise<void> {
   let isFile: boolean;
   try {
-    isFile = (await stat(path)).isFile();
+    isFile = (await host().fsPromises.stat(path)).isFile();
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new DataError(code === 'ENOENT' ? 'no such file' : `cannot be read: ${e instanceof Error ? e.message : String(e)}`, { file: path });
@@ -69,7 +66,7 @@ async function checkFile(path: string): Promise<void> {
 export async function* readRecords(path: string, opts: ReadOptions = {}): AsyncGenerator<DataRecord> {
   const format = opts.format ?? formatOf(path);
   if (format === undefined) {
-    throw new DataError(`unknown dataset extension "${extname(path)}"; expected .jsonl, .json, .csv, .tsv or .parquet (or pass a format)`, { file: path });
+    throw new DataError(`unknown dataset extension "${host().path.extname(path)}"; expected .jsonl, .json, .csv, .tsv or .parquet (or pass a format)`, { file: path });
   }
   switch (format) {
     case 'jsonl':
@@ -90,8 +87,8 @@ export async function* readRecords(path: string, opts: ReadOptions = {}): AsyncG
 /** JSON Lines: one JSON object per line; blank lines are skipped (but counted). */
 export async function* readJsonl(path: string): AsyncGenerator<DataRecord> {
   await checkFile(path);
-  const stream = createReadStream(path, { encoding: 'utf8' });
-  const lines = createInterface({ input: stream, crlfDelay: Infinity });
+  const stream = host().fs.createReadStream(path, { encoding: 'utf8' });
+  const lines = host().readline.createInterface({ input: stream, crlfDelay: Infinity });
   let line = 0;
   try {
     for await (let text of lines) {
@@ -128,7 +125,7 @@ export async function* readDelimited(path: string, delimiter: string): AsyncGene
   }
   await checkFile(path);
   let header: string[] | undefined;
-  for await (const row of parseDelimited(createReadStream(path, { encoding: 'utf8' }), delimiter, path)) {
+  for await (const row of parseDelimited(host().fs.createReadStream(path, { encoding: 'utf8' }), delimiter, path)) {
     if (header === undefined) {
       header = row.fields;
       const seen = new Set<string>();

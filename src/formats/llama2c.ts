@@ -6,7 +6,7 @@
  * tok_embeddings, rms_att, wq, wk, wv, wo, rms_ffn, w1, w2, w3, rms_final, freq_cis_real,
  * freq_cis_imag [, wcls]. We return HF Llama names and layout, so the same model builder runs it.
  */
-import { readFileSync } from 'node:fs';
+import { host } from '../host.ts';
 import { FormatError } from '../errors.ts';
 import { tensor } from '../tensor.ts';
 import type { Tensor } from '../tensor.ts';
@@ -154,7 +154,7 @@ export function parseLlama2c(bytes: Uint8Array, file: string): Llama2cCheckpoint
 
 /** Read a legacy llama2.c checkpoint as HF-named Llama weights. */
 export function readLlama2c(binPath: string): Llama2cCheckpoint {
-  return parseLlama2c(readFileSync(binPath), binPath);
+  return parseLlama2c(host().fs.readFileSync(binPath), binPath);
 }
 
 export interface Llama2cTokenizer {
@@ -167,7 +167,7 @@ export interface Llama2cTokenizer {
  * float32 score, int32 len, len UTF-8 bytes, until the end of the file.
  */
 export function readLlama2cTokenizer(path: string): Llama2cTokenizer {
-  const bytes = readFileSync(path);
+  const bytes = host().fs.readFileSync(path);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes.byteLength < 4) throw new FormatError(path, `truncated: file has ${bytes.byteLength} bytes, fewer than the 4-byte max_token_length`);
   const maxTokenLength = view.getInt32(0, true);

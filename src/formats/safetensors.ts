@@ -10,7 +10,7 @@
  * Writing: float32 tensors as F32, F16 or BF16 (round to nearest even); float64 as F64, int64 as I64,
  * int32 as I32, bool as BOOL. Host byte order is assumed little-endian (true on every Node platform).
  */
-import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { host } from '../host.ts';
 import { FormatError } from '../errors.ts';
 import type { Tensor } from '../tensor.ts';
 import { writeFileAtomic } from './atomic.ts';
@@ -21,14 +21,14 @@ export * from './safetensors_codec.ts';
 
 /** Read every tensor of a safetensors file. */
 export function readSafetensors(path: string): Map<string, Tensor> {
-  return parseSafetensors(readFileSync(path), path);
+  return parseSafetensors(host().fs.readFileSync(path), path);
 }
 
 /** Read only the header (cheap: does not touch the data). */
 export function readSafetensorsHeader(path: string): SafetensorsHeader {
-  const fd = openSync(path, 'r');
+  const fd = host().fs.openSync(path, 'r');
   try {
-    const size = fstatSync(fd).size;
+    const size = host().fs.fstatSync(fd).size;
     const prefix = new Uint8Array(8);
     if (size >= 8) readExactly(fd, prefix, 0, path); // else headerLength reports the short file
     const n = headerLength(prefix, size, path);
@@ -36,7 +36,7 @@ export function readSafetensorsHeader(path: string): SafetensorsHeader {
     readExactly(fd, json, 8, path);
     return parseSafetensorsHeader(json, path, size - 8 - n);
   } finally {
-    closeSync(fd);
+    host().fs.closeSync(fd);
   }
 }
 
@@ -47,7 +47,7 @@ export function readSafetensorsMetadata(path: string): Record<string, string> {
 function readExactly(fd: number, into: Uint8Array, position: number, file: string): void {
   let done = 0;
   while (done < into.byteLength) {
-    const got = readSync(fd, into, done, into.byteLength - done, position + done);
+    const got = host().fs.readSync(fd, into, done, into.byteLength - done, position + done);
     if (got === 0) throw new FormatError(file, `truncated: expected ${into.byteLength} bytes at offset ${position}, file ended after ${done}`);
     done += got;
   }
@@ -77,18 +77,18 @@ export class SafetensorsFile {
     const e = this.header.entries.get(name);
     if (e === undefined) return undefined;
     const bytes = new Uint8Array(e.end - e.begin);
-    const fd = openSync(this.path, 'r');
+    const fd = host().fs.openSync(this.path, 'r');
     try {
       readExactly(fd, bytes, this.header.dataStart + e.begin, this.path);
     } finally {
-      closeSync(fd);
+      host().fs.closeSync(fd);
     }
     return decodeTensor(e, bytes, this.path);
   }
 }
 
 export function readSafetensorsIndex(path: string): SafetensorsIndex {
-  return parseSafetensorsIndex(readFileSync(path, 'utf8'), path);
+  return parseSafetensorsIndex(host().fs.readFileSync(path, 'utf8'), path);
 }
 
 /** Write a safetensors file atomically (temporary file + rename), one tensor at a time. */

@@ -3,8 +3,7 @@
  * front and data read on demand. The WeightStore interface and the in-memory store are in
  * weight_store.ts (browser-safe), re-exported here.
  */
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { host } from '../host.ts';
 import { FormatError, MissingTensorError } from '../errors.ts';
 import { SafetensorsFile, readSafetensorsIndex } from './safetensors.ts';
 import { checkShape, toFloat32 } from './weight_store.ts';
@@ -48,14 +47,14 @@ export function safetensorsWeightStore(path: string): WeightStore {
 /** A sharded checkpoint: model.safetensors.index.json plus the shard files it names. */
 export function shardedWeightStore(indexPath: string): WeightStore {
   const index = readSafetensorsIndex(indexPath);
-  const dir = dirname(indexPath);
+  const dir = host().path.dirname(indexPath);
   const shards = new Map<string, SafetensorsFile>();
   const where = new Map<string, SafetensorsFile>();
   for (const [name, shardName] of index.weightMap) {
     let shard = shards.get(shardName);
     if (shard === undefined) {
-      const shardPath = join(dir, shardName);
-      if (!existsSync(shardPath)) {
+      const shardPath = host().path.join(dir, shardName);
+      if (!host().fs.existsSync(shardPath)) {
         throw new FormatError(indexPath, `shard "${shardName}" (holding "${name}") is missing: ${shardPath} does not exist`);
       }
       shard = SafetensorsFile.open(shardPath);

@@ -6,9 +6,7 @@
  * summed log-probability of each verbalizer continuation, tokenized with the prompt), one
  * compiled scorer per method shape (kind, virtual tokens) shared by the tasks of that shape.
  */
-import { setMaxListeners } from 'node:events';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { host } from '../host.ts';
 import { isValidAdapterName } from '../adapter/name.ts';
 import { adapterPrompt } from '../adapter/prompt.ts';
 import type { LoadedAdapter } from '../adapter/types.ts';
@@ -106,12 +104,12 @@ export interface CallOptions {
 
 /** The adapters of a folder: every sub-folder holding adapter_config.json, by name. */
 export function adapterDirs(root: string): Record<string, string> {
-  const dir = resolve(root);
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new SoftpromptError(`adapters folder ${dir} does not exist or is not a folder`);
+  const dir = host().path.resolve(root);
+  if (!host().fs.existsSync(dir) || !host().fs.statSync(dir).isDirectory()) throw new SoftpromptError(`adapters folder ${dir} does not exist or is not a folder`);
   const out: Record<string, string> = {};
-  for (const name of readdirSync(dir).sort()) {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory() && existsSync(join(p, 'adapter_config.json'))) out[name] = p;
+  for (const name of host().fs.readdirSync(dir).sort()) {
+    const p = host().path.join(dir, name);
+    if (host().fs.statSync(p).isDirectory() && host().fs.existsSync(host().path.join(p, 'adapter_config.json'))) out[name] = p;
   }
   return out;
 }
@@ -139,7 +137,7 @@ export class Engine implements InferenceEngine {
 
   constructor(model: LoadedModel, generator: Generator, tasks: Map<string, Task>, skipped: SkippedAdapter[], opts: EngineOptions) {
     this.model = model;
-    this.baseModel = basename(model.dir);
+    this.baseModel = host().path.basename(model.dir);
     this.generator = generator;
     this.#tasks = tasks;
     this.skipped = skipped;
@@ -226,7 +224,7 @@ export class Engine implements InferenceEngine {
   async generate(requests: readonly GenerateRequest[], options: CallOptions & GenerateOptions = {}): Promise<(GenerateResult | null)[]> {
     if (options.signal?.aborted) throw new InferenceError('aborted');
     // One listener per row goes on the call's signal: many prompts are not a leak.
-    if (options.signal && requests.length > 5) setMaxListeners(2 * requests.length + 10, options.signal);
+    if (options.signal && requests.length > 5) host().events.setMaxListeners(2 * requests.length + 10, options.signal);
     const rows = requests.map((r, i) => {
       try {
         return this.#row(r);

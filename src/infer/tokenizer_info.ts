@@ -4,15 +4,14 @@
  * tokens by content (tokenizer.json's added tokens marked special) and generation_config.json's
  * EOS ids, which chat models use to list their end-of-turn tokens.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { host } from '../host.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import type { TokenizerInfo } from './types.ts';
 
 function readJson(path: string): Record<string, unknown> | null {
-  if (!existsSync(path)) return null;
+  if (!host().fs.existsSync(path)) return null;
   try {
-    const v: unknown = JSON.parse(readFileSync(path, 'utf8'));
+    const v: unknown = JSON.parse(host().fs.readFileSync(path, 'utf8'));
     return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
   } catch {
     return null; // the tokenizer loader reports broken files; here a missing field is enough
@@ -30,18 +29,18 @@ export function chatTemplateOf(value: unknown): string | null {
 }
 
 export function readTokenizerInfo(dir: string, tokenizer: Tokenizer, maxPositions: number): TokenizerInfo {
-  const config = readJson(join(dir, 'tokenizer_config.json'));
+  const config = readJson(host().path.join(dir, 'tokenizer_config.json'));
   let chatTemplate = chatTemplateOf(config?.['chat_template']);
-  const jinjaFile = join(dir, 'chat_template.jinja');
-  if (chatTemplate === null && existsSync(jinjaFile)) chatTemplate = readFileSync(jinjaFile, 'utf8');
+  const jinjaFile = host().path.join(dir, 'chat_template.jinja');
+  if (chatTemplate === null && host().fs.existsSync(jinjaFile)) chatTemplate = host().fs.readFileSync(jinjaFile, 'utf8');
   const specialTokens: Record<string, number> = {};
-  const added = readJson(join(dir, 'tokenizer.json'))?.['added_tokens'];
+  const added = readJson(host().path.join(dir, 'tokenizer.json'))?.['added_tokens'];
   if (Array.isArray(added)) {
     for (const t of added as { id?: unknown; content?: unknown; special?: unknown }[]) {
       if (t.special === true && typeof t.content === 'string' && typeof t.id === 'number') specialTokens[t.content] = t.id;
     }
   }
-  const eos = readJson(join(dir, 'generation_config.json'))?.['eos_token_id'];
+  const eos = readJson(host().path.join(dir, 'generation_config.json'))?.['eos_token_id'];
   const generationEosIds = (Array.isArray(eos) ? eos : [eos]).filter((x): x is number => Number.isInteger(x));
   return {
     bosToken: tokenizer.bosToken ?? null,

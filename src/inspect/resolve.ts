@@ -3,8 +3,7 @@
  * softprompt.json recorded (base_model.path), else PEFT's base_model_name_or_path when it is a
  * folder here. Also a short name for the task it was trained on.
  */
-import { existsSync, statSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { host } from '../host.ts';
 import type { AdapterFiles } from '../adapter/archive.ts';
 import { openAdapterFiles } from '../adapter/files.ts';
 import { FormatError } from '../errors.ts';
@@ -26,7 +25,7 @@ function readJson(files: AdapterFiles, name: string): Record<string, unknown> | 
   }
 }
 
-const isModelDir = (p: string): boolean => existsSync(p) && statSync(p).isDirectory() && existsSync(join(p, 'config.json'));
+const isModelDir = (p: string): boolean => host().fs.existsSync(p) && host().fs.statSync(p).isDirectory() && host().fs.existsSync(host().path.join(p, 'config.json'));
 
 /**
  * Checks that `dir` looks like an adapter folder or a .zip of one (so a wrong path fails before a
@@ -38,13 +37,13 @@ export function adapterModelHint(dir: string): ModelHint | null {
     throw new FormatError(files.path(ADAPTER_CONFIG_FILE), `not found: this is not an adapter folder (a PEFT adapter holds ${ADAPTER_CONFIG_FILE} and ${ADAPTER_WEIGHTS_FILE})`);
   }
   // Relative model paths are relative to the folder, or to the folder holding the .zip.
-  const root = statSync(files.root).isDirectory() ? files.root : dirname(files.root);
+  const root = host().fs.statSync(files.root).isDirectory() ? files.root : host().path.dirname(files.root);
   const meta = files.has(SOFTPROMPT_FILE) ? readJson(files, SOFTPROMPT_FILE) : null;
   const base = meta?.['base_model'];
   const path = typeof base === 'object' && base !== null ? (base as Record<string, unknown>)['path'] : undefined;
-  if (typeof path === 'string' && isModelDir(resolve(root, path))) return { path: resolve(root, path), from: `${SOFTPROMPT_FILE} base_model.path` };
+  if (typeof path === 'string' && isModelDir(host().path.resolve(root, path))) return { path: host().path.resolve(root, path), from: `${SOFTPROMPT_FILE} base_model.path` };
   const name = readJson(files, ADAPTER_CONFIG_FILE)?.['base_model_name_or_path'];
-  if (typeof name === 'string' && name !== '' && isModelDir(resolve(root, name))) return { path: resolve(root, name), from: `${ADAPTER_CONFIG_FILE} base_model_name_or_path` };
+  if (typeof name === 'string' && name !== '' && isModelDir(host().path.resolve(root, name))) return { path: host().path.resolve(root, name), from: `${ADAPTER_CONFIG_FILE} base_model_name_or_path` };
   return null;
 }
 
@@ -52,5 +51,5 @@ export function adapterModelHint(dir: string): ModelHint | null {
 export function taskOf(meta: SoftpromptMeta | null): string | undefined {
   const train = meta?.training?.['train'];
   if (typeof train !== 'string' || train === '') return undefined;
-  return join(basename(dirname(train)), basename(train));
+  return host().path.join(host().path.basename(host().path.dirname(train)), host().path.basename(train));
 }

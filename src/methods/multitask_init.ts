@@ -11,8 +11,7 @@
  * softprompt gives the averaged / picked factors to every target task. The source is an adapter
  * folder or its adapter_model.safetensors (PEFT reads a torch state dict; same tensor names).
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { host } from '../host.ts';
 import { AdapterError } from '../errors.ts';
 import { FormatError } from '../errors.ts';
 import type { ModelConfig } from '../formats/hf_config.ts';
@@ -60,10 +59,10 @@ const CONFIG = 'adapter_config.json';
 
 /** A folder's adapter_config.json, when there is one, must say MULTITASK_PROMPT_TUNING. */
 function checkSourceConfig(configPath: string): void {
-  if (!existsSync(configPath)) return;
+  if (!host().fs.existsSync(configPath)) return;
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(configPath, 'utf8'));
+    raw = JSON.parse(host().fs.readFileSync(configPath, 'utf8'));
   } catch (err) {
     throw new FormatError(configPath, `is not valid JSON (${(err as Error).message})`);
   }
@@ -78,12 +77,12 @@ function checkSourceConfig(configPath: string): void {
 
 /** Reads a source MPT adapter: a folder (adapter_model.safetensors in it) or the safetensors file. */
 export function readMultitaskSource(path: string): MultitaskSource {
-  const p = resolve(path);
-  if (!existsSync(p)) throw new FormatError(p, 'not found: the source of a multitask init is an MPT adapter folder or its adapter_model.safetensors');
-  const dir = statSync(p).isDirectory();
-  const file = dir ? join(p, WEIGHTS) : p;
-  if (dir || basename(p) === WEIGHTS) checkSourceConfig(join(dir ? p : dirname(p), CONFIG));
-  if (!existsSync(file)) throw new FormatError(file, `not found: the source adapter folder needs ${WEIGHTS}`);
+  const p = host().path.resolve(path);
+  if (!host().fs.existsSync(p)) throw new FormatError(p, 'not found: the source of a multitask init is an MPT adapter folder or its adapter_model.safetensors');
+  const dir = host().fs.statSync(p).isDirectory();
+  const file = dir ? host().path.join(p, WEIGHTS) : p;
+  if (dir || host().path.basename(p) === WEIGHTS) checkSourceConfig(host().path.join(dir ? p : host().path.dirname(p), CONFIG));
+  if (!host().fs.existsSync(file)) throw new FormatError(file, `not found: the source adapter folder needs ${WEIGHTS}`);
   const store = safetensorsWeightStore(file);
   const names = [
     ['prompt_embeddings', 2, '[n, d]'],

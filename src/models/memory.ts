@@ -3,7 +3,7 @@
  * float32 (once per engine: large models feed one held copy to every session) plus the activations a
  * run keeps at the requested batch, against the memory the process may use.
  */
-import { freemem, totalmem } from 'node:os';
+import { host } from '../host.ts';
 import { SoftpromptError } from '../errors.ts';
 import type { ModelConfig } from '../formats/hf_config.ts';
 import type { WeightStore } from '../formats/weights.ts';
@@ -48,8 +48,8 @@ export function estimateMemory(config: ModelConfig, store: WeightStore, batch: n
 export function availableMemory(): MemoryAvailable {
   const limit = (process as { constrainedMemory?: () => number | undefined }).constrainedMemory?.();
   // Unset limits read as 0 or as a huge number, depending on the Node version.
-  if (limit !== undefined && limit > 0 && limit < totalmem()) return { bytes: limit - process.memoryUsage.rss(), source: 'cgroup memory limit less this process' };
-  return { bytes: freemem() + process.memoryUsage.rss(), source: 'free memory' };
+  if (limit !== undefined && limit > 0 && limit < host().os.totalmem()) return { bytes: limit - process.memoryUsage.rss(), source: 'cgroup memory limit less this process' };
+  return { bytes: host().os.freemem() + process.memoryUsage.rss(), source: 'free memory' };
 }
 
 const gb = (b: number): string => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : `${(b / 1e6).toFixed(1)} MB`);

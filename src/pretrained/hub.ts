@@ -7,8 +7,7 @@
  *
  * The Hub behind one small interface (HubClient), so the file selection is tested without network.
  */
-import { readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { host } from '../host.ts';
 import { SoftpromptError } from '../errors.ts';
 
 export type RepoType = 'model' | 'dataset';
@@ -30,7 +29,7 @@ const INDEX = 'model.safetensors.index.json';
 function shardsOf(indexPath: string, repo: string): string[] {
   let index: unknown;
   try {
-    index = JSON.parse(readFileSync(indexPath, 'utf8'));
+    index = JSON.parse(host().fs.readFileSync(indexPath, 'utf8'));
   } catch (e) {
     throw new SoftpromptError(`${repo}: ${INDEX} is not valid JSON (${e instanceof Error ? e.message : String(e)})`);
   }
@@ -74,7 +73,7 @@ export async function downloadModel(repo: string, client: HubClient): Promise<st
   } else {
     await client.downloadFile(repo, 'model', 'model.safetensors');
   }
-  return dirname(config);
+  return host().path.dirname(config);
 }
 
 /** The files of a PEFT adapter repository softprompt reads (softprompt.json when present). */
@@ -89,7 +88,7 @@ export async function downloadAdapter(repo: string, client: HubClient): Promise<
   }
   const config = await client.downloadFile(repo, 'model', ADAPTER_FILES[0]!);
   for (const f of [...ADAPTER_FILES.slice(1), ...(files.has('softprompt.json') ? ['softprompt.json'] : [])]) await client.downloadFile(repo, 'model', f);
-  return dirname(config);
+  return host().path.dirname(config);
 }
 
 /** Where and how the Hub is read: the token (else $HF_TOKEN), a revision, the cache folder. */

@@ -7,9 +7,7 @@
  * The hub step (`@huggingface/hub`, see hub.ts) runs only for a value that looks like a hub id
  * and is not a local path, or for a configured default repository; tests inject a fake.
  */
-import { existsSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { host } from '../host.ts';
 import { SoftpromptError } from '../errors.ts';
 import { SUPPORTED_MODEL_TYPES } from '../formats/hf_config.ts';
 import { downloadModel, huggingFaceHub } from './hub.ts';
@@ -38,22 +36,24 @@ export interface ResolveOptions {
   download?: HubDownloader | null;
 }
 
-/** The package's root: the nearest folder above this module with a package.json (src/cli/ runs from source, dist/src/cli/ compiled). */
-export const PACKAGE_ROOT = packageRoot(dirname(fileURLToPath(import.meta.url)));
+let root: string | undefined;
 
-function packageRoot(from: string): string {
-  for (let dir = from; dirname(dir) !== dir; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
+/** The package's root: the nearest folder above this module with a package.json (src/ runs from source, dist/src/ compiled). */
+export function packageRoot(): string {
+  if (root !== undefined) return root;
+  const from = host().path.dirname(host().url.fileURLToPath(import.meta.url));
+  for (let dir = from; host().path.dirname(dir) !== dir; dir = host().path.dirname(dir)) {
+    if (host().fs.existsSync(host().path.join(dir, 'package.json'))) return (root = dir);
   }
-  return resolve(from, '..', '..');
+  return (root = host().path.resolve(from, '..', '..'));
 }
 
 export const MODEL_ENV = 'SOFTPROMPT_MODEL';
 export const DATA_ENV = 'SOFTPROMPT_DATA';
 export const SHARED_ENV = 'SOFTPROMPT_SHARED';
 /** The model and dataset looked for inside a shared folder. */
-export const SHARED_MODEL = join('models', 'stories260K');
-export const SHARED_DATASET = join('datasets', 'story_gender');
+export const SHARED_MODEL = 'models/stories260K';
+export const SHARED_DATASET = 'datasets/story_gender';
 
 /** Could `s` be a hub id (owner/name) rather than a path? */
 export function looksLikeHubId(s: string): boolean {
@@ -63,8 +63,8 @@ export function looksLikeHubId(s: string): boolean {
 /** Candidate shared folders, in the order searched: $SOFTPROMPT_SHARED (explicit, so first), ../shared beside the working directory, beside the checkout. */
 export function sharedRoots(opts: ResolveOptions = {}): string[] {
   const env = opts.env ?? process.env;
-  const roots = [env[SHARED_ENV], join(opts.cwd ?? process.cwd(), '..', 'shared'), join(opts.packageRoot ?? PACKAGE_ROOT, '..', 'shared')];
-  return [...new Set(roots.filter((r): r is string => r !== undefined && r !== '').map((r) => resolve(r)))];
+  const roots = [env[SHARED_ENV], host().path.join(opts.cwd ?? process.cwd(), '..', 'shared'), host().path.join(opts.packageRoot ?? packageRoot(), '..', 'shared')];
+  return [...new Set(roots.filter((r): r is string => r !== undefined && r !== '').map((r) => host().path.resolve(r)))];
 }
 
 interface Kind {
@@ -84,7 +84,7 @@ const MODEL: Kind = {
   flag: '--model',
   env: MODEL_ENV,
   shared: SHARED_MODEL,
-  complete: (dir) => existsSync(join(dir, 'config.json')) && existsSync(join(dir, 'tokenizer.json')),
+  complete: (dir) => host().fs.existsSync(host().path.join(dir, 'config.json')) && host().fs.existsSync(host().path.join(dir, 'tokenizer.json')),
   layout:
     `a Hugging Face model folder (model_type ${SUPPORTED_MODEL_TYPES.join(', ')}) holding config.json, model.safetensors ` +
     '(or model.safetensors.index.json with its shards) and tokenizer.json',
@@ -96,7 +96,7 @@ const DATASET: Kind = {
   flag: '--data',
   env: DATA_ENV,
   shared: SHARED_DATASET,
-  complete: (dir) => existsSync(join(dir, 'train.jsonl')) && existsSync(join(dir, 'validation.jsonl')),
+  complete: (dir) => host().fs.existsSync(host().path.join(dir, 'train.jsonl')) && host().fs.existsSync(host().path.join(dir, 'validation.jsonl')),
   layout: 'a dataset folder holding train.jsonl and validation.jsonl (one {"text", "label"} object per line), or a data file',
   isDirOnly: false,
 };
@@ -111,7 +111,7 @@ async function fromHub(kind: Kind, repo: string, opts: ResolveOptions): Promise<
   const download = opts.download === undefined ? hubDownload : opts.download;
   if (download === null) return { problem: 'hub downloads are turned off' };
   try {
-    return { path: resolve(await download(repo, kind.what)) };
+    return { path: host().path.resolve(await download(repo, kind.what)) };
   } catch (e) {
     return { problem: `could not download ${kind.what} "${repo}" from the Hugging Face Hub: ${e instanceof Error ? e.message : String(e)}` };
   }
@@ -120,9 +120,9 @@ async function fromHub(kind: Kind, repo: string, opts: ResolveOptions): Promise<
 /** A value given by flag or env: an existing path, else a hub id, else an error naming where it came from. */
 async function given(kind: Kind, value: string, source: 'flag' | 'env', opts: ResolveOptions): Promise<Resolved> {
   const where = source === 'flag' ? kind.flag : `$${kind.env}`;
-  const path = resolve(opts.cwd ?? process.cwd(), value);
-  if (existsSync(path)) {
-    if (kind.isDirOnly && !statSync(path).isDirectory()) {
+  const path = host().path.resolve(opts.cwd ?? process.cwd(), value);
+  if (host().fs.existsSync(path)) {
+    if (kind.isDirOnly && !host().fs.statSync(path).isDirectory()) {
       throw new SoftpromptError(`${where} ${value}: is a file, but a ${kind.what} is ${kind.layout}`);
     }
     return { path, source };
@@ -141,9 +141,9 @@ async function resolveKind(kind: Kind, flag: string | undefined, opts: ResolveOp
   if (env !== undefined && env !== '') return given(kind, env, 'env', opts);
   const looked: string[] = [];
   for (const root of sharedRoots(opts)) {
-    const dir = join(root, kind.shared);
+    const dir = host().path.join(root, kind.shared);
     looked.push(dir);
-    if (existsSync(dir) && statSync(dir).isDirectory() && kind.complete(dir)) return { path: dir, source: 'shared' };
+    if (host().fs.existsSync(dir) && host().fs.statSync(dir).isDirectory() && kind.complete(dir)) return { path: dir, source: 'shared' };
   }
   let hubLine: string;
   if (opts.hubRepo !== undefined) {

@@ -4,9 +4,7 @@
  * per process, no protobuf ever holds it (no 2 GiB ceiling), and ONNX Runtime maps the file:
  * sessions that keep a weight unpacked share its pages.
  */
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { host } from '../host.ts';
 import type { ExternalLocation } from '../graph/onnx.ts';
 import type { WeightRef } from '../graph/types.ts';
 
@@ -20,9 +18,9 @@ export class WeightFile {
   private readonly placed = new Map<string, ExternalLocation>();
   private end = 0;
 
-  constructor(parent = process.env.SOFTPROMPT_WEIGHTS_DIR ?? tmpdir()) {
-    this.dir = mkdtempSync(join(parent, 'softprompt-weights-'));
-    this.fd = openSync(join(this.dir, DATA_FILE), 'w+');
+  constructor(parent = process.env.SOFTPROMPT_WEIGHTS_DIR ?? host().os.tmpdir()) {
+    this.dir = host().fs.mkdtempSync(host().path.join(parent, 'softprompt-weights-'));
+    this.fd = host().fs.openSync(host().path.join(this.dir, DATA_FILE), 'w+');
     live.add(this);
   }
 
@@ -41,7 +39,7 @@ export class WeightFile {
     const bytes = new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
     const offset = Math.ceil(this.end / ALIGN) * ALIGN;
     let done = 0;
-    while (done < bytes.length) done += writeSync(this.fd, bytes, done, bytes.length - done, offset + done);
+    while (done < bytes.length) done += host().fs.writeSync(this.fd, bytes, done, bytes.length - done, offset + done);
     this.end = offset + bytes.length;
     const at = { location: DATA_FILE, offset, length: bytes.length };
     this.placed.set(ref.key, at);
@@ -51,8 +49,8 @@ export class WeightFile {
   /** Delete the file. Sessions already made keep their mapped pages. */
   remove(): void {
     if (!live.delete(this)) return;
-    closeSync(this.fd);
-    rmSync(this.dir, { recursive: true, force: true });
+    host().fs.closeSync(this.fd);
+    host().fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
 

@@ -39,12 +39,12 @@ export async function importEngineFactory(): Promise<EngineFactory> {
 }
 
 /**
- * The engine in a worker thread (infer/worker_engine.ts), so that ONNX Runtime's synchronous runs
+ * The engine in a worker thread (serve/worker_engine.ts), so that ONNX Runtime's synchronous runs
  * leave the HTTP event loop free. The worker loads the model from its folder (file-backed weights:
  * nothing is held twice) and the registry's adapters again, without repeating their warnings.
  */
 export const workerEngineFactory: EngineFactory = async (opts) =>
-  (await import('../infer/worker_engine.ts')).createWorkerEngine({
+  (await import('./worker_engine.ts')).createWorkerEngine({
     model: opts.model.dir,
     adapters: opts.adapters,
     adaptersReported: opts.loaded !== undefined,

@@ -5,9 +5,7 @@
  * Kept apart from tokenizer.ts so the parsing and error messages can be shared
  * by the sync and async loaders and tested on their own.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { host } from '../host.ts';
 import { ConfigError, FormatError } from '../errors.ts';
 
 export const TOKENIZER_FILE = 'tokenizer.json';
@@ -52,13 +50,13 @@ export function parseJsonObject(text: string, file: string): JsonObject {
 
 /** Builds the error for a folder that has no tokenizer.json, with a hint about what it does have. */
 function missingTokenizerError(dir: string, tokenizerPath: string): FormatError {
-  if (!existsSync(dir)) {
+  if (!host().fs.existsSync(dir)) {
     return new FormatError(tokenizerPath, `not found: the folder ${dir} does not exist. Pass a Hugging Face model folder that contains ${TOKENIZER_FILE}`);
   }
-  if (!statSync(dir).isDirectory()) {
+  if (!host().fs.statSync(dir).isDirectory()) {
     return new FormatError(tokenizerPath, `not found: ${dir} is a file, not a folder. Pass a Hugging Face model folder that contains ${TOKENIZER_FILE}`);
   }
-  const slow = ['vocab.json', 'merges.txt', 'tokenizer.model', 'vocab.txt'].filter((f) => existsSync(join(dir, f)));
+  const slow = ['vocab.json', 'merges.txt', 'tokenizer.model', 'vocab.txt'].filter((f) => host().fs.existsSync(host().path.join(dir, f)));
   const hint = slow.length > 0
     ? ` The folder has ${slow.join(', ')} (a "slow" tokenizer) but no ${TOKENIZER_FILE}; create it with Python transformers: ` +
       `AutoTokenizer.from_pretrained(dir).save_pretrained(dir).`
@@ -77,9 +75,9 @@ function validateTokenizerJson(json: JsonObject, file: string): void {
 
 function paths(dir: string): { tokenizerPath: string; tokenizerConfigPath: string; specialTokensMapPath: string } {
   return {
-    tokenizerPath: join(dir, TOKENIZER_FILE),
-    tokenizerConfigPath: join(dir, TOKENIZER_CONFIG_FILE),
-    specialTokensMapPath: join(dir, SPECIAL_TOKENS_MAP_FILE),
+    tokenizerPath: host().path.join(dir, TOKENIZER_FILE),
+    tokenizerConfigPath: host().path.join(dir, TOKENIZER_CONFIG_FILE),
+    specialTokensMapPath: host().path.join(dir, SPECIAL_TOKENS_MAP_FILE),
   };
 }
 
@@ -89,7 +87,7 @@ function isNotFound(e: unknown): boolean {
 
 async function readOptional(file: string): Promise<string | null> {
   try {
-    return await readFile(file, 'utf8');
+    return await host().fsPromises.readFile(file, 'utf8');
   } catch (e) {
     if (isNotFound(e)) return null;
     throw new FormatError(file, `cannot be read: ${e instanceof Error ? e.message : String(e)}`);
@@ -98,7 +96,7 @@ async function readOptional(file: string): Promise<string | null> {
 
 function readOptionalSync(file: string): string | null {
   try {
-    return readFileSync(file, 'utf8');
+    return host().fs.readFileSync(file, 'utf8');
   } catch (e) {
     if (isNotFound(e)) return null;
     throw new FormatError(file, `cannot be read: ${e instanceof Error ? e.message : String(e)}`);

@@ -5,8 +5,7 @@
  * A kill at any moment leaves the pointer on a whole checkpoint. Older folders are removed
  * after the pointer moves.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { host } from '../host.ts';
 import { SoftpromptError } from '../errors.ts';
 import { writeFileAtomic } from '../formats/atomic.ts';
 import { readSafetensors, writeSafetensors } from '../formats/safetensors.ts';
@@ -57,23 +56,23 @@ export interface Checkpoint {
 const stepDir = (step: number): string => `step-${String(step).padStart(8, '0')}`;
 
 export function saveCheckpoint(outDir: string, ck: Checkpoint): string {
-  const root = join(outDir, CHECKPOINTS_DIR);
+  const root = host().path.join(outDir, CHECKPOINTS_DIR);
   const name = stepDir(ck.state.step);
-  const dir = join(root, name);
-  rmSync(dir, { recursive: true, force: true }); // a leftover from a killed attempt at this step
-  mkdirSync(dir, { recursive: true });
-  writeSafetensors(join(dir, 'params.safetensors'), ck.params, { format: 'pt' });
+  const dir = host().path.join(root, name);
+  host().fs.rmSync(dir, { recursive: true, force: true }); // a leftover from a killed attempt at this step
+  host().fs.mkdirSync(dir, { recursive: true });
+  writeSafetensors(host().path.join(dir, 'params.safetensors'), ck.params, { format: 'pt' });
   const moments: Record<string, Tensor> = {};
   for (const [k, a] of Object.entries(ck.optimizer.m)) moments[`m.${k}`] = tensor('float32', ck.params[k]?.shape ?? [a.length], a);
   for (const [k, a] of Object.entries(ck.optimizer.v)) moments[`v.${k}`] = tensor('float32', ck.params[k]?.shape ?? [a.length], a);
-  writeSafetensors(join(dir, 'optimizer.safetensors'), moments);
-  if (ck.bestParams) writeSafetensors(join(dir, 'best.safetensors'), ck.bestParams, { format: 'pt' });
+  writeSafetensors(host().path.join(dir, 'optimizer.safetensors'), moments);
+  if (ck.bestParams) writeSafetensors(host().path.join(dir, 'best.safetensors'), ck.bestParams, { format: 'pt' });
   const { m: _m, v: _v, ...scalars } = ck.optimizer;
   const json = JSON.stringify({ ...ck.state, optimizer: scalars }, null, 2) + '\n';
-  writeFileAtomic(join(dir, 'state.json'), [new TextEncoder().encode(json)]);
-  writeFileAtomic(join(root, LATEST), [new TextEncoder().encode(JSON.stringify({ dir: name, step: ck.state.step }) + '\n')]);
-  for (const other of readdirSync(root)) {
-    if (other !== name && other.startsWith('step-')) rmSync(join(root, other), { recursive: true, force: true });
+  writeFileAtomic(host().path.join(dir, 'state.json'), [new TextEncoder().encode(json)]);
+  writeFileAtomic(host().path.join(root, LATEST), [new TextEncoder().encode(JSON.stringify({ dir: name, step: ck.state.step }) + '\n')]);
+  for (const other of host().fs.readdirSync(root)) {
+    if (other !== name && other.startsWith('step-')) host().fs.rmSync(host().path.join(root, other), { recursive: true, force: true });
   }
   return dir;
 }
@@ -89,21 +88,21 @@ function float32Record(file: string, tensors: Map<string, Tensor>): Record<strin
 
 /** The checkpoint `latest.json` points at, or null when the run has none. */
 export function loadLatestCheckpoint(outDir: string): Checkpoint | null {
-  const root = join(outDir, CHECKPOINTS_DIR);
-  const pointer = join(root, LATEST);
-  if (!existsSync(pointer)) return null;
+  const root = host().path.join(outDir, CHECKPOINTS_DIR);
+  const pointer = host().path.join(root, LATEST);
+  if (!host().fs.existsSync(pointer)) return null;
   let dirName: string;
   try {
-    dirName = (JSON.parse(readFileSync(pointer, 'utf8')) as { dir: string }).dir;
+    dirName = (JSON.parse(host().fs.readFileSync(pointer, 'utf8')) as { dir: string }).dir;
   } catch (e) {
     throw new CheckpointError(`${pointer}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
   }
-  const dir = join(root, dirName);
-  const stateFile = join(dir, 'state.json');
-  if (!existsSync(stateFile)) throw new CheckpointError(`${pointer} points at ${dir}, which has no state.json; the checkpoint folder was removed by hand`);
+  const dir = host().path.join(root, dirName);
+  const stateFile = host().path.join(dir, 'state.json');
+  if (!host().fs.existsSync(stateFile)) throw new CheckpointError(`${pointer} points at ${dir}, which has no state.json; the checkpoint folder was removed by hand`);
   let raw: TrainerState & { optimizer: Omit<AdamWState, 'm' | 'v'> };
   try {
-    raw = JSON.parse(readFileSync(stateFile, 'utf8')) as typeof raw;
+    raw = JSON.parse(host().fs.readFileSync(stateFile, 'utf8')) as typeof raw;
   } catch (e) {
     throw new CheckpointError(
       `${stateFile}: not valid JSON (${e instanceof Error ? e.message.split('\n')[0] : String(e)}); the checkpoint is damaged: ` +
@@ -113,16 +112,16 @@ export function loadLatestCheckpoint(outDir: string): Checkpoint | null {
   if (raw === null || typeof raw !== 'object') throw new CheckpointError(`${stateFile}: not a JSON object; the checkpoint is damaged`);
   if (raw.version !== 1) throw new CheckpointError(`${stateFile}: unsupported checkpoint version ${String(raw.version)}`);
   const { optimizer: scalars, ...state } = raw;
-  const params = float32Record(join(dir, 'params.safetensors'), readSafetensors(join(dir, 'params.safetensors')));
-  const moments = readSafetensors(join(dir, 'optimizer.safetensors'));
+  const params = float32Record(host().path.join(dir, 'params.safetensors'), readSafetensors(host().path.join(dir, 'params.safetensors')));
+  const moments = readSafetensors(host().path.join(dir, 'optimizer.safetensors'));
   const m: Record<string, Float32Array> = {};
   const v: Record<string, Float32Array> = {};
   for (const [k, t] of moments) {
     const target = k.startsWith('m.') ? m : k.startsWith('v.') ? v : null;
-    if (!target || t.dtype !== 'float32') throw new CheckpointError(`${join(dir, 'optimizer.safetensors')}: unexpected tensor "${k}"`);
+    if (!target || t.dtype !== 'float32') throw new CheckpointError(`${host().path.join(dir, 'optimizer.safetensors')}: unexpected tensor "${k}"`);
     target[k.slice(2)] = t.data as Float32Array;
   }
-  const bestFile = join(dir, 'best.safetensors');
-  const bestParams = existsSync(bestFile) ? float32Record(bestFile, readSafetensors(bestFile)) : null;
+  const bestFile = host().path.join(dir, 'best.safetensors');
+  const bestParams = host().fs.existsSync(bestFile) ? float32Record(bestFile, readSafetensors(bestFile)) : null;
   return { state, params, optimizer: { ...scalars, m, v }, bestParams };
 }

@@ -4,7 +4,7 @@
  * On resume the log is cut back to the checkpoint's step, so it reads like one
  * uninterrupted run.
  */
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { host } from '../host.ts';
 import { writeFileAtomic } from '../formats/atomic.ts';
 
 export type MetricsEvent = { event: string; step: number } & Record<string, unknown>;
@@ -23,13 +23,13 @@ export class MetricsLog {
 
   /** Keeps the events up to `step` (inclusive) and drops the rest, including a torn last line. */
   truncateAfter(step: number): number {
-    if (!existsSync(this.path)) {
+    if (!host().fs.existsSync(this.path)) {
       this.reset();
       return 0;
     }
     const kept: string[] = [];
     let dropped = 0;
-    for (const line of readFileSync(this.path, 'utf8').split('\n')) {
+    for (const line of host().fs.readFileSync(this.path, 'utf8').split('\n')) {
       if (line.trim() === '') continue;
       let e: MetricsEvent | null = null;
       try {
@@ -45,12 +45,12 @@ export class MetricsLog {
   }
 
   write(e: MetricsEvent): void {
-    appendFileSync(this.path, JSON.stringify(e) + '\n');
+    host().fs.appendFileSync(this.path, JSON.stringify(e) + '\n');
   }
 
   /** All events in the log (for tests and reports). */
   static read(path: string): MetricsEvent[] {
-    return readFileSync(path, 'utf8')
+    return host().fs.readFileSync(path, 'utf8')
       .split('\n')
       .filter((l) => l.trim() !== '')
       .map((l) => JSON.parse(l) as MetricsEvent);

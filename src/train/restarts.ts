@@ -9,8 +9,7 @@
  * line naming the winner. docs/seeds.md measures why: one trajectory's accuracy swings by
  * several points with the seed, the best of three on a dev split much less.
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { host } from '../host.ts';
 import { writeFileAtomic } from '../formats/atomic.ts';
 import { createRng, shuffleInPlace } from '../data/rng.ts';
 import { readRecords } from '../data/readers.ts';
@@ -30,7 +29,7 @@ const RESULT_FILE = 'result.json';
 /** Restart r's seed: the run's own for r = 0. */
 export const restartSeed = (seed: number, r: number): number => (r === 0 ? seed : seed + 7919 * r);
 
-export const restartDir = (out: string, r: number): string => join(out, RESTARTS_DIR, `r${r}`);
+export const restartDir = (out: string, r: number): string => host().path.join(out, RESTARTS_DIR, `r${r}`);
 
 export interface CarvedDev {
   /** Record indices (file order) held out of training. */
@@ -55,12 +54,12 @@ export async function carveDev(file: string, seed: number, maxExamples?: number)
 
 /** A finished restart's result, kept so that a resumed run skips it. */
 export function readRestartResult(dir: string): TrainResult | null {
-  const f = join(dir, RESULT_FILE);
-  return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as TrainResult) : null;
+  const f = host().path.join(dir, RESULT_FILE);
+  return host().fs.existsSync(f) ? (JSON.parse(host().fs.readFileSync(f, 'utf8')) as TrainResult) : null;
 }
 
 export function writeRestartResult(dir: string, result: TrainResult): void {
-  writeFileAtomic(join(dir, RESULT_FILE), [new TextEncoder().encode(JSON.stringify(result, null, 2) + '\n')]);
+  writeFileAtomic(host().path.join(dir, RESULT_FILE), [new TextEncoder().encode(JSON.stringify(result, null, 2) + '\n')]);
 }
 
 /** The restart to keep: the highest best dev value (the earliest on ties). */
@@ -74,10 +73,10 @@ export function selectRestart(results: readonly TrainResult[]): number {
 
 /** Copies the adapter files (not folders, logs or locks) of `from` into `to`. */
 export function copyAdapterFiles(from: string, to: string): void {
-  mkdirSync(to, { recursive: true });
-  for (const name of readdirSync(from)) {
+  host().fs.mkdirSync(to, { recursive: true });
+  for (const name of host().fs.readdirSync(from)) {
     if (name === 'metrics.jsonl' || name === RESULT_FILE || name.startsWith('.') || name === LOCK_FILE || name === 'report.html') continue;
-    if (statSync(join(from, name)).isFile()) copyFileSync(join(from, name), join(to, name));
+    if (host().fs.statSync(host().path.join(from, name)).isFile()) host().fs.copyFileSync(host().path.join(from, name), host().path.join(to, name));
   }
 }
 
@@ -85,9 +84,9 @@ export function copyAdapterFiles(from: string, to: string): void {
 export function mergeRestartLogs(out: string, restarts: number, select: Record<string, unknown> | null): void {
   const lines: string[] = [];
   for (let r = 0; r < restarts; r++) {
-    const f = join(restartDir(out, r), 'metrics.jsonl');
-    if (!existsSync(f)) continue;
-    for (const line of readFileSync(f, 'utf8').split('\n')) {
+    const f = host().path.join(restartDir(out, r), 'metrics.jsonl');
+    if (!host().fs.existsSync(f)) continue;
+    for (const line of host().fs.readFileSync(f, 'utf8').split('\n')) {
       if (line.trim() === '') continue;
       try {
         lines.push(JSON.stringify({ restart: r, ...(JSON.parse(line) as Record<string, unknown>) }));
@@ -97,5 +96,5 @@ export function mergeRestartLogs(out: string, restarts: number, select: Record<s
     }
   }
   if (select) lines.push(JSON.stringify({ event: 'select', ...select }));
-  writeFileAtomic(join(out, 'metrics.jsonl'), [new TextEncoder().encode(lines.join('\n') + '\n')]);
+  writeFileAtomic(host().path.join(out, 'metrics.jsonl'), [new TextEncoder().encode(lines.join('\n') + '\n')]);
 }

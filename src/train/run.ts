@@ -4,8 +4,7 @@
  * library's `train()` both come here with typed options; option names follow the CLI flags, and
  * so do the messages (`--virtual-tokens` is numVirtualTokens).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { host } from '../host.ts';
 import { fingerprintModel } from '../adapter/fingerprint.ts';
 import { saveAdapter } from '../adapter/save.ts';
 import { SOFTPROMPT_FILE } from '../adapter/types.ts';
@@ -133,17 +132,17 @@ function parseSourceInit(init: string, initFrom: string | undefined, method: Pef
   if (initFrom === undefined) throw new SoftpromptError(`--init ${init} starts from a source multitask adapter: pass --init-from DIR`);
   const kind = SOURCE_INITS[m[1] as keyof typeof SOURCE_INITS];
   if (m[2] !== undefined && kind !== 'exact_source_task') throw new SoftpromptError(`--init ${init}: only exact-source-task takes a task (exact-source-task:NAME or :ID)`);
-  if (kind !== 'exact_source_task') return { kind, path: resolve(initFrom) };
+  if (kind !== 'exact_source_task') return { kind, path: host().path.resolve(initFrom) };
   const spec = m[2] ?? '0';
-  if (/^\d+$/.test(spec)) return { kind, path: resolve(initFrom), task: Number(spec) };
+  if (/^\d+$/.test(spec)) return { kind, path: host().path.resolve(initFrom), task: Number(spec) };
   // A task name: the source's softprompt.json says which id it has.
-  const metaFile = join(initFrom, SOFTPROMPT_FILE);
-  const tasks = existsSync(metaFile) ? (JSON.parse(readFileSync(metaFile, 'utf8')) as { tasks?: unknown }).tasks : undefined;
+  const metaFile = host().path.join(initFrom, SOFTPROMPT_FILE);
+  const tasks = host().fs.existsSync(metaFile) ? (JSON.parse(host().fs.readFileSync(metaFile, 'utf8')) as { tasks?: unknown }).tasks : undefined;
   const id = Array.isArray(tasks) ? tasks.indexOf(spec) : -1;
   if (id < 0) {
     throw new SoftpromptError(`--init ${init}: the source ${initFrom} has no task named "${spec}"${Array.isArray(tasks) ? `; its tasks are: ${tasks.join(', ')}` : ' (no task names in its softprompt.json; give the task id)'}`);
   }
-  return { kind, path: resolve(initFrom), task: id };
+  return { kind, path: host().path.resolve(initFrom), task: id };
 }
 
 /** The task names of a multitask run: `tasks`, else the task field's values in the train file, in order of first appearance. */
@@ -174,7 +173,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRun> {
   const D = TRAIN_DEFAULTS;
   const warn = opts.onWarning ?? ((m: string) => process.emitWarning(m, 'SoftpromptWarning'));
   const trainPath = opts.train;
-  const out = resolve(opts.out);
+  const out = host().path.resolve(opts.out);
   const methodType = opts.method ?? D.method;
   const methodFlag = METHOD_FLAGS[methodType];
   const { template, verbalizer, instruction } = opts;
@@ -186,8 +185,8 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRun> {
   const lr = opts.lr ?? D.lr;
   if (opts.epochs !== undefined && opts.steps !== undefined) throw new SoftpromptError('pass --epochs N or --steps N, not both');
   const epochs = opts.steps === undefined ? (opts.epochs ?? D.epochs) : undefined;
-  if (!existsSync(trainPath)) throw new SoftpromptError(`--train ${trainPath}: no such file`);
-  if (opts.validation !== undefined && !existsSync(opts.validation)) throw new SoftpromptError(`--validation ${opts.validation}: no such file`);
+  if (!host().fs.existsSync(trainPath)) throw new SoftpromptError(`--train ${trainPath}: no such file`);
+  if (opts.validation !== undefined && !host().fs.existsSync(opts.validation)) throw new SoftpromptError(`--validation ${opts.validation}: no such file`);
   const initSpec = opts.init ?? D.init;
   // A multitask source init replaces the shared prompt's init (fresh factors stay random).
   const sourceInit = parseSourceInit(initSpec, opts.initFrom, methodType);
@@ -327,7 +326,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRun> {
   // What defines the run: a resume must match it exactly (or its losses would not).
   const recipe: Record<string, unknown> = {
     base_model: fingerprint.sha256,
-    train: resolve(trainPath),
+    train: host().path.resolve(trainPath),
     max_train_examples: opts.maxTrainExamples ?? null,
     template: prompts && taskTemplateTexts ? Object.fromEntries(taskTemplateTexts) : template.source,
     instruction: instruction ?? null,
@@ -341,7 +340,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRun> {
     ...(method.encoder?.type === 'lstm' ? { encoder_type: 'lstm' } : {}),
     ...(method.encoder?.type === 'prefix_projection' ? { prefix_projection: true } : {}),
     init: sourceInit ? initSpec.trim() : formatInit(init),
-    ...(opts.initFrom !== undefined ? { init_from: resolve(opts.initFrom) } : {}),
+    ...(opts.initFrom !== undefined ? { init_from: host().path.resolve(opts.initFrom) } : {}),
     ...(tasks ? { tasks, task_field: taskField, num_ranks: numRanks } : {}),
     lr,
     schedule: h.schedule,
@@ -362,7 +361,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRun> {
   };
   const training = {
     ...recipe,
-    validation: opts.validation ? resolve(opts.validation) : null,
+    validation: opts.validation ? host().path.resolve(opts.validation) : null,
     max_eval_examples: opts.maxEvalExamples ?? null,
     length_normalize: opts.lengthNormalize === true,
     eval_every: opts.evalEvery ?? null,
@@ -390,7 +389,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRun> {
     });
   };
 
-  const dataSha256 = await sha256File(resolve(trainPath));
+  const dataSha256 = await sha256File(host().path.resolve(trainPath));
   const trainOnce = (dir: string, runSeed: number, runRecipe: Record<string, unknown>, resume: boolean): Promise<TrainResult> => train({
     dataSha256,
     allowDataChange: opts.allowDataChange === true,
@@ -439,11 +438,11 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRun> {
       continue;
     }
     const runSeed = restartSeed(seed, r);
-    const resumeThis = opts.resume === true && existsSync(join(dir, 'checkpoints', 'latest.json'));
+    const resumeThis = opts.resume === true && host().fs.existsSync(host().path.join(dir, 'checkpoints', 'latest.json'));
     const res = await trainOnce(dir, runSeed, { ...recipe, restart: r, seed: runSeed }, resumeThis);
     if (res.interrupted) {
       mergeRestartLogs(out, r + 1, null);
-      return { result: { ...res, adapterDir: out, lastDir: join(out, 'last'), stopReason: `${res.stopReason} (restart ${r + 1} of ${restarts})` }, out, model };
+      return { result: { ...res, adapterDir: out, lastDir: host().path.join(out, 'last'), stopReason: `${res.stopReason} (restart ${r + 1} of ${restarts})` }, out, model };
     }
     writeRestartResult(dir, res);
     results.push(res);
@@ -451,12 +450,12 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRun> {
   const win = selectRestart(results);
   const chosen = results[win]!;
   copyAdapterFiles(restartDir(out, win), out);
-  copyAdapterFiles(join(restartDir(out, win), 'last'), join(out, 'last'));
+  copyAdapterFiles(host().path.join(restartDir(out, win), 'last'), host().path.join(out, 'last'));
   const select = { restart: win, seed: restartSeed(seed, win), metric: h.metric, dev: dev ? 'carved' : 'validation', values: results.map((x) => x.best?.value ?? null), best: chosen.best };
   mergeRestartLogs(out, restarts, select);
   const elapsedSeconds = results.reduce((t, x) => t + x.elapsedSeconds, 0);
   return {
-    result: { ...chosen, elapsedSeconds, adapterDir: out, lastDir: join(out, 'last'), stopReason: `${chosen.stopReason}; kept restart ${win + 1} of ${restarts} (best ${h.metric} on the ${dev ? 'dev split carved from --train' : 'validation split'})` },
+    result: { ...chosen, elapsedSeconds, adapterDir: out, lastDir: host().path.join(out, 'last'), stopReason: `${chosen.stopReason}; kept restart ${win + 1} of ${restarts} (best ${h.metric} on the ${dev ? 'dev split carved from --train' : 'validation split'})` },
     out,
     model,
   };

@@ -5,9 +5,7 @@
  * start time; a lock left by a crashed process on this host (its pid no longer runs) is stale and
  * taken over.
  */
-import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { host } from '../host.ts';
 import { SoftpromptError } from '../errors.ts';
 
 export const LOCK_FILE = 'train.lock';
@@ -31,7 +29,7 @@ function alive(pid: number): boolean {
 
 function readHolder(path: string): Holder | null {
   try {
-    const h = JSON.parse(readFileSync(path, 'utf8')) as Partial<Holder>;
+    const h = JSON.parse(host().fs.readFileSync(path, 'utf8')) as Partial<Holder>;
     return typeof h.host === 'string' && typeof h.pid === 'number' && typeof h.started === 'string' ? (h as Holder) : null;
   } catch {
     return null;
@@ -40,18 +38,18 @@ function readHolder(path: string): Holder | null {
 
 /** Takes the lock of `outDir` (which must exist); returns the function that releases it. */
 export function acquireRunLock(outDir: string): () => void {
-  const path = join(outDir, LOCK_FILE);
-  const me: Holder = { host: hostname(), pid: process.pid, started: new Date().toISOString() };
+  const path = host().path.join(outDir, LOCK_FILE);
+  const me: Holder = { host: host().os.hostname(), pid: process.pid, started: new Date().toISOString() };
   for (let attempt = 0; attempt < 3; attempt++) {
     let fd: number;
     try {
-      fd = openSync(path, 'wx');
+      fd = host().fs.openSync(path, 'wx');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const h = readHolder(path);
       // Stale: written by a process of this host that no longer runs (or half-written by a crash).
       if (h === null || (h.host === me.host && h.pid !== process.pid && !alive(h.pid))) {
-        rmSync(path, { force: true });
+        host().fs.rmSync(path, { force: true });
         continue;
       }
       throw new RunLockedError(
@@ -59,14 +57,14 @@ export function acquireRunLock(outDir: string): () => void {
           `wait for it to finish or stop it, or choose another --out (if that process is gone, remove ${path})`,
       );
     }
-    writeSync(fd, JSON.stringify(me));
-    closeSync(fd);
+    host().fs.writeSync(fd, JSON.stringify(me));
+    host().fs.closeSync(fd);
     let released = false;
     const release = (): void => {
       if (released) return;
       released = true;
       process.off('exit', release);
-      if (readHolder(path)?.pid === process.pid) rmSync(path, { force: true });
+      if (readHolder(path)?.pid === process.pid) host().fs.rmSync(path, { force: true });
     };
     process.on('exit', release);
     return release;

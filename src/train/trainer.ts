@@ -4,9 +4,8 @@
  * classification, early stopping on the dev metric, best/last adapters and checkpoints that
  * resume exactly. The loop knows nothing of file formats for adapters: `saveAdapter` writes them.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { host } from '../host.ts';
 import { acquireRunLock } from './run_lock.ts';
-import { join } from 'node:path';
 import type { EncodedExample } from '../data/encode.ts';
 import { collateTrain } from '../data/collate.ts';
 import { SoftpromptError } from '../errors.ts';
@@ -134,7 +133,7 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
   if (!(Number.isInteger(totalSteps) && totalSteps >= 1)) throw new TrainingError(`the run must have at least one update (epochs × ${updatesPerEpoch} updates per epoch, or --steps), got ${totalSteps}`);
   const lrAt = makeSchedule({ kind: opts.schedule ?? TRAIN_DEFAULTS.schedule, lr: opts.lr, warmupSteps: opts.warmupSteps ?? TRAIN_DEFAULTS.warmupSteps, totalSteps });
 
-  mkdirSync(outDir, { recursive: true });
+  host().fs.mkdirSync(outDir, { recursive: true });
   const releaseLock = acquireRunLock(outDir);
   try {
     return await trainLocked(opts, { accum, metric, saveEvery, hasVal, stats, totalSteps, lrAt });
@@ -149,12 +148,12 @@ async function trainLocked(
 ): Promise<TrainResult> {
   const { method, outDir } = opts;
   const { accum, metric, saveEvery, hasVal, stats, totalSteps, lrAt } = pre;
-  const log = new MetricsLog(join(outDir, 'metrics.jsonl'));
-  const lastDir = join(outDir, 'last');
+  const log = new MetricsLog(host().path.join(outDir, 'metrics.jsonl'));
+  const lastDir = host().path.join(outDir, 'last');
 
   // Fresh state or the latest checkpoint.
   const ck = opts.resume ? loadLatestCheckpoint(outDir) : null;
-  if (!opts.resume && existsSync(join(outDir, CHECKPOINTS_DIR, 'latest.json'))) {
+  if (!opts.resume && host().fs.existsSync(host().path.join(outDir, CHECKPOINTS_DIR, 'latest.json'))) {
     throw new TrainingError(`${outDir} already holds a training run (checkpoints/); pass --resume to continue it, or choose another --out`);
   }
   let state: TrainerState;
@@ -288,7 +287,7 @@ async function trainLocked(
           opts.saveAdapter(lastDir, params, { step: state.step, note: 'last params before the non-finite loss' });
           throw new TrainingError(
             `training stopped at update ${state.step + 1} (epoch ${state.epoch + 1}): ${what}. ` +
-              `The params before it are kept in ${lastDir} and the last checkpoint in ${join(outDir, CHECKPOINTS_DIR)}; ` +
+              `The params before it are kept in ${lastDir} and the last checkpoint in ${host().path.join(outDir, CHECKPOINTS_DIR)}; ` +
               `lower --lr (now ${opts.lr}), or clip gradients with --max-grad-norm`,
           );
         }

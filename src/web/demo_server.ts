@@ -6,6 +6,8 @@
  * Paths: /examples/browser/ (the page), /dist/web/ (the bundle, plus onnxruntime-web's .mjs/.wasm
  * from that dependency), /shared/models/ and /shared/datasets/ (from ../shared, or $SOFTPROMPT_SHARED).
  */
+// Node's file system, paths and hashing for the core (host.ts).
+import '../host_node.ts';
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';

@@ -5,8 +5,7 @@
  * copied into the heap while the session is created). The largest model is checked here, from the
  * safetensors headers alone, before any weight is read.
  */
-import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { host } from '../host.ts';
 import { SoftpromptError } from '../errors.ts';
 import { readHfConfig } from '../formats/model_dir.ts';
 import { readSafetensorsHeader, readSafetensorsIndex } from '../formats/safetensors.ts';
@@ -34,13 +33,13 @@ function tensorElements(header: SafetensorsHeader): number {
 
 /** Number of weights in a model folder, from its safetensors header(s). */
 export function countParameters(dir: string): number {
-  const single = join(dir, 'model.safetensors');
-  if (existsSync(single)) return tensorElements(readSafetensorsHeader(single));
-  const index = join(dir, 'model.safetensors.index.json');
-  if (!existsSync(index)) throw new MemoryBudgetError(`${dir}: no model.safetensors or model.safetensors.index.json`);
+  const single = host().path.join(dir, 'model.safetensors');
+  if (host().fs.existsSync(single)) return tensorElements(readSafetensorsHeader(single));
+  const index = host().path.join(dir, 'model.safetensors.index.json');
+  if (!host().fs.existsSync(index)) throw new MemoryBudgetError(`${dir}: no model.safetensors or model.safetensors.index.json`);
   const shards = new Set(readSafetensorsIndex(index).weightMap.values());
   let n = 0;
-  for (const s of shards) n += tensorElements(readSafetensorsHeader(join(dir, s)));
+  for (const s of shards) n += tensorElements(readSafetensorsHeader(host().path.join(dir, s)));
   return n;
 }
 
@@ -50,8 +49,8 @@ export function estimateHeapBytes(parameters: number): number {
 
 /** Refuses a model whose estimate exceeds the heap, before loading it; returns the estimate. */
 export function checkHeapBudget(dir: string, limit = WASM_HEAP_LIMIT): number {
-  readHfConfig(join(dir, 'config.json')); // a clear error for a folder that is no model
-  statSync(dir);
+  readHfConfig(host().path.join(dir, 'config.json')); // a clear error for a folder that is no model
+  host().fs.statSync(dir);
   const params = countParameters(dir);
   const need = estimateHeapBytes(params);
   if (need > limit) {

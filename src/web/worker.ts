@@ -2,8 +2,9 @@
  * The Web Worker: holds the model, trains and serves the page's requests so the page stays
  * responsive. Files arrive as bytes and live in the worker's memory file system.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+// The memory file system, installed before any core module touches a file.
+import { memoryFs } from './host/index.ts';
+import { join } from './host/path.ts';
 import { ADAPTER_ZIP_FILES, adapterZip } from '../adapter/archive.ts';
 import { readRecords } from '../data/readers.ts';
 import { createEngine } from '../infer/engine.ts';
@@ -52,12 +53,12 @@ const handlers: { [K in keyof Requests]: (p: Requests[K]) => Promise<Responses[K
     return { backend: backend.name, crossOriginIsolated: scope.crossOriginIsolated === true };
   },
   async writeFiles(p) {
-    mkdirSync(p.dir, { recursive: true });
+    memoryFs.mkdirSync(p.dir, { recursive: true });
     let bytes = 0;
     for (const [name, data] of Object.entries(p.files)) {
       if (name.includes('/')) throw new WebError(`writeFiles: file name "${name}" must not contain "/"`);
       const b = data instanceof Uint8Array ? data : new Uint8Array(data);
-      writeFileSync(join(p.dir, name), b);
+      memoryFs.writeFileSync(join(p.dir, name), b);
       bytes += b.byteLength;
     }
     return { bytes };
@@ -78,7 +79,7 @@ const handlers: { [K in keyof Requests]: (p: Requests[K]) => Promise<Responses[K
     await engine?.close();
     engine = null;
     // A new run replaces the adapter (the trainer refuses a folder that holds another run's checkpoints).
-    rmSync(ADAPTER_DIR, { recursive: true, force: true });
+    memoryFs.rmSync(ADAPTER_DIR, { recursive: true, force: true });
     trained = false;
     running = new AbortController();
     try {
@@ -120,7 +121,7 @@ const handlers: { [K in keyof Requests]: (p: Requests[K]) => Promise<Responses[K
   },
   async zipAdapter() {
     if (!trained) throw new WebError('no adapter yet: train first');
-    return { zip: adapterZip(Object.fromEntries(ADAPTER_ZIP_FILES.map((f) => [f, readFileSync(join(ADAPTER_DIR, f)) as Uint8Array]))) };
+    return { zip: adapterZip(Object.fromEntries(ADAPTER_ZIP_FILES.map((f) => [f, memoryFs.readFileSync(join(ADAPTER_DIR, f)) as Uint8Array]))) };
   },
 };
 

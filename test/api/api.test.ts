@@ -5,7 +5,7 @@
  * `softprompt generate`, inspect, the server inside an app, abort, and the one set of defaults.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -14,6 +14,7 @@ import {
 } from '../../src/index.ts';
 import type { Adapter, HubClient, Model, TrainEvent } from '../../src/index.ts';
 import { trainCommand } from '../../src/cli/train.ts';
+import { ADAPTER_ZIP_FILES, adapterZip } from '../../src/adapter/archive.ts';
 import { cli, lastJson } from '../helpers/cli.ts';
 import { SHARED, STORIES } from '../helpers/paths.ts';
 
@@ -90,6 +91,21 @@ describe('public API', () => {
     assert.equal(result.accuracy, oracle['accuracy']);
     assert.equal(result.macroF1, oracle['macro_f1']);
     assert.equal(result.predictions.length, 60);
+  });
+
+  test('loadAdapter takes a .zip of an adapter (the browser page\'s download): same adapter, same scores; saveAdapter unpacks it', async () => {
+    const zip = join(tmp, 'gender.zip');
+    writeFileSync(zip, adapterZip(Object.fromEntries(ADAPTER_ZIP_FILES.map((f) => [f, readFileSync(join(adapter.source, f))]))));
+    const zipped = await loadAdapter(zip);
+    assert.equal(zipped.source, zip);
+    assert.deepEqual({ ...zipped, source: '' }, { ...adapter, source: '' });
+    const records = readFileSync(join(DATA, 'validation.jsonl'), 'utf8').trim().split('\n').slice(0, 6).map((l) => JSON.parse(l) as { text: string; label: string });
+    assert.deepEqual(await classify(model, zipped, records.map((r) => r.text)), await classify(model, adapter, records.map((r) => r.text)));
+    const out = join(tmp, 'unzipped');
+    await saveAdapter(zipped, out);
+    for (const f of ADAPTER_ZIP_FILES) assert.deepEqual(readFileSync(join(out, f)), readFileSync(join(adapter.source, f)), f);
+    writeFileSync(join(tmp, 'broken.zip'), readFileSync(zip).subarray(0, 100));
+    await assert.rejects(loadAdapter(join(tmp, 'broken.zip')), /broken\.zip.*not a readable \.zip archive/);
   });
 
   test('classify gives the labels evaluate predicts, with a score per label', async () => {

@@ -1,11 +1,11 @@
 /**
  * The browser-safe core: esbuild --platform=browser bundles it with no Node built-in and no
- * onnxruntime-node (npm packages stay external: the app's bundler resolves them). Node-only
- * pieces (file readers, the ORT-node backend, atomic writes) are outside this list; see
- * docs/architecture.md for the seam and what is still to move behind it.
+ * onnxruntime-node (npm packages stay external: the app's bundler resolves them). The core reaches
+ * files, paths and hashing only through host.ts, whose implementation the entry point installs
+ * (host_node.ts on Node, web/host/ in the browser); see docs/architecture.md.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
@@ -15,25 +15,17 @@ import type { Plugin } from 'esbuild';
 
 const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src');
 
-/** Every module of the browser-safe core, by folder. */
+/** The folders of the browser-safe core: every module in them bundles for the browser. */
+const CORE_FOLDERS = ['graph', 'formats', 'tokenizer', 'runtime', 'models', 'data', 'pretrained', 'methods', 'adapter', 'eval', 'train', 'infer', 'inspect'];
+/** The Node-only pieces, chosen by Node entry points: the ORT-node backend (session.ts loads it lazily when no backend was set). */
+const NODE_ONLY_MODULES = new Set(['runtime/ort_backend.ts']);
+
+/** Every module of the browser-safe core. */
 export const BROWSER_CORE: readonly string[] = [
-  'errors.ts', 'tensor.ts',
-  'graph/index.ts', 'graph/protobuf.ts', 'graph/onnx.ts', 'graph/autodiff.ts',
-  'formats/half.ts', 'formats/hf_config.ts', 'formats/gpt_config.ts', 'formats/decoder_config.ts', 'formats/safetensors_codec.ts', 'formats/weight_store.ts',
-  'runtime/backend.ts', 'runtime/web_backend.ts', 'runtime/session.ts',
-  'models/registry.ts', 'models/gpt2.ts', 'models/decoder.ts', 'models/rope.ts', 'models/rope_scaling.ts', 'models/norms.ts', 'models/attention.ts', 'models/gpt_neox.ts', 'models/opt.ts', 'models/bloom.ts',
-  'models/alibi.ts', 'models/common.ts', 'models/fused_qkv.ts', 'models/types.ts',
-  'data/template.ts', 'data/verbalizer.ts', 'data/encode.ts', 'data/collate.ts', 'data/demos.ts', 'data/split.ts', 'data/task_prompts.ts', 'data/token_batch.ts', 'data/rng.ts', 'data/errors.ts', 'data/verbalizer_check.ts',
-  'methods/factory.ts', 'methods/batch.ts', 'methods/program.ts', 'methods/init.ts', 'methods/loss.ts', 'methods/multitask.ts',
-  'methods/prompt_tuning.ts', 'methods/p_tuning.ts', 'methods/prefix_tuning.ts', 'methods/lstm.ts', 'methods/types.ts',
-  'adapter/types.ts', 'adapter/meta.ts', 'adapter/peft_config.ts', 'adapter/encoder.ts', 'adapter/bytes.ts', 'adapter/prompt.ts', 'adapter/name.ts',
-  'adapter/archive.ts', 'adapter/errors.ts', 'adapter/finite.ts',
-  'eval/metrics.ts', 'eval/rank.ts', 'eval/score.ts', 'eval/index.ts',
-  'infer/graphs.ts', 'infer/kv.ts', 'infer/sampling.ts', 'infer/text.ts', 'infer/types.ts', 'infer/errors.ts', 'infer/generator.ts', 'infer/logprobs.ts',
-  'inspect/inspect.ts', 'inspect/compare.ts', 'inspect/vocab.ts', 'inspect/discretize.ts', 'inspect/errors.ts', 'inspect/format.ts', 'inspect/init_ref.ts', 'inspect/table.ts', 'inspect/vectors.ts',
-  'train/adamw.ts', 'train/schedule.ts', 'train/defaults.ts', 'train/events.ts',
-  // The page's side of softprompt/web (the worker still runs the Node-shaped core on shims).
-  'web/client.ts', 'web/protocol.ts',
+  'errors.ts', 'tensor.ts', 'host.ts',
+  ...CORE_FOLDERS.flatMap((d) => readdirSync(join(SRC, d)).filter((f) => f.endsWith('.ts')).map((f) => `${d}/${f}`)).filter((m) => !NODE_ONLY_MODULES.has(m)),
+  // The page's side of softprompt/web, and the worker (which installs the memory host).
+  'web/client.ts', 'web/protocol.ts', 'web/worker.ts', 'web/host/index.ts',
 ];
 
 const NODE_ONLY = /^(node:|(fs|path|os|crypto|url|readline|child_process|stream|worker_threads)(\/.*)?$|onnxruntime-node$)/;
@@ -70,8 +62,8 @@ test('esbuild --platform=browser bundles the browser-safe core with no Node buil
   assert.deepEqual(await nodeImports(BROWSER_CORE), []);
 });
 
-test('the check sees a Node-only module (atomic writes, the ORT-node backend)', async () => {
-  const found = await nodeImports(['formats/atomic.ts', 'runtime/ort_backend.ts']);
+test('the check sees a Node-only module (the Node host, the ORT-node backend)', async () => {
+  const found = await nodeImports(['host_node.ts', 'runtime/ort_backend.ts']);
   assert.ok(found.some((f) => f.startsWith('node:fs')), found.join(', '));
   assert.ok(found.some((f) => f.startsWith('onnxruntime-node')), found.join(', '));
 });

@@ -13,7 +13,7 @@ const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src');
 
 /** Bottom to top; a top-level file or folder of src/ → its layer. */
 export const LAYERS: readonly (readonly string[])[] = [
-  ['errors.ts', 'tensor.ts'],
+  ['errors.ts', 'tensor.ts', 'host.ts', 'host_node.ts'],
   ['formats', 'graph', 'tokenizer'],
   ['runtime', 'models', 'data', 'pretrained'],
   ['methods'],

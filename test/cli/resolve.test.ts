@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { looksLikeHubId, PACKAGE_ROOT, resolveDataset, resolveModel, sharedRoots } from '../../src/pretrained/resolve.ts';
+import { looksLikeHubId, packageRoot, resolveDataset, resolveModel, sharedRoots } from '../../src/pretrained/resolve.ts';
 import type { HubDownloader, ResolveOptions } from '../../src/pretrained/resolve.ts';
 import { SoftpromptError } from '../../src/errors.ts';
 import { SHARED, STORIES } from '../helpers/paths.ts';
@@ -54,7 +54,7 @@ describe('resolveModel', () => {
     assert.deepEqual(await resolveModel(undefined, isolated({ cwd: beside })), { path: model, source: 'shared' });
     assert.deepEqual(await resolveModel(undefined, isolated({ packageRoot: beside })), { path: model, source: 'shared' });
     rmSync(join(tmp, 'shared'), { recursive: true });
-    assert.equal(sharedRoots({ env: {}, cwd: beside, packageRoot: PACKAGE_ROOT })[0], join(tmp, 'shared'));
+    assert.equal(sharedRoots({ env: {}, cwd: beside, packageRoot: packageRoot() })[0], join(tmp, 'shared'));
   });
 
   test('nothing found: the message says what to provide and where it looked', async () => {

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { createWorkerEngine } from '../../src/infer/worker_engine.ts';
-import type { WorkerEngine } from '../../src/infer/worker_engine.ts';
+import { createWorkerEngine } from '../../src/serve/worker_engine.ts';
+import type { WorkerEngine } from '../../src/serve/worker_engine.ts';
 import { createServer } from '../../src/serve/server.ts';
 import { STORIES } from '../helpers/paths.ts';
 import { mutateObject, mutateText, randomValue, Rng } from './rng.ts';

@@ -1,4 +1,4 @@
-/** node:crypto for the browser bundle: sha256 (the base-model fingerprint) and random bytes (temp names). */
+/** The browser host's crypto (host.ts, node:crypto's names): sha256 (the base-model fingerprint) and random bytes (temp names). */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 

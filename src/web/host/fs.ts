@@ -1,8 +1,7 @@
 /**
- * node:fs for the browser bundle: an in-memory file system. The web worker writes the fetched
- * model, tokenizer and data files into it, and the unchanged core reads them (and writes its
- * adapters, checkpoints and metrics log) through the same calls it makes on Node. A shim until
- * the core reaches files only through interfaces chosen by the entry point.
+ * The browser host's file system (host.ts's `fs`, node:fs's names): in memory. The web worker
+ * writes the fetched model, tokenizer and data files into it, and the core reads them (and writes
+ * its adapters, checkpoints and metrics log) through the same calls it makes on Node.
  */
 import { dirname, resolve } from './path.ts';
 

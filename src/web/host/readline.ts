@@ -1,4 +1,4 @@
-/** node:readline for the browser bundle: lines of a memory-file stream (what the JSONL reader needs). */
+/** The browser host's readline (host.ts, node:readline's names): lines of a memory-file stream (what the JSONL reader needs). */
 export function createInterface(opts: { input: AsyncIterable<string | Uint8Array> }): AsyncIterable<string> & { close(): void } {
   return {
     async *[Symbol.asyncIterator]() {

@@ -1,6 +1,6 @@
 /**
- * node:path for the browser bundle (POSIX only, cwd "/"): the memory file system's paths.
- * A shim until the core stops importing node:path at module level.
+ * The browser host's paths (host.ts's `path`, node:path's names; POSIX only, cwd "/"): the
+ * memory file system's paths.
  */
 export const sep = '/';
 export const delimiter = ':';

@@ -4,15 +4,17 @@
  * overlap here as they do in process (the Engine batches them); each abort message aborts its
  * call's (or row's) AbortController.
  */
+// Node's file system, paths and hashing for the core (host.ts).
+import '../host_node.ts';
 import { parentPort, workerData } from 'node:worker_threads';
 import { fingerprintModel } from '../adapter/fingerprint.ts';
 import { loadAdapter } from '../adapter/load.ts';
 import type { LoadedAdapter } from '../adapter/types.ts';
 import { loadModel } from '../pretrained/model.ts';
-import { createEngine } from './engine.ts';
-import type { Engine } from './engine.ts';
-import type { ClassifyRequest, DetokenizeOptions, ScoreRequest, TokenizeOptions } from './types.ts';
-import { toWire } from './wire_errors.ts';
+import { createEngine } from '../infer/engine.ts';
+import type { Engine } from '../infer/engine.ts';
+import type { ClassifyRequest, DetokenizeOptions, ScoreRequest, TokenizeOptions } from '../infer/types.ts';
+import { toWire } from '../infer/wire_errors.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './worker_engine.ts';
 
 if (!parentPort) throw new Error('engine_worker.ts runs as a worker thread (see worker_engine.ts)');

@@ -8,15 +8,15 @@
  * across the port (onnxruntime-node starts each run from setImmediate, so the worker reads it between steps).
  */
 import { Worker } from 'node:worker_threads';
-import type { EngineOptions, SkippedAdapter } from './engine.ts';
-import { chunkStream } from './chunk_stream.ts';
-import { InferenceError } from './errors.ts';
+import type { EngineOptions, SkippedAdapter } from '../infer/engine.ts';
+import { chunkStream } from '../infer/chunk_stream.ts';
+import { InferenceError } from '../infer/errors.ts';
 import type {
   ClassifyRequest, ClassifyResult, Detokenized, DetokenizeOptions, GenerateChunk, GenerateOptions, GenerateRequest,
   GenerateResult, InferenceEngine, PromptLogprobs, ScoreRequest, TaskInfo, TokenizeOptions, TokenizerInfo,
-} from './types.ts';
-import { EngineWorkerError, fromWire } from './wire_errors.ts';
-import type { WireError } from './wire_errors.ts';
+} from '../infer/types.ts';
+import { EngineWorkerError, fromWire } from '../infer/wire_errors.ts';
+import type { WireError } from '../infer/wire_errors.ts';
 
 /** createEngine's options that cross to the worker (plain data), plus where warnings go. */
 export type WorkerEngineOptions = Omit<EngineOptions, 'model' | 'loaded'> & {

@@ -1,4 +1,4 @@
-/** node:os for the browser bundle: what the core asks of it. */
+/** The browser host's os (host.ts, node:os's names): what the core asks of it. */
 export function endianness(): 'LE' | 'BE' {
   return new Uint8Array(Uint16Array.of(1).buffer)[0] === 1 ? 'LE' : 'BE';
 }
