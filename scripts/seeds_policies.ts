@@ -74,14 +74,18 @@ for (const seed of seedsArg.split(/\s+/).map(Number)) {
   // First highest dev (restart order, then step order), as selectRestart and the trainer's `best` do.
   const pick = (cands: Eval[]): Eval => cands.reduce((b, e) => (e.dev > b.dev ? e : b));
   const emit = async (rule: string, e: Eval, updates: number): Promise<void> => {
-    const line = { task: taskName, rule, seed, restart: e.restart, step: e.step, dev: e.dev, accuracy: Math.round((await valOf(e.file, () => load(e))) * 10000) / 100, updates };
+    const line = { task: taskName, runs: recipe, rule, seed, restart: e.restart, step: e.step, dev: e.dev, accuracy: Math.round((await valOf(e.file, () => load(e))) * 10000) / 100, updates };
     appendFileSync(out, JSON.stringify(line) + '\n');
     console.log(JSON.stringify(line));
   };
   const atEpochEnd = (e: Eval): boolean => e.step % epochSteps === 0;
-  for (const R of [3, 6].filter((x) => x <= restarts)) {
+  // The latest of the highest (a tie goes to the longer-trained prompt).
+  const pickLate = (cands: Eval[]): Eval => cands.reduce((b, e) => (e.dev >= b.dev ? e : b));
+  for (const R of [3, 4, 5, 6].filter((x) => x <= restarts)) {
     const rs = [...Array(R).keys()];
     await emit(`best-of-${R}, epoch ends`, pick(rs.flatMap((r) => of(r).filter(atEpochEnd))), R * per);
+    await emit(`best-of-${R}, epoch ends, latest on ties`, pickLate(rs.flatMap((r) => of(r).filter(atEpochEnd))), R * per);
+    if (R !== 3 && R !== 6) continue;
     await emit(`best-of-${R}, every 20 updates`, pick(rs.flatMap((r) => of(r))), R * per);
     await emit(`best-of-${R}, finals`, pick(rs.map((r) => of(r).at(-1)!)), R * per);
   }
@@ -91,6 +95,20 @@ for (const seed of seedsArg.split(/\s+/).map(Number)) {
     const cont = of(first.restart).filter((e) => e.step > epochSteps);
     await emit(`${R}×1 epoch, continue best, epoch ends`, pick([first, ...cont.filter(atEpochEnd)]), R * epochSteps + 2 * epochSteps);
     await emit(`${R}×1 epoch, continue best, final`, cont.at(-1)!, R * epochSteps + 2 * epochSteps);
+  }
+  // R restarts of 2 epochs, the best continues to the third (the default since this study); or successive halving:
+  // the better half (rounded up) trains a second epoch, the best of those a third. Chosen: the best
+  // epoch-end prompt on dev among all trained (the earliest on ties).
+  const at = (r: number, epoch: number): Eval => of(r).find((e) => e.step === epoch * epochSteps)!;
+  const rank = (rs: number[], epoch: number): number[] => [...rs].sort((a, b) => at(b, epoch).dev - at(a, epoch).dev || a - b);
+  for (const R of [3, 4, 5, 6].filter((x) => x <= restarts)) {
+    const all = [...Array(R).keys()];
+    // The leader: the restart of the first highest dev value after epochs 1 and 2 (selectRestart's rule).
+    const lead = pick(all.flatMap((r) => [at(r, 1), at(r, 2)])).restart;
+    await emit(`${R}×2 epochs, continue best`, pick([...all.flatMap((r) => [at(r, 1), at(r, 2)]), at(lead, 3)]), R * 2 * epochSteps + epochSteps);
+    const half = rank(all, 1).slice(0, Math.ceil(R / 2));
+    const top = rank(half, 2)[0]!;
+    await emit(`${R}×1 epoch, top ${half.length} a 2nd, best a 3rd`, pick([...all.map((r) => at(r, 1)), ...half.map((r) => at(r, 2)), at(top, 3)]), (R + half.length + 1) * epochSteps);
   }
   // Checkpoint averaging within one trajectory: the mean of its last K kept prompts (every 20 updates).
   for (const K of [2, 3, 4, 6]) {
@@ -105,7 +123,7 @@ for (const seed of seedsArg.split(/\s+/).map(Number)) {
       cache[key] = v;
     }
     const w = pick(avgs);
-    const line = { task: taskName, rule: `best-of-3, mean of last ${K} (every 20)`, seed, restart: w.restart, step: w.step, dev: w.dev, accuracy: Math.round(cache[w.file]! * 10000) / 100, updates: 3 * per };
+    const line = { task: taskName, runs: recipe, rule: `best-of-3, mean of last ${K} (every 20)`, seed, restart: w.restart, step: w.step, dev: w.dev, accuracy: Math.round(cache[w.file]! * 10000) / 100, updates: 3 * per };
     appendFileSync(out, JSON.stringify(line) + '\n');
     console.log(JSON.stringify(line));
   }

@@ -54,6 +54,26 @@ for (const task of [...new Set(rows.map((r) => r.task))]) {
   targets.push(`| ${task} | ${f1(median(pe))} | ${f1(median(nw))} | ${yes(median(nw) >= median(pe) + 3)} | ${f1(Math.min(...nw))} | ${yes(Math.min(...nw) >= median(pe))} | ${Number.isNaN(hb) ? '–' : f1(hb)} | ${Number.isNaN(hb) ? '–' : yes(median(nw) >= hb + 5)} | ${pe.length} / ${nw.length} |`);
 }
 
+// Replayed selection rules (scripts/seeds_policies.ts): one row per (trajectories, rule).
+interface Replay { task: string; runs: string; rule: string; seed: number; accuracy: number; updates: number }
+const replays = read<Replay>('docs/seeds_policies.jsonl');
+const replay: string[] = [];
+for (const task of [...new Set(replays.map((r) => r.task))]) {
+  replay.push(`\n#### ${task} (replayed)\n`);
+  replay.push('| trajectories | rule | seed 0 | 1 | 2 | 3 | 4 | median | mean | worst | updates (seed 0) |');
+  replay.push('|---|---|---|---|---|---|---|---|---|---|---|');
+  const keys = [...new Set(replays.filter((r) => r.task === task).map((r) => `${r.runs}\t${r.rule}`))];
+  for (const key of keys) {
+    const [runs, rule] = key.split('\t') as [string, string];
+    const bySeed = new Map<number, Replay>();
+    for (const r of replays) if (r.task === task && r.runs === runs && r.rule === rule) bySeed.set(r.seed, r);
+    const accs = [...bySeed.values()].map((r) => r.accuracy);
+    const mean = accs.reduce((a, b) => a + b, 0) / accs.length;
+    const cells = [0, 1, 2, 3, 4].map((s) => (bySeed.has(s) ? f1(bySeed.get(s)!.accuracy) : '–'));
+    replay.push(`| ${runs} | ${rule} | ${cells.join(' | ')} | ${f1(median(accs))} | ${f1(mean)} | ${f1(Math.min(...accs))} | ${[...bySeed.values()][0]!.updates} |`);
+  }
+}
+
 const DOC = 'docs/seeds.md';
 /** Replaces the text between `<!-- NAME -->` and `<!-- /NAME -->` in the doc. */
 const fill = (doc: string, name: string, body: string[]): string => {
@@ -61,5 +81,5 @@ const fill = (doc: string, name: string, body: string[]): string => {
   if (!re.test(doc)) throw new Error(`${DOC}: no <!-- ${name} --> … <!-- /${name} --> block`);
   return doc.replace(re, () => `<!-- ${name} -->\n${body.join('\n').trim()}\n<!-- /${name} -->`);
 };
-if (process.argv.includes('--write')) writeFileSync(DOC, fill(fill(readFileSync(DOC, 'utf8'), 'TABLES', tables), 'TARGETS', targets));
-else console.log(`${tables.join('\n')}\n\n${targets.join('\n')}`);
+if (process.argv.includes('--write')) writeFileSync(DOC, fill(fill(fill(readFileSync(DOC, 'utf8'), 'TABLES', tables), 'TARGETS', targets), 'REPLAY', replay));
+else console.log(`${tables.join('\n')}\n\n${targets.join('\n')}\n${replay.join('\n')}`);
