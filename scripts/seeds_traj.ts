@@ -37,6 +37,7 @@ await runTraining({
   epochs: 3,
   seed,
   restarts: Number(restartsArg),
+  restartEpochs: 3, // every restart a full run: the replay cuts them itself
   evalEvery: Number(everyArg),
   ...(kv['lr'] ? { lr: Number(kv['lr']) } : {}),
   ...(kv['init'] ? { init: kv['init'] } : {}),

@@ -310,8 +310,10 @@ export interface TrainOptions {
   numRanks?: number;
   epochs?: number;
   steps?: number;
-  /** An epochs run trains this many trajectories and keeps the best on the dev split (validation, else 20% carved from train). Default 3; 1 trains once. */
+  /** An epochs run trains this many trajectories for two thirds of its epochs, continues the best on the dev split (validation, else 20% carved from train) and keeps the best. Default 5; 1 trains once. */
   restarts?: number;
+  /** Epochs each restart trains before the best continues (default two thirds of epochs; epochs: the best of full runs). */
+  restartEpochs?: number;
   batchSize?: number;
   gradAccum?: number;
   lr?: number;

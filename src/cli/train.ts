@@ -64,6 +64,7 @@ export interface TrainFlags {
   epochs?: number;
   steps?: number;
   restarts?: number;
+  restartEpochs?: number;
   batchSize: number;
   gradAccum: number;
   seed: number;
@@ -162,6 +163,7 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
       epochs: flags.epochs,
       steps: flags.steps,
       restarts: flags.restarts,
+      restartEpochs: flags.restartEpochs,
       batchSize: flags.batchSize,
       gradAccum: flags.gradAccum,
       seed: flags.seed,
@@ -296,7 +298,8 @@ export function trainCommand(): Command {
     .option('--max-grad-norm <x>', 'clip the gradient norm (0: no clipping)', floatArg(0), D.maxGradNorm)
     .option('--epochs <n>', 'passes over the training split', intArg(1))
     .option('--steps <n>', 'optimizer updates (instead of --epochs)', intArg(1))
-    .option('--restarts <n>', `an --epochs run trains N trajectories and keeps the best on the dev split (--validation, else ${DEV_FRACTION * 100}% carved from --train); 1 trains once (default ${D.restarts})`, intArg(1))
+    .option('--restarts <n>', `an --epochs run trains N trajectories for 2/3 of the epochs, continues the best on the dev split (--validation, else ${DEV_FRACTION * 100}% carved from --train) and keeps the best; 1 trains once (default ${D.restarts})`, intArg(1))
+    .option('--restart-epochs <n>', 'epochs each restart trains before the best on the dev split continues alone (default: two thirds of --epochs, rounded up; = --epochs: the best of full runs)', intArg(1))
     .option('--batch-size <n>', 'examples per micro-batch', intArg(1), D.batchSize)
     .option('--grad-accum <n>', 'micro-batches per optimizer update', intArg(1), D.gradAccum)
     .option('--seed <n>', 'seed for init and shuffling', intArg(0), D.seed)

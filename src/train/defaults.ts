@@ -31,7 +31,7 @@ export interface TrainDefaults {
   readonly metric: 'accuracy' | 'macro_f1';
   readonly saveEvery: number;
   readonly shuffleBuffer: number;
-  /** An epoch run trains this many trajectories and keeps the best on a dev split (restarts.ts; docs/seeds.md). */
+  /** An epoch run trains this many trajectories for two thirds of its epochs, continues the best on a dev split and keeps the best (restarts.ts; docs/seeds.md). */
   readonly restarts: number;
 }
 
@@ -58,5 +58,5 @@ export const TRAIN_DEFAULTS: TrainDefaults = Object.freeze({
   metric: 'accuracy',
   saveEvery: 50,
   shuffleBuffer: 16384,
-  restarts: 3,
+  restarts: 5,
 });

@@ -1,13 +1,15 @@
 /**
  * Restarts: an epoch run trains `restarts` trajectories (restart r uses seed `restartSeed(seed, r)`
- * for its example order and random init) and keeps the one that scores best on a dev split, at
- * its best evaluation. Without --validation the dev split is carved out of the training file
+ * for its example order and random init) for `restartEpochs` of its epochs, each pausing there
+ * (a checkpoint); the one that scores best on a dev split so far continues alone to the run's end,
+ * and the best evaluation of all is kept. Without --validation the dev split is carved out of the training file
  * (DEV_FRACTION of its records, at most DEV_MAX, drawn with the run seed) and never trained on,
  * so nothing is selected on the split a user reports. Each restart is an ordinary run in
  * `restarts/rN/` (its own checkpoints, so a kill -9 resumes exactly); the run folder's
  * metrics.jsonl is their trajectories in order, each line tagged with `restart`, then a `select`
  * line naming the winner. docs/seeds.md measures why: one trajectory's accuracy swings by
- * several points with the seed, the best of three on a dev split much less.
+ * several points with the seed; the best of five, ranked after two of three epochs, much less, at
+ * the cost of about three plain runs.
  */
 import { host } from '../host.ts';
 import { writeFileAtomic } from '../formats/atomic.ts';
@@ -25,6 +27,13 @@ export const DEV_MAX = 400;
 export const DEV_MIN = 20;
 export const RESTARTS_DIR = 'restarts';
 const RESULT_FILE = 'result.json';
+
+/**
+ * Epochs each restart trains before the best on dev continues alone to the run's `epochs`:
+ * two thirds, rounded up (2 of 3). Ranking after one epoch picks badly (docs/seeds.md); after two
+ * it picks nearly as well as after three, at less cost, so more restarts fit the same time.
+ */
+export const restartEpochs = (epochs: number): number => Math.ceil((2 * epochs) / 3);
 
 /** Restart r's seed: the run's own for r = 0. */
 export const restartSeed = (seed: number, r: number): number => (r === 0 ? seed : seed + 7919 * r);

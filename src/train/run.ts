@@ -32,7 +32,7 @@ import type { LoadedModel } from '../pretrained/model.ts';
 import { TRAIN_DEFAULTS } from './defaults.ts';
 import type { ScheduleKind } from './schedule.ts';
 import { TrainSource } from './source.ts';
-import { carveDev, copyAdapterFiles, DEV_MIN, mergeRestartLogs, readRestartResult, restartDir, restartSeed, selectRestart, writeRestartResult } from './restarts.ts';
+import { carveDev, copyAdapterFiles, DEV_MIN, mergeRestartLogs, readRestartResult, restartDir, restartEpochs, restartSeed, selectRestart, writeRestartResult } from './restarts.ts';
 import type { CarvedDev } from './restarts.ts';
 import { train } from './trainer.ts';
 import type { DevMetric, Params, TrainEvent, TrainResult } from './trainer.ts';
@@ -81,11 +81,14 @@ export interface TrainRunOptions {
   adamEps?: number | undefined;
   maxGradNorm?: number | undefined;
   /**
-   * Trajectories an epoch run trains, keeping the best on the dev split (--validation, else one
-   * carved from the training file; restarts.ts). Default 3; 1 trains once. A --steps run is one
-   * trajectory of exactly that many updates.
+   * Trajectories an epoch run trains for two thirds of its epochs; the best on the dev split
+   * (--validation, else one carved from the training file; restarts.ts) continues to the end, and
+   * the best evaluation of all is kept. Default 5; 1 trains once. A --steps run is one trajectory
+   * of exactly that many updates.
    */
   restarts?: number | undefined;
+  /** Epochs each restart trains before the best continues (default: restartEpochs(epochs), two thirds; epochs: no continuation, the best of full runs). */
+  restartEpochs?: number | undefined;
   /** One of epochs and steps (neither: the default epochs). */
   epochs?: number | undefined;
   steps?: number | undefined;
@@ -266,6 +269,11 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRun> {
     throw new SoftpromptError(`--restarts ${opts.restarts} applies to --epochs runs; a --steps run is one trajectory of exactly that many updates`);
   }
   let restarts = opts.steps !== undefined ? 1 : (opts.restarts ?? D.restarts);
+  if (opts.restartEpochs !== undefined && opts.steps !== undefined) throw new SoftpromptError('--restart-epochs applies to --epochs runs; a --steps run is one trajectory of exactly that many updates');
+  const segmentEpochs = opts.restartEpochs ?? (epochs !== undefined ? restartEpochs(epochs) : 1);
+  if (!(Number.isInteger(segmentEpochs) && segmentEpochs >= 1 && (epochs === undefined || segmentEpochs <= epochs))) {
+    throw new SoftpromptError(`--restart-epochs must be an integer from 1 to --epochs (${epochs}), got ${segmentEpochs}`);
+  }
   // Without --validation the restarts are told apart on a dev split carved from the training file.
   let dev: CarvedDev | null = null;
   if (restarts > 1 && opts.validation === undefined) {
@@ -357,7 +365,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRun> {
     bucket: opts.bucket ?? false,
     shuffle_buffer: shuffleBuffer,
     // Only when restarting, so checkpoints written before restarts still resume.
-    ...(restarts > 1 ? { restarts, dev: dev ? { carved: dev.records.length, of: dev.pool } : 'validation' } : {}),
+    ...(restarts > 1 ? { restarts, restart_epochs: segmentEpochs, dev: dev ? { carved: dev.records.length, of: dev.pool } : 'validation' } : {}),
   };
   const training = {
     ...recipe,
@@ -390,7 +398,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRun> {
   };
 
   const dataSha256 = await sha256File(host().path.resolve(trainPath));
-  const trainOnce = (dir: string, runSeed: number, runRecipe: Record<string, unknown>, resume: boolean): Promise<TrainResult> => train({
+  const trainOnce = (dir: string, runSeed: number, runRecipe: Record<string, unknown>, resume: boolean, pauseAtEpoch?: number): Promise<TrainResult> => train({
     dataSha256,
     allowDataChange: opts.allowDataChange === true,
     onWarning: warn,
@@ -413,6 +421,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRun> {
     gradAccum: h.gradAccum,
     ...(epochs !== undefined ? { epochs } : {}),
     ...(opts.steps !== undefined ? { steps: opts.steps } : {}),
+    ...(pauseAtEpoch !== undefined ? { pauseAtEpoch } : {}),
     ...(opts.evalEvery !== undefined ? { evalEvery: opts.evalEvery } : {}),
     ...(opts.patience !== undefined ? { patience: opts.patience } : {}),
     metric: h.metric,
@@ -428,8 +437,14 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRun> {
   });
   if (restarts === 1) return { result: await trainOnce(out, seed, recipe, opts.resume === true), out, model };
 
-  // Restarts (restarts.ts): each an ordinary run in restarts/rN, finished ones kept on resume.
+  // Restarts (restarts.ts): each an ordinary run in restarts/rN that pauses after restartEpochs
+  // epochs; the best on dev then continues to the end. Finished ones are kept on resume.
   const results: TrainResult[] = [];
+  const interrupted = (res: TrainResult, r: number, logged: number): TrainRun => {
+    mergeRestartLogs(out, logged, null);
+    return { result: { ...res, adapterDir: out, lastDir: host().path.join(out, 'last'), stopReason: `${res.stopReason} (restart ${r + 1} of ${restarts})` }, out, model };
+  };
+  const recipeOf = (r: number): Record<string, unknown> => ({ ...recipe, restart: r, seed: restartSeed(seed, r) });
   for (let r = 0; r < restarts; r++) {
     const dir = restartDir(out, r);
     const done = opts.resume ? readRestartResult(dir) : null;
@@ -437,15 +452,19 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRun> {
       results.push(done);
       continue;
     }
-    const runSeed = restartSeed(seed, r);
     const resumeThis = opts.resume === true && host().fs.existsSync(host().path.join(dir, 'checkpoints', 'latest.json'));
-    const res = await trainOnce(dir, runSeed, { ...recipe, restart: r, seed: runSeed }, resumeThis);
-    if (res.interrupted) {
-      mergeRestartLogs(out, r + 1, null);
-      return { result: { ...res, adapterDir: out, lastDir: host().path.join(out, 'last'), stopReason: `${res.stopReason} (restart ${r + 1} of ${restarts})` }, out, model };
-    }
+    const res = await trainOnce(dir, restartSeed(seed, r), recipeOf(r), resumeThis, segmentEpochs);
+    if (res.interrupted) return interrupted(res, r, r + 1);
     writeRestartResult(dir, res);
     results.push(res);
+  }
+  // The leader continues. Its best can only rise, so on a resume after it finished it still leads.
+  const lead = selectRestart(results);
+  if (results[lead]!.paused) {
+    const res = await trainOnce(restartDir(out, lead), restartSeed(seed, lead), recipeOf(lead), true);
+    if (res.interrupted) return interrupted(res, lead, restarts);
+    writeRestartResult(restartDir(out, lead), res);
+    results[lead] = res;
   }
   const win = selectRestart(results);
   const chosen = results[win]!;

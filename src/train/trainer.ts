@@ -69,6 +69,12 @@ export interface TrainerOptions {
   saveEvery?: number;
   resume?: boolean;
   /**
+   * Stop at the end of this epoch (before the run's last): a checkpoint is written and the result
+   * says `paused`; a later call with `resume` and no pause continues the same run (same schedule
+   * and total) to its end. Restarts use it to continue only the best (restarts.ts).
+   */
+  pauseAtEpoch?: number;
+  /**
    * Aborted (e.g. on SIGINT/SIGTERM): the current update finishes, a checkpoint and the last
    * adapter are written, and train() returns with `interrupted` set.
    */
@@ -107,6 +113,8 @@ export interface TrainResult {
   lastDir: string;
   /** True when `signal` stopped the run early (a checkpoint and the last adapter were written). */
   interrupted: boolean;
+  /** True when the run stopped at `pauseAtEpoch` (resume continues it). */
+  paused?: boolean;
 }
 
 const clone = (p: Params): Params => Object.fromEntries(Object.entries(p).map(([k, t]) => [k, tensor('float32', t.shape, t.data.slice())]));
@@ -131,12 +139,13 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
   if (opts.steps === undefined && opts.epochs === undefined) throw new TrainingError('give the run length: --epochs N or --steps N');
   const totalSteps = opts.steps ?? updatesPerEpoch * opts.epochs!;
   if (!(Number.isInteger(totalSteps) && totalSteps >= 1)) throw new TrainingError(`the run must have at least one update (epochs × ${updatesPerEpoch} updates per epoch, or --steps), got ${totalSteps}`);
+  const pauseAt = opts.pauseAtEpoch !== undefined && updatesPerEpoch * opts.pauseAtEpoch < totalSteps ? updatesPerEpoch * opts.pauseAtEpoch : undefined;
   const lrAt = makeSchedule({ kind: opts.schedule ?? TRAIN_DEFAULTS.schedule, lr: opts.lr, warmupSteps: opts.warmupSteps ?? TRAIN_DEFAULTS.warmupSteps, totalSteps });
 
   host().fs.mkdirSync(outDir, { recursive: true });
   const releaseLock = acquireRunLock(outDir);
   try {
-    return await trainLocked(opts, { accum, metric, saveEvery, hasVal, stats, totalSteps, lrAt });
+    return await trainLocked(opts, { accum, metric, saveEvery, hasVal, stats, totalSteps, lrAt, pauseAt });
   } finally {
     releaseLock();
   }
@@ -144,10 +153,10 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
 
 async function trainLocked(
   opts: TrainerOptions,
-  pre: { accum: number; metric: NonNullable<TrainerOptions['metric']>; saveEvery: number; hasVal: boolean; stats: Awaited<ReturnType<TrainerOptions['source']['stats']>>; totalSteps: number; lrAt: (step: number) => number },
+  pre: { accum: number; metric: NonNullable<TrainerOptions['metric']>; saveEvery: number; hasVal: boolean; stats: Awaited<ReturnType<TrainerOptions['source']['stats']>>; totalSteps: number; lrAt: (step: number) => number; pauseAt: number | undefined },
 ): Promise<TrainResult> {
   const { method, outDir } = opts;
-  const { accum, metric, saveEvery, hasVal, stats, totalSteps, lrAt } = pre;
+  const { accum, metric, saveEvery, hasVal, stats, totalSteps, lrAt, pauseAt } = pre;
   const log = new MetricsLog(host().path.join(outDir, 'metrics.jsonl'));
   const lastDir = host().path.join(outDir, 'last');
 
@@ -237,6 +246,7 @@ async function trainLocked(
 
   let stopReason = '';
   let interrupted = false;
+  const pauseReason = `paused after update ${pauseAt} of ${totalSteps}`;
   let lastLoss: number | null = null;
   const names = method.params.map((p) => p.name);
   const grads: Record<string, Float32Array> = Object.fromEntries(names.map((n) => [n, new Float32Array(params[n]!.data.length)]));
@@ -245,6 +255,7 @@ async function trainLocked(
   let tokens = 0;
   if (ck && bestParams && state.best) opts.saveAdapter(outDir, bestParams, { ...state.best.metrics, step: state.best.step, epoch: state.best.epoch, metric });
   if (state.step >= totalSteps) stopReason = `finished ${totalSteps} updates`;
+  else if (pauseAt !== undefined && state.step >= pauseAt) stopReason = pauseReason;
   else if (opts.patience !== undefined && state.evalsSinceBest >= opts.patience) stopReason = `early stopping: no improvement of ${metric} in ${opts.patience} evaluations`;
   try {
     while (!stopReason) {
@@ -313,6 +324,7 @@ async function trainLocked(
           }
         }
         if (finished && !stopReason) stopReason = `finished ${totalSteps} updates`;
+        if (!stopReason && pauseAt !== undefined && state.step >= pauseAt) stopReason = pauseReason;
         if (!stopReason && opts.signal?.aborted) {
           interrupted = true;
           stopReason = `interrupted after update ${state.step} of ${totalSteps}`;
@@ -330,5 +342,8 @@ async function trainLocked(
   if (!hasVal) opts.saveAdapter(outDir, params, { step: state.step, epoch: state.epoch, loss: lastLoss });
   log.write({ event: 'stop', step: state.step, reason: stopReason, best: state.best, elapsed_s: Number(elapsed().toFixed(3)) });
   opts.onEvent?.({ kind: 'stop', step: state.step, reason: stopReason });
-  return { steps: state.step, epochs: state.epoch, stopReason, best: state.best, lastLoss, elapsedSeconds: elapsed(), adapterDir: outDir, lastDir, interrupted };
+  return {
+    steps: state.step, epochs: state.epoch, stopReason, best: state.best, lastLoss, elapsedSeconds: elapsed(), adapterDir: outDir, lastDir, interrupted,
+    ...(stopReason === pauseReason ? { paused: true } : {}),
+  };
 }

@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { TRAIN_DEFAULTS } from '../../src/train/defaults.ts';
 import { cli, lastJson } from '../helpers/cli.ts';
 import { SHARED, STORIES } from '../helpers/paths.ts';
 
@@ -25,10 +26,10 @@ test('demo ranks hard prompts, trains, reloads the adapter and compares on the s
   // the validation split the demo reports; the reported figure is the reloaded adapter's on that split.
   const meta = JSON.parse(readFileSync(join(out, 'softprompt.json'), 'utf8')) as { metrics: { n: number }; training: { validation: string | null; restarts: number } };
   assert.equal(meta.training.validation, null);
-  assert.equal(meta.training.restarts, 3);
+  assert.equal(meta.training.restarts, TRAIN_DEFAULTS.restarts);
   assert.equal(meta.metrics.n, 24);
   const log = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  assert.deepEqual([...new Set(log.map((l) => l['restart']).filter((r) => r !== undefined))], [0, 1, 2]);
+  assert.deepEqual([...new Set(log.map((l) => l['restart']).filter((r) => r !== undefined))], [...Array(TRAIN_DEFAULTS.restarts).keys()]);
   assert.equal(log.at(-1)!['event'], 'select');
   assert.ok(typeof j['soft_prompt_accuracy'] === 'number' && j['soft_prompt_accuracy'] >= 0 && j['soft_prompt_accuracy'] <= 1);
   assert.equal(j['adapter'], out);

@@ -13,17 +13,19 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { MetricsLog } from '../../src/train/metrics_log.ts';
-import { carveDev } from '../../src/train/restarts.ts';
+import { TRAIN_DEFAULTS } from '../../src/train/defaults.ts';
+import { carveDev, restartEpochs } from '../../src/train/restarts.ts';
 import { SHARED, STORIES } from '../helpers/paths.ts';
 
 const BIN = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'), 'bin', 'softprompt.js');
 const TRAIN = join(SHARED, 'datasets', 'story_gender', 'train.jsonl');
 // No --validation and no --restarts: the default recipe. 100 records: 20 carved as dev, 80 trained (10 updates, checkpoints at 4 and 8).
-const args = (out: string): string[] => [
+const args = (out: string, epochs = 1): string[] => [
   BIN, 'train', '--model', STORIES, '--train', TRAIN, '--max-train-examples', '100', '--template', '{text}\\nThe story is about a',
-  '--verbalizer', '{"girl":" girl","boy":" boy"}', '--virtual-tokens', '8', '--epochs', '1', '--batch-size', '8',
+  '--verbalizer', '{"girl":" girl","boy":" boy"}', '--virtual-tokens', '8', '--epochs', String(epochs), '--batch-size', '8',
   '--save-every', '4', '--seed', '5', '--out', out, '--json',
 ];
+const R = TRAIN_DEFAULTS.restarts;
 type Line = Record<string, unknown>;
 const log = (out: string): Line[] => MetricsLog.read(join(out, 'metrics.jsonl'));
 const losses = (out: string): [unknown, unknown][] => log(out).filter((e) => e.event === 'step').map((e) => [e['restart'], e['loss']]);
@@ -45,8 +47,8 @@ test('restarts: the best on the carved dev split is kept; kill -9 in restart 2 r
   assert.equal(r.status, 0, r.stderr);
   const lines = log(whole);
   const starts = lines.filter((e) => e.event === 'start');
-  assert.deepEqual(starts.map((e) => [e['restart'], e['examples']]), [[0, 80], [1, 80], [2, 80]], 'each restart trains the 80 records left after the dev split');
-  assert.equal(losses(whole).length, 30);
+  assert.deepEqual(starts.map((e) => [e['restart'], e['examples']]), [...Array(R).keys()].map((r) => [r, 80]), 'each restart trains the 80 records left after the dev split');
+  assert.equal(losses(whole).length, 10 * R, 'a 1-epoch run has nothing to continue: every restart trains its one epoch');
   const select = lines.at(-1)!;
   assert.equal(select.event, 'select');
   const values = select['values'] as number[];
@@ -66,6 +68,47 @@ test('restarts: the best on the carved dev split is kept; kill -9 in restart 2 r
   assert.equal(await exited, 'SIGKILL');
   assert.ok(stepsLogged(r1) < 10, 'killed inside restart 2');
   const again = spawnSync(process.execPath, [...args(killed), '--resume'], { encoding: 'utf8' });
+  assert.equal(again.status, 0, again.stderr);
+  assert.deepEqual(losses(killed), losses(whole));
+  for (const f of ['adapter_model.safetensors', join('last', 'adapter_model.safetensors')]) {
+    assert.ok(readFileSync(join(killed, f)).equals(readFileSync(join(whole, f))), `${f} is bit-identical`);
+  }
+});
+
+test('restarts pause after two of three epochs, the best on dev continues alone; kill -9 in the continuation resumes exactly', async () => {
+  assert.equal(restartEpochs(3), 2);
+  const root = mkdtempSync(join(tmpdir(), 'sp-restarts3-'));
+  const whole = join(root, 'whole');
+  const r = spawnSync(process.execPath, args(whole, 3), { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const lines = log(whole);
+  // Each restart's dev accuracy at the pause (its best after epochs 1 and 2); the first highest leads.
+  const pausedBest = [...Array(R).keys()].map((k) => Math.max(...lines.filter((e) => e['restart'] === k && e.event === 'eval' && (e.step as number) <= 20).map((e) => e['accuracy'] as number)));
+  const lead = pausedBest.indexOf(Math.max(...pausedBest));
+  const steps = [...Array(R).keys()].map((k) => lines.filter((e) => e['restart'] === k && e.event === 'step').map((e) => e.step as number));
+  steps.forEach((s, k) => assert.deepEqual(s, [...Array(k === lead ? 30 : 20).keys()].map((i) => i + 1), `restart ${k}: ${k === lead ? 'continued to 30 updates' : 'paused after 20'}`));
+  const evals = (k: number): number[] => lines.filter((e) => e['restart'] === k && e.event === 'eval').map((e) => e.step as number);
+  assert.deepEqual(evals(lead), [10, 20, 30]);
+  // The kept adapter: the highest dev value over every evaluation made, the earliest restart on ties.
+  const select = lines.at(-1)!;
+  assert.equal(select.event, 'select');
+  const values = select['values'] as number[];
+  const all = lines.filter((e) => e.event === 'eval').map((e) => e['accuracy'] as number);
+  assert.equal(Math.max(...values), Math.max(...all));
+  assert.equal(select['restart'], values.indexOf(Math.max(...values)));
+  assert.ok(readFileSync(join(whole, 'adapter_model.safetensors')).equals(readFileSync(join(whole, 'restarts', `r${select['restart']}`, 'adapter_model.safetensors'))));
+
+  const killed = join(root, 'killed');
+  const child = spawn(process.execPath, args(killed, 3), { stdio: 'ignore' });
+  let running = true;
+  const exited = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_code, signal) => ((running = false), res(signal))));
+  const cont = join(killed, 'restarts', `r${lead}`, 'metrics.jsonl');
+  const resultsDone = (): boolean => [...Array(R).keys()].every((k) => existsSync(join(killed, 'restarts', `r${k}`, 'result.json')));
+  while (running && !(resultsDone() && stepsLogged(cont) >= 22)) await new Promise((res) => setTimeout(res, 10));
+  child.kill('SIGKILL');
+  assert.equal(await exited, 'SIGKILL');
+  assert.ok(stepsLogged(cont) < 30, 'killed inside the continuation');
+  const again = spawnSync(process.execPath, [...args(killed, 3), '--resume'], { encoding: 'utf8' });
   assert.equal(again.status, 0, again.stderr);
   assert.deepEqual(losses(killed), losses(whole));
   for (const f of ['adapter_model.safetensors', join('last', 'adapter_model.safetensors')]) {

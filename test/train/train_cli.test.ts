@@ -29,6 +29,8 @@ test('input errors exit 2 and say what to pass', async () => {
     [[...base, '--train', join(DATA, 'train.jsonl'), '--max-train-examples', '8', '--epochs', '1', '--patience', '2', '--out', join(tmp, 'f')], /--patience needs a validation split/],
     [[...base, '--train', join(DATA, 'train.jsonl'), '--epochs', '1', '--method', 'prompt-tuning', '--encoder-type', 'lstm', '--out', join(tmp, 'g')], /--encoder-type lstm applies to --method p-tuning only/],
     [[...base, '--train', join(DATA, 'train.jsonl'), '--steps', '2', '--restarts', '2', '--out', join(tmp, 'h')], /--restarts 2 applies to --epochs runs; a --steps run is one trajectory/],
+    [[...base, '--train', join(DATA, 'train.jsonl'), '--epochs', '3', '--restart-epochs', '4', '--out', join(tmp, 'i')], /--restart-epochs must be an integer from 1 to --epochs \(3\), got 4/],
+    [[...base, '--train', join(DATA, 'train.jsonl'), '--steps', '2', '--restart-epochs', '1', '--out', join(tmp, 'j')], /--restart-epochs applies to --epochs runs/],
   ];
   const runs = await Promise.all(cases.map(([args]) => cli(args)));
   runs.forEach((r, i) => {
