@@ -110,6 +110,28 @@ for (const seed of seedsArg.split(/\s+/).map(Number)) {
     const top = rank(half, 2)[0]!;
     await emit(`${R}×1 epoch, top ${half.length} a 2nd, best a 3rd`, pick([...all.map((r) => at(r, 1)), ...half.map((r) => at(r, 2)), at(top, 3)]), (R + half.length + 1) * epochSteps);
   }
+  // The default's shape with finer looks: every 20 updates (the leader chosen on them too), or the
+  // leader's last K kept prompts averaged and kept when that mean beats every epoch-end prompt on dev.
+  for (const R of [5].filter((x) => x <= restarts)) {
+    const all = [...Array(R).keys()];
+    const seg = 2 * epochSteps;
+    const lead20 = pick(all.flatMap((r) => of(r).filter((e) => e.step <= seg))).restart;
+    await emit(`${R}×2 epochs, continue best, every 20 updates`, pick([...all.flatMap((r) => of(r).filter((e) => e.step <= seg)), ...of(lead20).filter((e) => e.step > seg)]), R * seg + epochSteps);
+    const lead = pick(all.flatMap((r) => [at(r, 1), at(r, 2)])).restart;
+    const epochEnds = [...all.flatMap((r) => [at(r, 1), at(r, 2)]), at(lead, 3)];
+    for (const K of [2, 4]) {
+      const last = of(lead).slice(-K);
+      const p = mean(last.map(load));
+      const key = `avg${K}-r${lead}`;
+      const m: Eval = { restart: lead, step: last.at(-1)!.step, dev: await acc(dev, p), file: key };
+      await valOf(key, () => p);
+      for (const [rule, e] of [[`${R}×2 epochs, continue best, leader's mean of last ${K}`, m], [`${R}×2 epochs, continue best, or leader's mean of last ${K}`, pick([...epochEnds, m])]] as const) {
+        const line = { task: taskName, runs: recipe, rule, seed, restart: e.restart, step: e.step, dev: e.dev, accuracy: Math.round((await valOf(e.file, () => load(e))) * 10000) / 100, updates: R * seg + epochSteps };
+        appendFileSync(out, JSON.stringify(line) + '\n');
+        console.log(JSON.stringify(line));
+      }
+    }
+  }
   // Checkpoint averaging within one trajectory: the mean of its last K kept prompts (every 20 updates).
   for (const K of [2, 3, 4, 6]) {
     const avgs: Eval[] = [];

@@ -38,8 +38,8 @@ for (const task of [...new Set(rows.map((r) => r.task))]) {
   }
 }
 
-// The default being judged (docs/seeds.md): 5 restarts of 2 epochs, the best continued.
-const NEW = 'new-r5x2';
+// The default being judged (docs/seeds.md): 5 restarts of 2 epochs, the best continued, its last-epoch mean kept when better.
+const NEW = 'new-r5x2-mean4';
 // The targets, per task: new-default median ≥ stand-in median + 3, worst ≥ stand-in median,
 // median ≥ best hard prompt (0- or 4-shot) + 5.
 const targets: string[] = [];

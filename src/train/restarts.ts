@@ -17,7 +17,8 @@ import { createRng, shuffleInPlace } from '../data/rng.ts';
 import { readRecords } from '../data/readers.ts';
 import type { DataRecord } from '../data/readers.ts';
 import { LOCK_FILE } from './run_lock.ts';
-import type { TrainResult } from './trainer.ts';
+import { tensor } from '../tensor.ts';
+import type { Params, TrainResult } from './trainer.ts';
 
 /** Share of the training records held out as the dev split when no --validation is given. */
 export const DEV_FRACTION = 0.2;
@@ -34,6 +35,28 @@ const RESULT_FILE = 'result.json';
  * it picks nearly as well as after three, at less cost, so more restarts fit the same time.
  */
 export const restartEpochs = (epochs: number): number => Math.ceil((2 * epochs) / 3);
+
+/**
+ * The continued leader's prompt is also kept at this many evenly spaced updates of its last epoch;
+ * their mean is the adapter when it scores above every evaluation on dev (docs/seeds.md: it lifts
+ * the worst seed, as finer evaluation does, for one dev evaluation instead of four per epoch).
+ */
+export const TAIL_SNAPSHOTS = 4;
+
+/** The updates of the last epoch whose prompts are averaged: k evenly spaced, the last update included. */
+export function tailSteps(updatesPerEpoch: number, epochs: number, k = TAIL_SNAPSHOTS): number[] {
+  const start = updatesPerEpoch * (epochs - 1);
+  return [...new Set(Array.from({ length: k }, (_, j) => start + Math.round(((j + 1) * updatesPerEpoch) / k)))].filter((s) => s > start);
+}
+
+/** The element-wise mean of prompts with the same tensors (float32, summed in order). */
+export function meanParams(ps: readonly Params[]): Params {
+  return Object.fromEntries(Object.keys(ps[0]!).map((k) => {
+    const out = new Float32Array(ps[0]![k]!.data.length);
+    for (const p of ps) p[k]!.data.forEach((x, i) => (out[i] = out[i]! + x / ps.length));
+    return [k, tensor('float32', ps[0]![k]!.shape, out)];
+  }));
+}
 
 /** Restart r's seed: the run's own for r = 0. */
 export const restartSeed = (seed: number, r: number): number => (r === 0 ? seed : seed + 7919 * r);

@@ -32,9 +32,11 @@ import type { LoadedModel } from '../pretrained/model.ts';
 import { TRAIN_DEFAULTS } from './defaults.ts';
 import type { ScheduleKind } from './schedule.ts';
 import { TrainSource } from './source.ts';
-import { carveDev, copyAdapterFiles, DEV_MIN, mergeRestartLogs, readRestartResult, restartDir, restartEpochs, restartSeed, selectRestart, writeRestartResult } from './restarts.ts';
+import { carveDev, copyAdapterFiles, DEV_MIN, meanParams, mergeRestartLogs, readRestartResult, restartDir, restartEpochs, restartSeed, selectRestart, tailSteps, writeRestartResult } from './restarts.ts';
+import { readSafetensors } from '../formats/safetensors.ts';
+import { RankScorer } from '../eval/rank.ts';
 import type { CarvedDev } from './restarts.ts';
-import { train } from './trainer.ts';
+import { devMetrics, snapshotFile, train } from './trainer.ts';
 import type { DevMetric, Params, TrainEvent, TrainResult } from './trainer.ts';
 
 /** The CLI's --method values, by PEFT type (recipes and messages use them). */
@@ -398,7 +400,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRun> {
   };
 
   const dataSha256 = await sha256File(host().path.resolve(trainPath));
-  const trainOnce = (dir: string, runSeed: number, runRecipe: Record<string, unknown>, resume: boolean, pauseAtEpoch?: number): Promise<TrainResult> => train({
+  const trainOnce = (dir: string, runSeed: number, runRecipe: Record<string, unknown>, resume: boolean, pauseAtEpoch?: number, snapshotSteps?: number[]): Promise<TrainResult> => train({
     dataSha256,
     allowDataChange: opts.allowDataChange === true,
     onWarning: warn,
@@ -422,6 +424,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRun> {
     ...(epochs !== undefined ? { epochs } : {}),
     ...(opts.steps !== undefined ? { steps: opts.steps } : {}),
     ...(pauseAtEpoch !== undefined ? { pauseAtEpoch } : {}),
+    ...(snapshotSteps !== undefined ? { snapshotSteps } : {}),
     ...(opts.evalEvery !== undefined ? { evalEvery: opts.evalEvery } : {}),
     ...(opts.patience !== undefined ? { patience: opts.patience } : {}),
     metric: h.metric,
@@ -460,21 +463,46 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRun> {
   }
   // The leader continues. Its best can only rise, so on a resume after it finished it still leads.
   const lead = selectRestart(results);
+  // Every restart has the same updates per epoch; a paused one says how many (none paused: no continuation).
+  const paused = results.find((x) => x.paused);
+  const tail = paused ? tailSteps(paused.steps / segmentEpochs, epochs!) : [];
   if (results[lead]!.paused) {
-    const res = await trainOnce(restartDir(out, lead), restartSeed(seed, lead), recipeOf(lead), true);
+    const res = await trainOnce(restartDir(out, lead), restartSeed(seed, lead), recipeOf(lead), true, undefined, tail);
     if (res.interrupted) return interrupted(res, lead, restarts);
     writeRestartResult(restartDir(out, lead), res);
     results[lead] = res;
   }
+  // The leader's last epoch averaged (restarts.ts): kept when it beats every evaluation on dev.
+  const files = tail.map((s) => snapshotFile(restartDir(out, lead), s));
+  let mean: { params: Params; metrics: { accuracy: number; macro_f1: number; n: number } } | null = null;
+  if (validation && files.length > 0 && !results[lead]!.paused && files.every((f) => host().fs.existsSync(f))) {
+    const params = meanParams(files.map((f) => Object.fromEntries(readSafetensors(f)) as Params));
+    const scorer = await RankScorer.create(model.config, model.weights, method, { padId, lengthNormalize: opts.lengthNormalize === true, batchRows: 32, softSlots });
+    try {
+      mean = { params, metrics: await devMetrics(scorer, validation, params, prompts?.labels ?? verbalizer.labels) };
+    } finally {
+      await scorer.release();
+    }
+  }
   const win = selectRestart(results);
-  const chosen = results[win]!;
-  copyAdapterFiles(restartDir(out, win), out);
-  copyAdapterFiles(host().path.join(restartDir(out, win), 'last'), host().path.join(out, 'last'));
-  const select = { restart: win, seed: restartSeed(seed, win), metric: h.metric, dev: dev ? 'carved' : 'validation', values: results.map((x) => x.best?.value ?? null), best: chosen.best };
+  const meanWins = mean !== null && mean.metrics[h.metric] > (results[win]!.best?.value ?? -Infinity);
+  const chosen: TrainResult = mean && meanWins
+    ? { ...results[lead]!, best: { value: mean.metrics[h.metric], step: tail.at(-1)!, epoch: epochs!, metrics: mean.metrics } }
+    : results[win]!;
+  copyAdapterFiles(restartDir(out, meanWins ? lead : win), out);
+  copyAdapterFiles(host().path.join(restartDir(out, meanWins ? lead : win), 'last'), host().path.join(out, 'last'));
+  if (mean && meanWins) save(out, mean.params, { ...mean.metrics, steps: tail, restart: lead, mean_of: tail.length, metric: h.metric });
+  const select = {
+    restart: meanWins ? lead : win, seed: restartSeed(seed, meanWins ? lead : win), metric: h.metric, dev: dev ? 'carved' : 'validation', values: results.map((x) => x.best?.value ?? null), best: chosen.best,
+    ...(mean ? { mean: { restart: lead, steps: tail, value: mean.metrics[h.metric], kept: meanWins } } : {}),
+  };
   mergeRestartLogs(out, restarts, select);
   const elapsedSeconds = results.reduce((t, x) => t + x.elapsedSeconds, 0);
   return {
-    result: { ...chosen, elapsedSeconds, adapterDir: out, lastDir: host().path.join(out, 'last'), stopReason: `${chosen.stopReason}; kept restart ${win + 1} of ${restarts} (best ${h.metric} on the ${dev ? 'dev split carved from --train' : 'validation split'})` },
+    result: {
+      ...chosen, elapsedSeconds, adapterDir: out, lastDir: host().path.join(out, 'last'),
+      stopReason: `${chosen.stopReason}; kept ${meanWins ? `the mean of restart ${lead + 1}'s last ${tail.length} prompts` : `restart ${win + 1}`} of ${restarts} (best ${h.metric} on the ${dev ? 'dev split carved from --train' : 'validation split'})`,
+    },
     out,
     model,
   };

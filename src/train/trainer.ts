@@ -25,6 +25,7 @@ import { AdamW, clipGradNorm } from './adamw.ts';
 import { TRAIN_DEFAULTS } from './defaults.ts';
 import type { BestRecord, TrainerState } from './checkpoint.ts';
 import { CHECKPOINTS_DIR, loadLatestCheckpoint, saveCheckpoint } from './checkpoint.ts';
+import { writeSafetensors } from '../formats/safetensors.ts';
 import { MetricsLog } from './metrics_log.ts';
 import type { ScheduleKind } from './schedule.ts';
 import { makeSchedule } from './schedule.ts';
@@ -75,6 +76,12 @@ export interface TrainerOptions {
    */
   pauseAtEpoch?: number;
   /**
+   * After these updates the prompt is also written to `snapshots/step-NNNNNNNN.safetensors`, before
+   * that update's checkpoint (so a resume past it finds the file, and one before it rewrites the
+   * same values). Restarts average the leader's last ones (restarts.ts).
+   */
+  snapshotSteps?: readonly number[];
+  /**
    * Aborted (e.g. on SIGINT/SIGTERM): the current update finishes, a checkpoint and the last
    * adapter are written, and train() returns with `interrupted` set.
    */
@@ -115,6 +122,17 @@ export interface TrainResult {
   interrupted: boolean;
   /** True when the run stopped at `pauseAtEpoch` (resume continues it). */
   paused?: boolean;
+}
+
+export const SNAPSHOTS_DIR = 'snapshots';
+export const snapshotFile = (outDir: string, step: number): string => host().path.join(outDir, SNAPSHOTS_DIR, `step-${String(step).padStart(8, '0')}.safetensors`);
+
+/** Dev metrics of `params` by rank classification (an example with its task's own verbalizer ranks that task's labels). */
+export async function devMetrics(scorer: RankScorer, val: readonly EncodedExample[], params: Params, labels: readonly string[]): Promise<{ accuracy: number; macro_f1: number; n: number }> {
+  const r = await scorer.score(val, params);
+  const gold = val.map((e) => e.label ?? '');
+  const pred = r.predictions.map((i, k) => (val[k]!.labels ?? labels)[i]!);
+  return { accuracy: accuracy(gold, pred), macro_f1: macroF1(gold, pred, labels), n: val.length };
 }
 
 const clone = (p: Params): Params => Object.fromEntries(Object.entries(p).map(([k, t]) => [k, tensor('float32', t.shape, t.data.slice())]));
@@ -225,12 +243,7 @@ async function trainLocked(
     : null;
 
   const evaluate = async (): Promise<boolean> => {
-    const val = opts.validation!;
-    const r = await scorer!.score(val, params);
-    const gold = val.map((e) => e.label ?? '');
-    // An example with its task's own verbalizer ranks that task's labels.
-    const pred = r.predictions.map((i, k) => (val[k]!.labels ?? opts.labels)[i]!);
-    const metrics = { accuracy: accuracy(gold, pred), macro_f1: macroF1(gold, pred, opts.labels), n: val.length };
+    const metrics = await devMetrics(scorer!, opts.validation!, params, opts.labels);
     const value = metrics[metric];
     const improved = state.best === null || value > state.best.value;
     if (improved) {
@@ -247,6 +260,7 @@ async function trainLocked(
   let stopReason = '';
   let interrupted = false;
   const pauseReason = `paused after update ${pauseAt} of ${totalSteps}`;
+  const snapshots = new Set(opts.snapshotSteps ?? []);
   let lastLoss: number | null = null;
   const names = method.params.map((p) => p.name);
   const grads: Record<string, Float32Array> = Object.fromEntries(names.map((n) => [n, new Float32Array(params[n]!.data.length)]));
@@ -322,6 +336,10 @@ async function trainLocked(
           if (opts.patience !== undefined && state.evalsSinceBest >= opts.patience) {
             stopReason = `early stopping: no improvement of ${metric} in ${opts.patience} evaluations (best ${state.best!.value.toFixed(4)} at update ${state.best!.step})`;
           }
+        }
+        if (snapshots.has(state.step)) {
+          host().fs.mkdirSync(host().path.join(outDir, SNAPSHOTS_DIR), { recursive: true });
+          writeSafetensors(snapshotFile(outDir, state.step), params, { format: 'pt' });
         }
         if (finished && !stopReason) stopReason = `finished ${totalSteps} updates`;
         if (!stopReason && pauseAt !== undefined && state.step >= pauseAt) stopReason = pauseReason;

@@ -14,7 +14,10 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { MetricsLog } from '../../src/train/metrics_log.ts';
 import { TRAIN_DEFAULTS } from '../../src/train/defaults.ts';
-import { carveDev, restartEpochs } from '../../src/train/restarts.ts';
+import { readSafetensors } from '../../src/formats/safetensors.ts';
+import { carveDev, meanParams, restartEpochs, tailSteps } from '../../src/train/restarts.ts';
+import type { Params } from '../../src/train/trainer.ts';
+import { tensor } from '../../src/tensor.ts';
 import { SHARED, STORIES } from '../helpers/paths.ts';
 
 const BIN = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'), 'bin', 'softprompt.js');
@@ -89,14 +92,37 @@ test('restarts pause after two of three epochs, the best on dev continues alone;
   steps.forEach((s, k) => assert.deepEqual(s, [...Array(k === lead ? 30 : 20).keys()].map((i) => i + 1), `restart ${k}: ${k === lead ? 'continued to 30 updates' : 'paused after 20'}`));
   const evals = (k: number): number[] => lines.filter((e) => e['restart'] === k && e.event === 'eval').map((e) => e.step as number);
   assert.deepEqual(evals(lead), [10, 20, 30]);
-  // The kept adapter: the highest dev value over every evaluation made, the earliest restart on ties.
+  // The leader's prompts at 4 evenly spaced updates of its last epoch are kept, and their mean scored on dev.
   const select = lines.at(-1)!;
   assert.equal(select.event, 'select');
+  const mean = select['mean'] as { restart: number; steps: number[]; value: number; kept: boolean };
+  assert.deepEqual(tailSteps(10, 3), [23, 25, 28, 30]);
+  assert.deepEqual([mean.restart, mean.steps], [lead, [23, 25, 28, 30]]);
+  const snap = (s: number): Params => Object.fromEntries(readSafetensors(join(whole, 'restarts', `r${lead}`, 'snapshots', `step-000000${s}.safetensors`))) as Params;
+  const adapter = [...readSafetensors(join(whole, 'adapter_model.safetensors')).values()][0]!.data;
+  // The kept adapter: the highest dev value over every evaluation made (the earliest restart on ties),
+  // or the mean when it scores strictly above all of them.
   const values = select['values'] as number[];
   const all = lines.filter((e) => e.event === 'eval').map((e) => e['accuracy'] as number);
   assert.equal(Math.max(...values), Math.max(...all));
-  assert.equal(select['restart'], values.indexOf(Math.max(...values)));
-  assert.ok(readFileSync(join(whole, 'adapter_model.safetensors')).equals(readFileSync(join(whole, 'restarts', `r${select['restart']}`, 'adapter_model.safetensors'))));
+  assert.equal(mean.kept, mean.value > Math.max(...values));
+  if (mean.kept) {
+    assert.equal(select['restart'], lead);
+    assert.deepEqual(adapter, Object.values(meanParams([23, 25, 28, 30].map(snap)))[0]!.data);
+  } else {
+    assert.equal(select['restart'], values.indexOf(Math.max(...values)));
+    assert.ok(readFileSync(join(whole, 'adapter_model.safetensors')).equals(readFileSync(join(whole, 'restarts', `r${select['restart']}`, 'adapter_model.safetensors'))));
+  }
+  // The leader's prompt after its last update is its last adapter's.
+  assert.deepEqual(Object.values(snap(30))[0]!.data, [...readSafetensors(join(whole, 'restarts', `r${lead}`, 'last', 'adapter_model.safetensors')).values()][0]!.data);
+  // Pausing changes nothing: the continued restart's 30 losses are those of the same restart run
+  // straight through (--restart-epochs 3: every restart a full run, as the first study's default).
+  const full = join(root, 'full');
+  const f = spawnSync(process.execPath, [...args(full, 3), '--restart-epochs', '3'], { encoding: 'utf8' });
+  assert.equal(f.status, 0, f.stderr);
+  const leadLosses = (out: string): unknown[] => losses(out).filter(([k]) => k === lead).map(([, l]) => l);
+  assert.equal(leadLosses(full).length, 30);
+  assert.deepEqual(leadLosses(whole), leadLosses(full));
 
   const killed = join(root, 'killed');
   const child = spawn(process.execPath, args(killed, 3), { stdio: 'ignore' });
@@ -114,4 +140,11 @@ test('restarts pause after two of three epochs, the best on dev continues alone;
   for (const f of ['adapter_model.safetensors', join('last', 'adapter_model.safetensors')]) {
     assert.ok(readFileSync(join(killed, f)).equals(readFileSync(join(whole, f))), `${f} is bit-identical`);
   }
+});
+
+test('the mean of snapshots is element-wise, and the tail steps are evenly spaced in the last epoch', () => {
+  const p = (xs: number[]): Params => ({ w: tensor('float32', [xs.length], Float32Array.from(xs)) });
+  assert.deepEqual([...meanParams([p([1, 2]), p([3, 6]), p([5, 1])]).w!.data], [3, 3]);
+  assert.deepEqual(tailSteps(80, 3), [180, 200, 220, 240]);
+  assert.deepEqual(tailSteps(2, 3), [5, 6], 'fewer updates than snapshots: each update once');
 });
