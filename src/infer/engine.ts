@@ -19,7 +19,7 @@ import { ExampleEncoder } from '../data/encode.ts';
 import type { TaskPrompt } from '../data/encode.ts';
 import { Template } from '../data/template.ts';
 import { Verbalizer } from '../data/verbalizer.ts';
-import { RankScorer } from '../eval/rank.ts';
+import { packCandidateRows, RankScorer } from '../eval/rank.ts';
 import type { RankExample } from '../eval/rank.ts';
 import { SoftpromptError } from '../errors.ts';
 import { multitaskTaskPrompt } from '../methods/multitask.ts';
@@ -384,12 +384,28 @@ export class Engine implements InferenceEngine {
     return { example: { promptIds: e.promptIds, candidates: e.candidates, ...(e.softAt ? { softAt: e.softAt } : {}) }, labels: verbalizer.labels };
   }
 
-  async classify(requests: readonly ClassifyRequest[]): Promise<ClassifyResult[]> {
+  /**
+   * Beyond the interface's first form: with `signals`, request i stops once `signals[i]` aborts (at
+   * its next encoding or scoring step, so a request past the server's timeout frees the sessions)
+   * and its entry is null. Long examples are scored in slices, each its own turn at the sessions,
+   * so generation batches run in between.
+   */
+  classify(requests: readonly ClassifyRequest[]): Promise<ClassifyResult[]>;
+  classify(requests: readonly ClassifyRequest[], options: GenerateOptions): Promise<(ClassifyResult | null)[]>;
+  async classify(requests: readonly ClassifyRequest[], options: GenerateOptions = {}): Promise<(ClassifyResult | null)[]> {
     if (this.#closed) throw new InferenceError('the engine is closed');
-    const encoded = requests.map((r, i) => {
+    const aborted = (i: number): boolean => options.signals?.[i]?.aborted === true;
+    const encoded: ({ task: Task | null; example: RankExample; labels: readonly string[] } | null)[] = [];
+    for (const [i, r] of requests.entries()) {
+      // A turn of the event loop between requests lets an abort arrive (the worker's port).
+      if (i > 0) await new Promise<void>((res) => setImmediate(res));
+      if (aborted(i)) {
+        encoded.push(null);
+        continue;
+      }
       try {
         const task = this.#task(r.task);
-        return { task, ...this.#encodeClassify(r, task, i) };
+        encoded.push({ task, ...this.#encodeClassify(r, task, i) });
       } catch (e) {
         if (e instanceof SoftpromptError && requests.length > 1) {
           throw new InferenceError(`request ${i}: ${e.message}`, e instanceof InferenceError ? e.field : undefined);
@@ -397,27 +413,87 @@ export class Engine implements InferenceEngine {
         if (e instanceof SoftpromptError && !(e instanceof InferenceError)) throw new InferenceError(e.message);
         throw e;
       }
-    });
-    const results: ClassifyResult[] = new Array(requests.length);
+    }
+    const results: (ClassifyResult | null)[] = new Array<ClassifyResult | null>(requests.length).fill(null);
+    const answer = (i: number, scores: readonly number[]): void => {
+      const labels = encoded[i]!.labels;
+      let best = 0;
+      scores.forEach((x, j) => (x > scores[best]! ? (best = j) : 0));
+      results[i] = { label: labels[best]!, scores: Object.fromEntries(labels.map((l, j) => [l, scores[j]!])) };
+    };
     const groups = new Map<string, number[]>();
     encoded.forEach((e, i) => {
+      if (!e) return;
+      if (this.#byPrefix(e.task, e.example)) return; // scored on its own below
       const k = `${e.task?.info.name ?? ''}${e.example.softAt ? '\u0000slots' : ''}`;
       groups.set(k, [...(groups.get(k) ?? []), i]);
     });
-    for (const idx of groups.values()) {
+    for (const all of groups.values()) {
+      const idx = all.filter((i) => !aborted(i));
+      if (idx.length === 0) continue;
       const { task, example } = encoded[idx[0]!]!;
       const scorer = await this.#scorer(task, example.softAt !== undefined);
-      const r = await this.#exclusive(() => scorer.score(idx.map((i) => encoded[i]!.example), task?.adapter.params));
-      idx.forEach((i, k) => {
-        const labels = encoded[i]!.labels;
-        const scores = r.scores[k]!;
-        results[i] = { label: labels[r.predictions[k]!]!, scores: Object.fromEntries(labels.map((l, j) => [l, scores[j]!])) };
-      });
+      // The group stops when every request in it has been abandoned.
+      const stop = new AbortController();
+      const check = (): void => void (idx.every(aborted) && stop.abort());
+      for (const i of idx) options.signals?.[i]?.addEventListener('abort', check, { once: true });
+      try {
+        const r = await this.#exclusive(() => scorer.score(idx.map((i) => encoded[i]!.example), task?.adapter.params, { signal: stop.signal }));
+        idx.forEach((i, k) => answer(i, r.scores[k]!));
+      } catch (e) {
+        if (!stop.signal.aborted) throw e;
+      } finally {
+        for (const i of idx) options.signals?.[i]?.removeEventListener('abort', check);
+      }
+    }
+    for (const [i, e] of encoded.entries()) {
+      if (!e || !this.#byPrefix(e.task, e.example) || aborted(i)) continue;
+      const scores = await this.#scoreByPrefix(e.task, e.example, options.signals?.[i]);
+      if (scores) answer(i, scores);
     }
     return results;
   }
 
-  async score(requests: readonly ScoreRequest[]): Promise<PromptLogprobs[]> {
+  /**
+   * Whether an example is scored after its prompt's keys/values (computed once) instead of packed
+   * rows that each hold the prompt again: when its candidates need more than one packed row (a
+   * long prompt, many labels), for the base model and tasks whose prefix is a run of virtual tokens.
+   */
+  #byPrefix(task: Task | null, ex: RankExample): boolean {
+    if (ex.softAt !== undefined || task?.adapter.method.kind === 'prefix_tuning' || ex.promptIds.length < 2) return false;
+    const limit = this.model.config.maxPositions - (task?.prefix.n ?? 0);
+    return packCandidateRows(ex.promptIds.length, ex.candidates.map((c) => c.length), limit).length > 1;
+  }
+
+  /** Candidates per slice of a prefix-scored example (each slice is one turn at the sessions). */
+  static readonly PREFIX_SLICE = 32;
+
+  /** Scores of one example's candidates after its prompt's keys/values; null once `signal` aborts. */
+  async #scoreByPrefix(task: Task | null, ex: RankExample, signal: AbortSignal | undefined): Promise<number[] | null> {
+    const scorer = await this.#getPromptScorer();
+    const prompt = ex.promptIds;
+    const prefix = await this.#exclusive(() => this.generator.extendPrefix(task?.prefix ?? null, prompt.slice(0, -1)));
+    const scores: number[] = [];
+    for (let start = 0; start < ex.candidates.length; start += Engine.PREFIX_SLICE) {
+      if (signal?.aborted) return null;
+      const slice = ex.candidates.slice(start, start + Engine.PREFIX_SLICE);
+      scores.push(...(await this.#exclusive(() => scorer.continuations(prefix, prompt.at(-1)!, slice, { padId: padIdOf(this.model.tokenizer) }))));
+    }
+    return scores;
+  }
+
+  #getPromptScorer(): Promise<PromptScorer> {
+    if (!this.#promptScorer) {
+      this.#promptScorer = PromptScorer.create(this.model.config, this.model.weights, {
+        ...(this.#intraOpThreads !== undefined ? { intraOpThreads: this.#intraOpThreads } : {}),
+      });
+      this.#promptScorer.catch(() => (this.#promptScorer = null));
+    }
+    return this.#promptScorer;
+  }
+
+  /** Beyond the interface: an aborted `signal` stops before the next prompt (InferenceError). */
+  async score(requests: readonly ScoreRequest[], options: CallOptions = {}): Promise<PromptLogprobs[]> {
     if (this.#closed) throw new InferenceError('the engine is closed');
     const rows = requests.map((r, i) => {
       try {
@@ -432,18 +508,14 @@ export class Engine implements InferenceEngine {
         throw e;
       }
     });
-    if (!this.#promptScorer) {
-      this.#promptScorer = PromptScorer.create(this.model.config, this.model.weights, {
-        ...(this.#intraOpThreads !== undefined ? { intraOpThreads: this.#intraOpThreads } : {}),
-      });
-      this.#promptScorer.catch(() => (this.#promptScorer = null));
+    const scorer = await this.#getPromptScorer();
+    const out: PromptLogprobs[] = [];
+    // One prompt per turn at the sessions, so generation goes on in between and an abort stops here.
+    for (const r of rows) {
+      if (options.signal?.aborted) throw new InferenceError('aborted');
+      out.push(await this.#exclusive(() => scorer.score(r.ids, r.prefix, r.topK)));
     }
-    const scorer = await this.#promptScorer;
-    return this.#exclusive(async () => {
-      const out: PromptLogprobs[] = [];
-      for (const r of rows) out.push(await scorer.score(r.ids, r.prefix, r.topK));
-      return out;
-    });
+    return out;
   }
 
   async tokenize(text: string, options: TokenizeOptions = {}): Promise<number[]> {

@@ -284,11 +284,11 @@ export class Scheduler {
 
   private async call(kind: 'generate' | 'classify', batch: BatchJob[]): Promise<unknown[]> {
     const requests = batch.map((j) => j.request);
-    // Generate jobs carry their signals so an abandoned one stops decoding (its entry comes back null
-    // and is dropped: the job was already answered with the abort reason).
+    // Jobs carry their signals so an abandoned one stops decoding or scoring (its entry comes back
+    // null and is dropped: the job was already answered with the abort reason).
     const results: unknown[] = kind === 'generate'
       ? await this.engine.generate(requests as GenerateRequest[], { signals: batch.map((j) => j.signal) })
-      : await this.engine.classify(requests as ClassifyRequest[]);
+      : await this.engine.classify(requests as ClassifyRequest[], { signals: batch.map((j) => j.signal) });
     if (!Array.isArray(results) || results.length !== batch.length) {
       throw new Error(`the engine returned ${Array.isArray(results) ? results.length : typeof results} results for a batch of ${batch.length}`);
     }
