@@ -130,7 +130,7 @@ async function main(): Promise<void> {
   const s = report.sequential;
   process.stderr.write(
     `[serve-load] concurrent: ${c.requests} requests in ${c.seconds} s = ${c.requestsPerSecond} req/s, ${c.completionTokensPerSecond} tokens/s; ` +
-      `p50 ${c.latencyMs.p50} ms, p95 ${c.latencyMs.p95} ms; statuses ${JSON.stringify(c.statuses)}; 5xx ${c.errors5xx}, lost ${c.lost}, duplicated ${c.duplicated}, mismatched ${c.mismatched}\n` +
+      `p50 ${c.latencyMs.p50} ms, p95 ${c.latencyMs.p95} ms, p99 ${c.latencyMs.p99} ms; statuses ${JSON.stringify(c.statuses)}; 5xx ${c.errors5xx}, lost ${c.lost}, duplicated ${c.duplicated}, mismatched ${c.mismatched}\n` +
       (s ? `[serve-load] sequential: ${s.requests} requests in ${s.seconds} s = ${s.requestsPerSecond} req/s; speedup ${report.speedup}x\n` : ''),
   );
   process.stdout.write(`${JSON.stringify({ engine: engineKind, models, maxTokens, maxBatch, ...report, ...(hostile ? { hostile } : {}) })}\n`);
