@@ -133,6 +133,8 @@ export class Engine implements InferenceEngine {
   /** Callers queued for the sessions (a running generation batch stops admitting rows while > 0). */
   #waiting = 0;
   #lock: Promise<unknown> = Promise.resolve();
+  /** Background turns waiting for generation to go idle. */
+  readonly #idle = new Set<() => void>();
   #closed = false;
 
   constructor(model: LoadedModel, generator: Generator, tasks: Map<string, Task>, skipped: SkippedAdapter[], opts: EngineOptions) {
@@ -161,6 +163,29 @@ export class Engine implements InferenceEngine {
     }
     return t;
   }
+
+  /**
+   * A turn for long background work (a slice of a long classification): it waits while generation
+   * runs, up to BACKGROUND_WAIT_MS, then takes the next turn. A stream of near-limit requests then
+   * gets about one slice per wait, not every other turn, and cannot starve either.
+   */
+  async #background<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#pumping) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          this.#idle.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, Engine.BACKGROUND_WAIT_MS);
+        this.#idle.add(done);
+      });
+    }
+    return this.#exclusive(fn);
+  }
+
+  /** Longest wait of a background turn behind generation, in ms. */
+  static readonly BACKGROUND_WAIT_MS = 200;
 
   /** Runs `fn` with the ORT sessions to itself (generation batches and classification take turns). */
   #exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -312,6 +337,7 @@ export class Engine implements InferenceEngine {
       }
     } finally {
       this.#pumping = false;
+      for (const f of [...this.#idle]) f();
     }
   }
 
@@ -387,8 +413,8 @@ export class Engine implements InferenceEngine {
   /**
    * Beyond the interface's first form: with `signals`, request i stops once `signals[i]` aborts (at
    * its next encoding or scoring step, so a request past the server's timeout frees the sessions)
-   * and its entry is null. Long examples are scored in slices, each its own turn at the sessions,
-   * so generation batches run in between.
+   * and its entry is null. Long examples are scored in slices, each a background turn at the
+   * sessions (#background), so generation batches run in between.
    */
   classify(requests: readonly ClassifyRequest[]): Promise<ClassifyResult[]>;
   classify(requests: readonly ClassifyRequest[], options: GenerateOptions): Promise<(ClassifyResult | null)[]>;
@@ -472,12 +498,12 @@ export class Engine implements InferenceEngine {
   async #scoreByPrefix(task: Task | null, ex: RankExample, signal: AbortSignal | undefined): Promise<number[] | null> {
     const scorer = await this.#getPromptScorer();
     const prompt = ex.promptIds;
-    const prefix = await this.#exclusive(() => this.generator.extendPrefix(task?.prefix ?? null, prompt.slice(0, -1)));
+    const prefix = await this.#background(() => this.generator.extendPrefix(task?.prefix ?? null, prompt.slice(0, -1)));
     const scores: number[] = [];
     for (let start = 0; start < ex.candidates.length; start += Engine.PREFIX_SLICE) {
       if (signal?.aborted) return null;
       const slice = ex.candidates.slice(start, start + Engine.PREFIX_SLICE);
-      scores.push(...(await this.#exclusive(() => scorer.continuations(prefix, prompt.at(-1)!, slice, { padId: padIdOf(this.model.tokenizer) }))));
+      scores.push(...(await this.#background(() => scorer.continuations(prefix, prompt.at(-1)!, slice, { padId: padIdOf(this.model.tokenizer) }))));
     }
     return scores;
   }

@@ -80,7 +80,7 @@ function commonPrefixLength(a: readonly number[], b: readonly number[]): number 
 /** Prompts longer than this (characters) are re-tokenized from a window per continuation (encodeContinuations). */
 export const WINDOW_MIN_PROMPT = 1024;
 /** The window's length in characters. */
-const WINDOW_CHARS = 256;
+const WINDOW_CHARS = 128;
 /** At most this many of the window's first ids may differ from the whole prompt's. */
 const WINDOW_LEAD_MAX = 8;
 
