@@ -170,6 +170,12 @@ export class Engine implements InferenceEngine {
    * gets about one slice per wait, not every other turn, and cannot starve either.
    */
   async #background<T>(fn: () => Promise<T>): Promise<T> {
+    await this.#afterGeneration();
+    return this.#exclusive(fn);
+  }
+
+  /** Resolves when generation is idle, or after BACKGROUND_WAIT_MS. */
+  async #afterGeneration(): Promise<void> {
     if (this.#pumping) {
       await new Promise<void>((resolve) => {
         const done = (): void => {
@@ -181,7 +187,6 @@ export class Engine implements InferenceEngine {
         this.#idle.add(done);
       });
     }
-    return this.#exclusive(fn);
   }
 
   /** Longest wait of a background turn behind generation, in ms. */
@@ -423,8 +428,10 @@ export class Engine implements InferenceEngine {
     const aborted = (i: number): boolean => options.signals?.[i]?.aborted === true;
     const encoded: ({ task: Task | null; example: RankExample; labels: readonly string[] } | null)[] = [];
     for (const [i, r] of requests.entries()) {
-      // A turn of the event loop between requests lets an abort arrive (the worker's port).
-      if (i > 0) await new Promise<void>((res) => setImmediate(res));
+      // A turn of the event loop between requests lets an abort arrive (the worker's port). A long
+      // input's encoding (it holds this thread for a while) waits for generation as a slice does.
+      if (isLong(r, this.model.config.maxPositions)) await this.#afterGeneration();
+      else if (i > 0) await new Promise<void>((res) => setImmediate(res));
       if (aborted(i)) {
         encoded.push(null);
         continue;
@@ -574,6 +581,16 @@ export class Engine implements InferenceEngine {
       await this.generator.release();
     });
   }
+}
+
+/** Whether a classification input is long enough that its encoding is background work (over 8 characters per position). */
+function isLong(r: ClassifyRequest, maxPositions: number): boolean {
+  const limit = 8 * maxPositions;
+  if (typeof r.input === 'string') return r.input.length > limit;
+  if (r.input === null || typeof r.input !== 'object') return false;
+  let n = 0;
+  for (const v of Object.values(r.input)) if (typeof v === 'string') n += v.length;
+  return n > limit;
 }
 
 const promptOf = (template: Template | undefined, verbalizer: Verbalizer | undefined): TaskPrompt => ({ ...(template ? { template } : {}), ...(verbalizer ? { verbalizer } : {}) });
