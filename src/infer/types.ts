@@ -180,4 +180,6 @@ export interface InferenceEngine {
   detokenize(ids: readonly number[], options?: DetokenizeOptions): Promise<Detokenized>;
   /** Frees the ORT sessions. */
   close(): Promise<void>;
+  /** Why the engine can no longer serve (its worker thread died), or null; absent: it cannot fail so. */
+  failure?(): string | null;
 }

@@ -257,6 +257,9 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   }
 
   app.get('/health', async (_req, reply) => {
+    // A dead engine worker fails every request: /health says so (503, OpenAI's error shape).
+    const failure = engine.failure?.() ?? null;
+    if (failure !== null) throw new ApiError(503, `the inference engine is not running: ${failure}; restart the server`, null, 'server_error', 'engine_unavailable');
     const s: SchedulerStats = scheduler.stats();
     const body = {
       status: scheduler.isClosing ? 'closing' : 'ok',

@@ -173,6 +173,16 @@ export class WorkerEngine implements InferenceEngine {
     if (this.#pending.has(id) && !this.#dead) this.#worker.postMessage({ op: 'abort', id, ...(row !== undefined ? { row } : {}) } satisfies ToWorker);
   }
 
+  /** Why the worker can no longer serve (it exited or failed), or null; null after close() too. */
+  failure(): string | null {
+    return this.#dead instanceof EngineWorkerError ? this.#dead.message : null;
+  }
+
+  /** Ends the worker at once, as a crash would (calls fail with EngineWorkerError). */
+  async terminate(): Promise<void> {
+    await this.#worker.terminate();
+  }
+
   tasks(): TaskInfo[] {
     return this.#tasks.map((t) => ({ ...t }));
   }
