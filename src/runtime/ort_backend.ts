@@ -40,6 +40,7 @@ let modelFiles = 0;
 
 export const ortBackend: Backend = {
   name: 'onnxruntime-node',
+  inputsWithoutCopy: true,
   async compile(model: Uint8Array, opts: SessionOptions = {}): Promise<CompiledSession> {
     const label = opts.label ?? 'onnx model';
     const options: ort.InferenceSession.SessionOptions = {
