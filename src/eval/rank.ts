@@ -139,6 +139,7 @@ export class RankScorer {
       this.#session = compileGraph(program.graph, {
         outputs: ['logprobs'],
         label: `${program.graph.name}_rank`,
+        heldWeights: true,
         ...(this.#intraOpThreads !== undefined ? { intraOpThreads: this.#intraOpThreads } : {}),
       });
       this.#session.catch(() => (this.#session = null));

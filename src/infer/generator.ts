@@ -94,6 +94,7 @@ export class Generator {
     if (tables.length === 0) return [];
     const session = await compileGraph(buildPrefixGraph(this.config, this.#weights), {
       label: `${this.config.modelType} infer prefix`,
+      heldWeights: true,
       ...(this.#opts.intraOpThreads !== undefined ? { intraOpThreads: this.#opts.intraOpThreads } : {}),
     });
     try {

@@ -103,6 +103,7 @@ export class PromptScorer {
   static async create(config: ModelConfig, weights: WeightStore, opts: { intraOpThreads?: number } = {}): Promise<PromptScorer> {
     const session = await compileGraph(buildScoreGraph(config, weights), {
       label: `${config.modelType} infer score`,
+      heldWeights: true,
       ...(opts.intraOpThreads !== undefined ? { intraOpThreads: opts.intraOpThreads } : {}),
     });
     return new PromptScorer(config, session);
