@@ -66,6 +66,11 @@ export interface EngineOptions {
   intraOpThreads?: number;
   /** Longest text field of a classification input, in characters. Default: the encoder's (200 000). */
   maxFieldChars?: number;
+  /**
+   * The most of the engine's time long classifications (more than one packed row, or inputs over 8
+   * characters per position) take while generation is busy: 0 < share <= 1. Default 0.2.
+   */
+  backgroundShare?: number;
   /** An adapter that fails to load is an error (thrown once) instead of a warning and a skip. Default false. */
   strictAdapters?: boolean;
   /** Memory budget in bytes for the check before loading (default: the cgroup limit or free memory). */
@@ -133,8 +138,11 @@ export class Engine implements InferenceEngine {
   /** Callers queued for the sessions (a running generation batch stops admitting rows while > 0). */
   #waiting = 0;
   #lock: Promise<unknown> = Promise.resolve();
-  /** Background turns waiting for generation to go idle. */
-  readonly #idle = new Set<() => void>();
+  /** Background turns, one at a time (#background); the earliest the next may start while generation is busy. */
+  #backgroundLock: Promise<unknown> = Promise.resolve();
+  #backgroundNext = 0;
+  #lastBatch = -Infinity;
+  readonly #backgroundShare: number;
   #closed = false;
 
   constructor(model: LoadedModel, generator: Generator, tasks: Map<string, Task>, skipped: SkippedAdapter[], opts: EngineOptions) {
@@ -147,6 +155,9 @@ export class Engine implements InferenceEngine {
     this.maxNewTokensLimit = opts.maxNewTokensLimit ?? 4096;
     this.#intraOpThreads = opts.intraOpThreads;
     this.#maxFieldChars = opts.maxFieldChars;
+    const share = opts.backgroundShare ?? 0.2;
+    if (!(share > 0 && share <= 1)) throw new RangeError(`backgroundShare must be in (0, 1], got ${share}`);
+    this.#backgroundShare = share;
     this.tokenizerInfo = readTokenizerInfo(model.dir, model.tokenizer, model.config.maxPositions);
   }
 
@@ -165,32 +176,28 @@ export class Engine implements InferenceEngine {
   }
 
   /**
-   * A turn for long background work (a slice of a long classification): it waits while generation
-   * runs, up to BACKGROUND_WAIT_MS, then takes the next turn. A stream of near-limit requests then
-   * gets about one slice per wait, not every other turn, and cannot starve either.
+   * Long background work (a long classification's encoding, prefill and scoring slices) takes
+   * turns one at a time, and while generation is busy (a batch ran in the last second) it gets at
+   * most `backgroundShare` of the time: after a turn of d ms the next starts no sooner than
+   * d·(1/share − 1) ms later. A stream of near-limit requests then slows down itself, not the
+   * generation clients; alone, it runs at full speed.
    */
-  async #background<T>(fn: () => Promise<T>): Promise<T> {
-    await this.#afterGeneration();
-    return this.#exclusive(fn);
+  #background<T>(fn: () => T | Promise<T>, sessions: boolean): Promise<T> {
+    const turn = async (): Promise<T> => {
+      const wait = this.#backgroundNext - performance.now();
+      if (wait > 0 && (this.#pumping || performance.now() - this.#lastBatch < 1000)) await new Promise((r) => setTimeout(r, wait));
+      const t0 = performance.now();
+      try {
+        return await (sessions ? this.#exclusive(async () => fn()) : fn());
+      } finally {
+        const end = performance.now();
+        this.#backgroundNext = end + (end - t0) * (1 / this.#backgroundShare - 1);
+      }
+    };
+    const run = this.#backgroundLock.then(turn, turn);
+    this.#backgroundLock = run.catch(() => undefined);
+    return run;
   }
-
-  /** Resolves when generation is idle, or after BACKGROUND_WAIT_MS. */
-  async #afterGeneration(): Promise<void> {
-    if (this.#pumping) {
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          clearTimeout(timer);
-          this.#idle.delete(done);
-          resolve();
-        };
-        const timer = setTimeout(done, Engine.BACKGROUND_WAIT_MS);
-        this.#idle.add(done);
-      });
-    }
-  }
-
-  /** Longest wait of a background turn behind generation, in ms. */
-  static readonly BACKGROUND_WAIT_MS = 200;
 
   /** Runs `fn` with the ORT sessions to itself (generation batches and classification take turns). */
   #exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -339,10 +346,10 @@ export class Engine implements InferenceEngine {
         } catch (e) {
           for (const j of running) j.reject(e);
         }
+        this.#lastBatch = performance.now();
       }
     } finally {
       this.#pumping = false;
-      for (const f of [...this.#idle]) f();
     }
   }
 
@@ -418,8 +425,8 @@ export class Engine implements InferenceEngine {
   /**
    * Beyond the interface's first form: with `signals`, request i stops once `signals[i]` aborts (at
    * its next encoding or scoring step, so a request past the server's timeout frees the sessions)
-   * and its entry is null. Long examples are scored in slices, each a background turn at the
-   * sessions (#background), so generation batches run in between.
+   * and its entry is null. Long examples are encoded and scored in slices, each a background turn
+   * (#background), so generation batches run in between and keep most of the time.
    */
   classify(requests: readonly ClassifyRequest[]): Promise<ClassifyResult[]>;
   classify(requests: readonly ClassifyRequest[], options: GenerateOptions): Promise<(ClassifyResult | null)[]>;
@@ -430,15 +437,16 @@ export class Engine implements InferenceEngine {
     for (const [i, r] of requests.entries()) {
       // A turn of the event loop between requests lets an abort arrive (the worker's port). A long
       // input's encoding (it holds this thread for a while) waits for generation as a slice does.
-      if (isLong(r, this.model.config.maxPositions)) await this.#afterGeneration();
-      else if (i > 0) await new Promise<void>((res) => setImmediate(res));
+      if (i > 0) await new Promise<void>((res) => setImmediate(res));
       if (aborted(i)) {
         encoded.push(null);
         continue;
       }
       try {
         const task = this.#task(r.task);
-        encoded.push({ task, ...this.#encodeClassify(r, task, i) });
+        const encode = (): { example: RankExample; labels: readonly string[] } | null => (aborted(i) ? null : this.#encodeClassify(r, task, i));
+        const e = isLong(r, this.model.config.maxPositions) ? await this.#background(encode, false) : encode();
+        encoded.push(e && { task, ...e });
       } catch (e) {
         if (e instanceof SoftpromptError && requests.length > 1) {
           throw new InferenceError(`request ${i}: ${e.message}`, e instanceof InferenceError ? e.field : undefined);
@@ -505,12 +513,15 @@ export class Engine implements InferenceEngine {
   async #scoreByPrefix(task: Task | null, ex: RankExample, signal: AbortSignal | undefined): Promise<number[] | null> {
     const scorer = await this.#getPromptScorer();
     const prompt = ex.promptIds;
-    const prefix = await this.#background(() => this.generator.extendPrefix(task?.prefix ?? null, prompt.slice(0, -1)));
+    // A turn may wait; an abort that comes meanwhile stops before the turn's work.
+    const prefix = await this.#background(() => (signal?.aborted ? null : this.generator.extendPrefix(task?.prefix ?? null, prompt.slice(0, -1))), true);
+    if (prefix === null) return null;
     const scores: number[] = [];
     for (let start = 0; start < ex.candidates.length; start += Engine.PREFIX_SLICE) {
-      if (signal?.aborted) return null;
       const slice = ex.candidates.slice(start, start + Engine.PREFIX_SLICE);
-      scores.push(...(await this.#background(() => scorer.continuations(prefix, prompt.at(-1)!, slice, { padId: padIdOf(this.model.tokenizer) }))));
+      const part = await this.#background(() => (signal?.aborted ? null : scorer.continuations(prefix, prompt.at(-1)!, slice, { padId: padIdOf(this.model.tokenizer) })), true);
+      if (part === null) return null;
+      scores.push(...part);
     }
     return scores;
   }
