@@ -37,7 +37,7 @@ export interface ServerOptions {
   maxBatch?: number;
   /** How long a request waits for others to join its batch (default 10 ms). */
   batchWindowMs?: number;
-  /** Engine batches running at once (default 1). */
+  /** Engine batches running at once, of each kind: generate, classify (default 1). */
   concurrency?: number;
   /** Streams running at once (default maxBatch). */
   maxStreams?: number;
