@@ -18,6 +18,8 @@ function pct(xs: number[], p: number): number {
 export interface HostileOptions {
   fieldChars?: number;
   labels?: number;
+  /** Only the /health prober, no hostile client (the clean run's baseline for /health). */
+  probeOnly?: boolean;
 }
 
 function hostileBody(model: string, opts: HostileOptions): string {
@@ -46,7 +48,7 @@ export async function hostileMix(url: string, model: string, until: Promise<unkn
   let hostileRequests = 0;
   const body = hostileBody(model, opts);
   const hostile = (async () => {
-    while (!stop) {
+    while (!stop && !opts.probeOnly) {
       const res = await fetch(`${url}/v1/classify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).catch(() => null);
       await res?.text();
       statuses[String(res?.status ?? 'network')] = (statuses[String(res?.status ?? 'network')] ?? 0) + 1;

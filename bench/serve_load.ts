@@ -10,7 +10,8 @@
  *
  * --hostile adds issue 16's hostile mix (bench/hostile.ts): one client sending near-limit
  * /v1/classify inputs, and /health timed every 50 ms (after one untimed near-limit request that
- * warms the server: its first compiles the scorer).
+ * warms the server: its first compiles the scorer). --probe-health times /health alone (the clean
+ * run's baseline).
  * Options: --duration-ms (30000), --clients (16), --max-tokens (8), --max-batch (8), --max-queue (64),
  * --sequential-ms (cap on the sequential pass; default the duration), --fake-delay-ms (15) and
  * --fake-row-ms (1) for the fake engine's cost per batch and per row.
@@ -77,6 +78,7 @@ async function main(): Promise<void> {
       url: { type: 'string' },
       models: { type: 'string' },
       hostile: { type: 'boolean', default: false },
+      'probe-health': { type: 'boolean', default: false },
     },
   });
   const durationMs = int('duration-ms', v['duration-ms'], 30_000);
@@ -118,7 +120,7 @@ async function main(): Promise<void> {
   if (warm) process.stderr.write(`[serve-load] hostile warm-up (not timed in the mix): one near-limit request, ${warm.status} in ${warm.ms} ms\n`);
   const load = runLoad({ url, clients, durationMs, models, maxTokens, expectEcho: engineKind === 'fake engine', sequentialMaxMs });
   // --hostile: one more client sends near-limit classifications meanwhile; /health is timed.
-  const hostile = v.hostile ? await hostileMix(url, models[0]!, load) : null;
+  const hostile = v.hostile || v['probe-health'] ? await hostileMix(url, models[0]!, load, { probeOnly: !v.hostile }) : null;
   const report = await load;
   if (hostile) {
     process.stderr.write(
