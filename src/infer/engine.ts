@@ -4,7 +4,9 @@
  * `maxBatchSize` of them at a time and runs them as one mixed-task batch (generator.ts), so
  * concurrent callers share batches. Classification uses evaluation's rank scoring (RankScorer:
  * summed log-probability of each verbalizer continuation, tokenized with the prompt), one
- * compiled scorer per method shape (kind, virtual tokens) shared by the tasks of that shape.
+ * compiled scorer per method shape (kind, virtual tokens) shared by the tasks of that shape; an
+ * example too long for one packed row is scored after its prompt's keys/values instead, in
+ * slices that take a bounded share of the engine's time while generation is busy.
  */
 import { host } from '../host.ts';
 import { isValidAdapterName } from '../adapter/name.ts';

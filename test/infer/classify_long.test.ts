@@ -37,6 +37,20 @@ after(async () => {
 });
 
 const text = 'The little dog ran to the park and played with a red ball. '.repeat(16); // ~330 tokens
+/** Counts calls of PromptScorer's `key` (and runs `after` once each returns) until `restore()`. */
+function spy(key: 'continuations' | 'score', after: () => void = () => {}): { calls: () => number; restore: () => void } {
+  const proto = PromptScorer.prototype as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
+  const real = proto[key]!;
+  let calls = 0;
+  proto[key] = async function (this: unknown, ...args: unknown[]) {
+    calls++;
+    const r = await real.apply(this, args);
+    after();
+    return r;
+  };
+  return { calls: () => calls, restore: () => void (proto[key] = real) };
+}
+
 const labels = (n: number): Record<string, string> => Object.fromEntries(Array.from({ length: n }, (_, i) => [`l${i}`, i % 4 === 3 ? `s${i}` : ` word${i}`]));
 
 test('a long example scores as eval packs it (base model, prompt tuning, p-tuning)', async () => {
@@ -48,14 +62,9 @@ test('a long example scores as eval packs it (base model, prompt tuning, p-tunin
     const scorer = await RankScorer.create(model.config, model.weights, adapter?.method ?? null, { padId: padIdOf(model.tokenizer), intraOpThreads: 1 });
     const want = (await scorer.score([{ promptIds: ex.promptIds, candidates: ex.candidates }], adapter?.params)).scores[0]!;
     await scorer.release();
-    const real = PromptScorer.prototype.continuations;
-    let calls = 0;
-    PromptScorer.prototype.continuations = function (this: PromptScorer, ...args: Parameters<typeof real>) {
-      calls++;
-      return real.apply(this, args);
-    };
-    const [got] = await engine.classify([{ task, input: text, template: TEMPLATE, verbalizer }]).finally(() => (PromptScorer.prototype.continuations = real));
-    assert.equal(calls, 2, 'scored after the prompt, in two slices');
+    const s = spy('continuations');
+    const [got] = await engine.classify([{ task, input: text, template: TEMPLATE, verbalizer }]).finally(s.restore);
+    assert.equal(s.calls(), 2, 'scored after the prompt, in two slices');
     const names = Object.keys(verbalizer);
     names.forEach((l, j) => assert.ok(Math.abs(got!.scores[l]! - want[j]!) < 2e-3, `${task}: ${l} ${got!.scores[l]} vs ${want[j]}`));
     assert.equal(got!.label, names[want.indexOf(Math.max(...want))]);
@@ -65,41 +74,27 @@ test('a long example scores as eval packs it (base model, prompt tuning, p-tunin
 test('an aborted classification stops before its last slice, and the engine serves the next request', async () => {
   const request: ClassifyRequest = { task: 'soft7', input: text, template: TEMPLATE, verbalizer: labels(128) }; // 4 slices of 32
   const [whole] = await engine.classify([request]);
-  const real = PromptScorer.prototype.continuations;
-  let calls = 0;
   const stop = new AbortController();
-  PromptScorer.prototype.continuations = async function (this: PromptScorer, ...args: Parameters<typeof real>) {
-    calls++;
-    const r = await real.apply(this, args);
-    stop.abort(); // the request is abandoned while its first slice runs
-    return r;
-  };
+  const s = spy('continuations', () => stop.abort()); // the request is abandoned while its first slice runs
   try {
     const [r] = await engine.classify([request], { signals: [stop.signal] });
     assert.equal(r, null);
-    assert.equal(calls, 1, 'one slice of four ran');
+    assert.equal(s.calls(), 1, 'one slice of four ran');
   } finally {
-    PromptScorer.prototype.continuations = real;
+    s.restore();
   }
   const [next] = await engine.classify([request]);
   assert.deepEqual(next, whole);
 });
 
 test('an aborted score() stops before its next prompt', async () => {
-  const real = PromptScorer.prototype.score;
-  let calls = 0;
   const stop = new AbortController();
-  PromptScorer.prototype.score = async function (this: PromptScorer, ...args: Parameters<typeof real>) {
-    calls++;
-    const r = await real.apply(this, args);
-    stop.abort();
-    return r;
-  };
+  const s = spy('score', () => stop.abort());
   try {
     await assert.rejects(engine.score(['one', 'two', 'three'].map((prompt) => ({ task: null, prompt, topK: 0 })), { signal: stop.signal }), /aborted/);
-    assert.equal(calls, 1);
+    assert.equal(s.calls(), 1);
   } finally {
-    PromptScorer.prototype.score = real;
+    s.restore();
   }
   assert.equal((await engine.score([{ task: null, prompt: 'one two', topK: 0 }])).length, 1);
 });
