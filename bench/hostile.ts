@@ -15,17 +15,40 @@ function pct(xs: number[], p: number): number {
   return Number(s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!.toFixed(1));
 }
 
+export interface HostileOptions {
+  fieldChars?: number;
+  labels?: number;
+  /** Only the /health prober, no hostile client (the clean run's baseline for /health). */
+  probeOnly?: boolean;
+}
+
+function hostileBody(model: string, opts: HostileOptions): string {
+  const text = 'The little dog ran to the park and played. '.repeat(Math.ceil((opts.fieldChars ?? 190_000) / 43)).slice(0, opts.fieldChars ?? 190_000);
+  const verbalizer = Object.fromEntries(Array.from({ length: opts.labels ?? 128 }, (_, i) => [`label${i}`, ` word${i}`]));
+  return JSON.stringify({ model, input: text, template: '{text}\nThe story is about a', verbalizer });
+}
+
+/**
+ * One near-limit request before the clock starts: the server's first one compiles the scorer it
+ * uses and warms the tokenizer's code (a one-time cost, about 1-2 s, not the steady state the mix
+ * measures). Returns its status and time.
+ */
+export async function warmHostile(url: string, model: string, opts: HostileOptions = {}): Promise<{ status: number; ms: number }> {
+  const t0 = performance.now();
+  const res = await fetch(`${url}/v1/classify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: hostileBody(model, opts) });
+  await res.text();
+  return { status: res.status, ms: Math.round(performance.now() - t0) };
+}
+
 /** Runs the hostile client and the health prober until `until` resolves. */
-export async function hostileMix(url: string, model: string, until: Promise<unknown>, opts: { fieldChars?: number; labels?: number } = {}): Promise<HostileReport> {
+export async function hostileMix(url: string, model: string, until: Promise<unknown>, opts: HostileOptions = {}): Promise<HostileReport> {
   let stop = false;
   void until.finally(() => (stop = true));
   const statuses: Record<string, number> = {};
   let hostileRequests = 0;
-  const text = 'The little dog ran to the park and played. '.repeat(Math.ceil((opts.fieldChars ?? 190_000) / 43)).slice(0, opts.fieldChars ?? 190_000);
-  const verbalizer = Object.fromEntries(Array.from({ length: opts.labels ?? 128 }, (_, i) => [`label${i}`, ` word${i}`]));
-  const body = JSON.stringify({ model, input: text, template: '{text}\nThe story is about a', verbalizer });
+  const body = hostileBody(model, opts);
   const hostile = (async () => {
-    while (!stop) {
+    while (!stop && !opts.probeOnly) {
       const res = await fetch(`${url}/v1/classify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).catch(() => null);
       await res?.text();
       statuses[String(res?.status ?? 'network')] = (statuses[String(res?.status ?? 'network')] ?? 0) + 1;

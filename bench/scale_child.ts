@@ -11,6 +11,7 @@ import { Generator } from '../src/infer/generator.ts';
 import { batchFeeds } from '../src/methods/batch.ts';
 import { buildProgram } from '../src/methods/program.ts';
 import { promptTuning } from '../src/methods/prompt_tuning.ts';
+import { defaultRecompute } from '../src/runtime/large.ts';
 import { compileGraph } from '../src/runtime/session.ts';
 import type { Tensor } from '../src/tensor.ts';
 import { tensor } from '../src/tensor.ts';
@@ -25,6 +26,21 @@ import { log, median, now, peakRssMb } from './util.ts';
  * head (no weight gradients), twice forward for attention.
  */
 export function llamaStepFlops(c: ModelConfig, B: number, T: number, n: number): number {
+  const { proj, attn, head } = llamaFlopParts(c, B, T, n);
+  return 2 * (proj + head) + 3 * attn;
+}
+
+/**
+ * The MatMul FLOPs a step actually runs when each layer is recomputed in the backward
+ * (activation checkpointing): the layers' forward (projections + attention) once more.
+ */
+export function llamaExecutedStepFlops(c: ModelConfig, B: number, T: number, n: number, recompute: boolean): number {
+  const { proj, attn } = llamaFlopParts(c, B, T, n);
+  return llamaStepFlops(c, B, T, n) + (recompute ? proj + attn : 0);
+}
+
+/** Forward MatMul FLOPs: projections and attention of all layers, and the head. */
+function llamaFlopParts(c: ModelConfig, B: number, T: number, n: number): { proj: number; attn: number; head: number } {
   const d = c.hiddenSize;
   const qd = c.numHeads * c.headDim;
   const kvd = c.numKvHeads * c.headDim;
@@ -33,7 +49,7 @@ export function llamaStepFlops(c: ModelConfig, B: number, T: number, n: number):
   const proj = 2 * R * (d * qd + 2 * d * kvd + qd * d + 3 * d * c.intermediateSize) * c.numLayers;
   const attn = 2 * 2 * B * S * S * qd * c.numLayers;
   const head = 2 * B * T * d * c.vocabSize;
-  return 2 * (proj + head) + 3 * attn;
+  return { proj, attn, head };
 }
 
 async function main(): Promise<void> {
@@ -46,7 +62,7 @@ async function main(): Promise<void> {
   const method = promptTuning(config, { numVirtualTokens: n });
   let t0 = now();
   const program = buildProgram(config, weights, method);
-  const session = await compileGraph(program.graph, { label: 'scale_train' });
+  const session = await compileGraph(program.graph, { label: 'scale_train', heldWeights: true });
   const compileS = now() - t0;
   log(`scale: training graph built and compiled in ${compileS.toFixed(1)} s (at ${now().toFixed(1)} s)`);
 
@@ -100,10 +116,12 @@ async function main(): Promise<void> {
   }
   await gen.release();
   const flops = llamaStepFlops(config, B, T, n);
+  const executed = llamaExecutedStepFlops(config, B, T, n, defaultRecompute(weights));
   process.stdout.write(`${JSON.stringify({
     params: weights.names().reduce((s, k) => s + weights.info(k).shape.reduce((a, b) => a * b, 1), 0),
     compile_s: compileS, first_step_s: firstStepS, first_step_run_s: first, step_s: stepS, step_times: times,
     tokens_per_s: (B * T) / stepS, gflop_per_step: flops / 1e9, achieved_gflops: flops / stepS / 1e9,
+    recompute: defaultRecompute(weights), executed_gflop_per_step: executed / 1e9, executed_gflops: executed / stepS / 1e9,
     score_pass_s: scoreS, decode_b1: decode['b1'], decode_b8: decode['b8'], self_peak_rss_mb: peakRssMb(),
   })}\n`);
 }

@@ -9,7 +9,9 @@
  *   node --import tsx bench/serve_load.ts --url http://127.0.0.1:8080 --models base,a,b
  *
  * --hostile adds issue 16's hostile mix (bench/hostile.ts): one client sending near-limit
- * /v1/classify inputs, and /health timed every 50 ms.
+ * /v1/classify inputs, and /health timed every 50 ms (after one untimed near-limit request that
+ * warms the server: its first compiles the scorer). --probe-health times /health alone (the clean
+ * run's baseline).
  * Options: --duration-ms (30000), --clients (16), --max-tokens (8), --max-batch (8), --max-queue (64),
  * --sequential-ms (cap on the sequential pass; default the duration), --fake-delay-ms (15) and
  * --fake-row-ms (1) for the fake engine's cost per batch and per row.
@@ -28,7 +30,7 @@ import { runLoad } from '../src/serve/load.ts';
 import { createServer, listen } from '../src/serve/server.ts';
 import { tensor } from '../src/tensor.ts';
 import { FakeEngine } from '../test/serve/fake_engine.ts';
-import { hostileMix } from './hostile.ts';
+import { hostileMix, warmHostile } from './hostile.ts';
 
 function int(name: string, v: string | undefined, fallback: number, min = 1): number {
   if (v === undefined) return fallback;
@@ -76,6 +78,7 @@ async function main(): Promise<void> {
       url: { type: 'string' },
       models: { type: 'string' },
       hostile: { type: 'boolean', default: false },
+      'probe-health': { type: 'boolean', default: false },
     },
   });
   const durationMs = int('duration-ms', v['duration-ms'], 30_000);
@@ -113,9 +116,11 @@ async function main(): Promise<void> {
   }
 
   process.stderr.write(`[serve-load] ${engineKind}; ${clients} clients for ${durationMs} ms over ${models.join(', ')}; max_tokens ${maxTokens}\n`);
+  const warm = v.hostile ? await warmHostile(url, models[0]!) : null;
+  if (warm) process.stderr.write(`[serve-load] hostile warm-up (not timed in the mix): one near-limit request, ${warm.status} in ${warm.ms} ms\n`);
   const load = runLoad({ url, clients, durationMs, models, maxTokens, expectEcho: engineKind === 'fake engine', sequentialMaxMs });
   // --hostile: one more client sends near-limit classifications meanwhile; /health is timed.
-  const hostile = v.hostile ? await hostileMix(url, models[0]!, load) : null;
+  const hostile = v.hostile || v['probe-health'] ? await hostileMix(url, models[0]!, load, { probeOnly: !v.hostile }) : null;
   const report = await load;
   if (hostile) {
     process.stderr.write(
@@ -130,10 +135,10 @@ async function main(): Promise<void> {
   const s = report.sequential;
   process.stderr.write(
     `[serve-load] concurrent: ${c.requests} requests in ${c.seconds} s = ${c.requestsPerSecond} req/s, ${c.completionTokensPerSecond} tokens/s; ` +
-      `p50 ${c.latencyMs.p50} ms, p95 ${c.latencyMs.p95} ms; statuses ${JSON.stringify(c.statuses)}; 5xx ${c.errors5xx}, lost ${c.lost}, duplicated ${c.duplicated}, mismatched ${c.mismatched}\n` +
+      `p50 ${c.latencyMs.p50} ms, p95 ${c.latencyMs.p95} ms, p99 ${c.latencyMs.p99} ms; statuses ${JSON.stringify(c.statuses)}; 5xx ${c.errors5xx}, lost ${c.lost}, duplicated ${c.duplicated}, mismatched ${c.mismatched}\n` +
       (s ? `[serve-load] sequential: ${s.requests} requests in ${s.seconds} s = ${s.requestsPerSecond} req/s; speedup ${report.speedup}x\n` : ''),
   );
-  process.stdout.write(`${JSON.stringify({ engine: engineKind, models, maxTokens, maxBatch, ...report, ...(hostile ? { hostile } : {}) })}\n`);
+  process.stdout.write(`${JSON.stringify({ engine: engineKind, models, maxTokens, maxBatch, ...report, ...(hostile ? { hostile: { ...hostile, warmup: warm } } : {}) })}\n`);
   if (c.errors5xx || c.lost || c.duplicated || c.mismatched) process.exitCode = 1;
 }
 

@@ -41,7 +41,7 @@ async function load() {
   $('zeroshot').textContent = `${pct(zs.accuracy)} of ${zs.n}`;
   state.loaded = true;
   status(`ready: ${info.modelType} (${info.numLayers} layers) on ${sp.info.backend}${crossOriginIsolated ? ', cross-origin isolated' : ''}`);
-  for (const b of ['train', 'classify', 'generate']) $(b).disabled = false;
+  for (const b of ['train', 'classify', 'generate', 'adapterFile']) $(b).disabled = false;
 }
 
 async function train(overrides = {}) {
@@ -108,13 +108,31 @@ async function download() {
   a.click();
 }
 
+// An adapter trained elsewhere (e.g. `softprompt train`, its --out folder zipped) replaces the page's.
+async function upload(bytes) {
+  if (!bytes) {
+    const file = $('adapterFile').files[0];
+    if (!file) throw new Error('choose an adapter .zip first');
+    bytes = new Uint8Array(await file.arrayBuffer());
+  }
+  const info = await sp.loadAdapter(bytes);
+  status(`loaded a ${info.peftType} adapter (${info.numVirtualTokens} virtual tokens); evaluating…`);
+  const ev = await sp.request('evaluate', { file: paths['validation.jsonl'], adapter: true, template: info.template ?? TEMPLATE, verbalizer: info.verbalizer ?? VERBALIZER });
+  state.accuracy = ev.accuracy;
+  $('accuracy').textContent = `${pct(ev.accuracy)} of ${ev.n} (uploaded adapter)`;
+  $('download').disabled = false;
+  status(`uploaded adapter: accuracy ${pct(ev.accuracy)}`);
+  return { ...info, accuracy: ev.accuracy, n: ev.n };
+}
+
 const guard = (f) => () => f().catch((e) => { state.error = e.message; status(`error: ${e.message}`); });
 $('load').onclick = guard(load);
 $('train').onclick = guard(() => train());
 $('abort').onclick = () => sp?.abort();
 $('download').onclick = guard(download);
+$('adapterFile').onchange = guard(() => upload());
 $('classify').onclick = guard(() => classify());
 $('generate').onclick = guard(() => generate());
 $('threads').max = String(navigator.hardwareConcurrency || 1);
 
-window.demo = { state, load, train, abort: () => sp.abort(), classify, generate, zip, download, worker: () => sp };
+window.demo = { state, load, train, abort: () => sp.abort(), classify, generate, zip, download, upload, worker: () => sp };

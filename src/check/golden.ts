@@ -102,7 +102,8 @@ export async function checkMethod(c: GoldenCase, m: GoldenMethod): Promise<Compa
   };
   const method = m === 'forward' ? null : methodFor(c, m);
   const program = buildProgram(c.model.config, c.model.weights, method, { fullLogits: true, virtualTokenGradient: m === 'p_tuning' });
-  const session = await compileGraph(program.graph);
+  // As training and scoring compile (held weights on onnxruntime-node).
+  const session = await compileGraph(program.graph, { heldWeights: true });
   try {
     const feeds = batchFeeds(method, {
       inputIds: get('input_ids') as Tensor<'int64'>,

@@ -7,6 +7,7 @@
  * encodes, eval/score.ts scores), then printing; the printing helpers are shared with rank-templates
  * and inspect.
  */
+import { exitCodeOf, onInterrupt } from './interrupt.ts';
 import { Command, Option } from 'commander';
 import { loadAdapterDir } from '../adapter/load.ts';
 import { adapterPrompt } from '../adapter/prompt.ts';
@@ -206,6 +207,12 @@ export async function runEval(flags: EvalFlags, io: Io = processIo, fromCli: (ke
   const labels = prompt.labels ?? prompt.verbalizer.labels;
 
   const softSlots = checkSoftSlots(prompt.template, adapter, (m) => io.err(`softprompt: warning: ${m}`));
+  // Ctrl-C / SIGTERM: eval writes nothing before its end, so it stops at once (after the current
+  // batch) with one line, exit 130/143; the handlers go with the first signal (interrupt.ts).
+  const interrupt = onInterrupt((sig) => {
+    io.err(`\nsoftprompt: ${sig}: evaluation interrupted; nothing was written`);
+    process.exit(exitCodeOf(sig));
+  });
   const scorer = await createScorer(model, adapter, { batchSize: flags.batchSize, maxLabels: labels.length, lengthNormalize: flags.lengthNormalize ?? false, softSlots });
   const runs: EvalRun[] = [];
   const bar = new Progress(io);
@@ -218,6 +225,7 @@ export async function runEval(flags: EvalFlags, io: Io = processIo, fromCli: (ke
       runs.push({ setting, shots: k, report, split });
     }
   } finally {
+    interrupt.dispose();
     await scorer.release();
   }
 

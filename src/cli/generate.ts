@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { SoftpromptError } from '../errors.ts';
 import { createEngine } from '../infer/engine.ts';
+import { exitCodeOf, onInterrupt } from './interrupt.ts';
 import type { Engine } from '../infer/engine.ts';
 import { InferenceError } from '../infer/errors.ts';
 import type { GenerateRequest, InferenceEngine } from '../infer/types.ts';
@@ -114,12 +115,18 @@ export async function runGenerate(flags: GenerateFlags, io: Io = processIo): Pro
     maxBatchSize: flags.batchSize,
     onWarning: (m) => io.err(`softprompt: warning: ${m}`),
   });
+  // Ctrl-C / SIGTERM: the rows stop at their next token, one line says so, exit 130/143; a second
+  // signal ends the process at once (interrupt.ts).
+  const interrupt = onInterrupt((sig) => io.err(`\nsoftprompt: ${sig}: generation interrupted (send ${sig} again to exit at once)`));
   try {
     if (engine.skipped.length > 0) throw new SoftpromptError(engine.skipped[0]!.message);
-    await generateWith(engine, flags, prompts, io);
+    await generateWith(engine, flags, prompts, io, interrupt.signal);
   } catch (e) {
-    throw asFlagError(e);
+    const sig = interrupt.received();
+    if (sig === null) throw asFlagError(e);
+    process.exitCode = exitCodeOf(sig);
   } finally {
+    interrupt.dispose();
     await engine.close();
   }
 }
@@ -142,7 +149,7 @@ function asFlagError(e: unknown): unknown {
   return new SoftpromptError(e.message.replace(new RegExp(`\\b${e.field}\\b`, 'g'), flag));
 }
 
-async function generateWith(engine: Engine, flags: GenerateFlags, prompts: readonly string[], io: Io): Promise<void> {
+async function generateWith(engine: Engine, flags: GenerateFlags, prompts: readonly string[], io: Io, signal: AbortSignal): Promise<void> {
   {
     const base: Omit<GenerateRequest, 'prompt'> = {
       task: adapterTask(engine, flags.adapter, flags.task),
@@ -155,11 +162,11 @@ async function generateWith(engine: Engine, flags: GenerateFlags, prompts: reado
       stopAtEos: flags.eos,
     };
     if (prompts.length === 1 && !flags.jsonl) {
-      for await (const chunk of engine.generateStream({ ...base, prompt: prompts[0]! })) process.stdout.write(chunk.text);
+      for await (const chunk of engine.generateStream({ ...base, prompt: prompts[0]! }, { signal })) process.stdout.write(chunk.text);
       process.stdout.write('\n');
       return;
     }
-    const results = await engine.generate(prompts.map((prompt) => ({ ...base, prompt })));
+    const results = await engine.generate(prompts.map((prompt) => ({ ...base, prompt })), { signal });
     results.forEach((r, i) => {
       if (flags.jsonl) {
         io.out(JSON.stringify({ prompt: prompts[i], text: r.text, ids: r.ids, prompt_tokens: r.promptTokens, finish_reason: r.finishReason }));

@@ -10,7 +10,8 @@ import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { DataError } from './errors.ts';
 import type { DataRecord } from './readers.ts';
 import type { Template } from './template.ts';
-import type { VerbalizedPrompt, Verbalizer } from './verbalizer.ts';
+import { Verbalizer } from './verbalizer.ts';
+import type { VerbalizedPrompt } from './verbalizer.ts';
 import { checkDistinctCandidates, checkDistinctLabels } from './verbalizer_check.ts';
 
 export interface ExampleEncoderOptions {
@@ -216,17 +217,15 @@ export class ExampleEncoder {
       return slots.length === 0 ? enc : { ...enc, softAt: this.#softPositions(prefix + text, slots, prefix.length, enc.promptIds) };
     };
 
-    // The field is tokenized once. Only its first `cap` tokens can ever fit (the prompt holds
-    // about as many tokens as the field: merges with the template text change a few at its
-    // edges, never halve it), so a longer field is known not to fit without rendering it whole,
-    // and every candidate cut below re-tokenizes at most a context's worth of text. The work is
-    // linear in the input; the cut is the one a search over the whole field would find.
+    // Only the field's first `cap` tokens can ever fit (the prompt holds about as many tokens as
+    // the field: merges with the template text change a few at its edges, never halve it), so
+    // only a bounded head of a long field is tokenized, and the field is known not to fit without
+    // rendering it whole. The work is linear in the input, not in its length times the labels.
     const cap = 2 * this.maxLength + 16;
     const field = truncateField;
     const raw = field === undefined ? undefined : record[field];
-    let ids: number[] | undefined;
-    if (typeof raw === 'string' && raw.length > cap) ids = this.tokenizer.encode(raw, { addSpecialTokens: false });
-    let enc = ids !== undefined && ids.length > cap ? undefined : encodeWith({});
+    const head = typeof raw === 'string' && raw.length > cap ? this.#headIds(raw, cap) : undefined;
+    let enc = head !== undefined && (!head.whole || head.ids.length > cap) ? undefined : encodeWith({});
     let truncated = false;
     if (enc === undefined || !fits(enc)) {
       const where = { file: record.__file, line: record.__line, field };
@@ -240,21 +239,36 @@ export class ExampleEncoder {
           where,
         );
       }
-      const fieldIds = ids ?? this.tokenizer.encode(template.fieldValue(record, field), { addSpecialTokens: false });
+      const fieldIds = head?.ids ?? this.tokenizer.encode(template.fieldValue(record, field), { addSpecialTokens: false });
       const textOf = (k: number): string => (k === 0 ? '' : this.tokenizer.decode(fieldIds.slice(0, k)).replace(/\uFFFD+$/, ''));
-      // Largest k whose first k field tokens fit: k = 0 fits, k = min(length, cap) does not (or barely).
-      let lo = 0;
-      let hi = Math.min(fieldIds.length, cap);
-      let best = empty;
-      while (lo < hi) {
-        const mid = Math.ceil((lo + hi) / 2);
-        const e = encodeWith({ [field]: textOf(mid) });
-        if (fits(e)) {
-          lo = mid;
-          best = e;
-        } else hi = mid - 1;
+      const encodeAt = (k: number): VerbalizedPrompt & { softAt?: number[] } => (k === 0 ? empty : encodeWith({ [field]: textOf(k) }));
+      // The cut is searched with the prompt and only the label whose continuation is longest (with
+      // the field empty): a prompt + label that does not fit means the example does not, so the
+      // largest cut that fits with all labels is at most the one found. All labels are encoded
+      // once, at that cut; if one of them is longer there after all, the cut steps down.
+      const j = empty.candidates.reduce((b, c, i) => (c.length > empty.candidates[b]!.length ? i : b), 0);
+      const label1 = verbalizer.labels[j]!;
+      const one = new Verbalizer({ [label1]: verbalizer.continuation(label1) }, verbalizer.source);
+      const lengthAt = (k: number): number => {
+        const { text } = template.renderWithSlots(record, { [field]: textOf(k) });
+        const v = one.encode(this.tokenizer, prefix + text);
+        return v.promptIds.length + longest(v.candidates);
+      };
+      let k = searchCut(Math.min(fieldIds.length, cap), this.maxLength - (empty.promptIds.length + longest(empty.candidates)), (n) => lengthAt(n) - this.maxLength);
+      enc = encodeAt(k);
+      if (!fits(enc)) {
+        const top = k;
+        while (!fits(enc)) {
+          k = Math.max(0, k - Math.max(1, enc.promptIds.length + longest(enc.candidates) - this.maxLength));
+          enc = encodeAt(k);
+        }
+        while (k + 1 < top) {
+          const next = encodeAt(k + 1);
+          if (!fits(next)) break;
+          k++;
+          enc = next;
+        }
       }
-      enc = lo === 0 ? empty : best;
       truncated = true;
     }
     checkDistinctCandidates(verbalizer.labels, enc.candidates, verbalizer.source);
@@ -272,6 +286,21 @@ export class ExampleEncoder {
       line: record.__line,
       file: record.__file,
     };
+  }
+
+  /**
+   * The first `cap` ids of a long field, from tokenizing only a head of it (growing until it
+   * holds `cap` + 64 ids: tokens near the head's end may differ from the whole field's, those
+   * before them do not), or all its ids when the head reaches the end (`whole`).
+   */
+  #headIds(text: string, cap: number): { ids: number[]; whole: boolean } {
+    for (let chars = 4 * (cap + 64); ; chars *= 2) {
+      if (chars >= text.length) return { ids: this.tokenizer.encode(text, { addSpecialTokens: false }), whole: true };
+      const c = text.charCodeAt(chars);
+      const end = c >= 0xdc00 && c <= 0xdfff ? chars + 1 : chars; // never split a surrogate pair
+      const ids = this.tokenizer.encode(text.slice(0, end), { addSpecialTokens: false });
+      if (ids.length >= cap + 64) return { ids: ids.slice(0, cap), whole: false };
+    }
   }
 
   /**
@@ -298,6 +327,30 @@ export class ExampleEncoder {
   async *encodeAll(records: AsyncIterable<DataRecord> | Iterable<DataRecord>): AsyncGenerator<EncodedExample> {
     for await (const r of records) yield this.encode(r);
   }
+}
+
+/**
+ * The largest k in [0, max] with over(k) <= 0, given over(0) <= 0 and over non-decreasing (the
+ * same k as a binary search). `guess` is where to look first; each probe then moves by how far
+ * it was over or under (a field token is about a prompt token), so a few probes find the cut,
+ * and bisection takes over if they do not.
+ */
+export function searchCut(max: number, guess: number, over: (k: number) => number): number {
+  let lo = 0; // fits
+  let hi = max + 1; // does not fit (or past the end)
+  let k = guess;
+  for (let probes = 0; hi - lo > 1; probes++) {
+    k = probes < 4 ? Math.min(hi - 1, Math.max(lo + 1, k)) : Math.ceil((lo + hi) / 2);
+    const x = over(k);
+    if (x <= 0) {
+      lo = k;
+      k -= Math.min(x, -1);
+    } else {
+      hi = k;
+      k -= x;
+    }
+  }
+  return lo;
 }
 
 /** One-shot form of {@link ExampleEncoder.encode}. */

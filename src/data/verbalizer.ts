@@ -101,13 +101,14 @@ export class Verbalizer {
    * Tokenizes `prompt` with every label's continuation. Each continuation is encoded together
    * with the prompt; where a tokenizer merges across the boundary for some label, the prompt ids
    * are cut back to the part all labels share and the merged tokens go to the candidates, so
-   * `promptIds ++ candidates[i]` is always the joint encoding of prompt + label i.
+   * `promptIds ++ candidates[i]` is always the joint encoding of prompt + label i. The prompt is
+   * tokenized once, and a long one only from a window per label (Tokenizer.encodeContinuations).
    */
   encode(tokenizer: Tokenizer, prompt: string): VerbalizedPrompt {
     const joint: number[][] = [];
     let shared: number[] | undefined;
-    for (const label of this.labels) {
-      const enc = tokenizer.encodeContinuation(prompt, this.#map.get(label)!);
+    const encs = tokenizer.encodeContinuations(prompt, this.labels.map((l) => this.#map.get(l)!));
+    for (const enc of encs) {
       joint.push([...enc.promptIds, ...enc.continuationIds]);
       if (shared === undefined || enc.promptIds.length < shared.length) shared = enc.promptIds;
     }

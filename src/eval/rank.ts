@@ -139,6 +139,7 @@ export class RankScorer {
       this.#session = compileGraph(program.graph, {
         outputs: ['logprobs'],
         label: `${program.graph.name}_rank`,
+        heldWeights: true,
         ...(this.#intraOpThreads !== undefined ? { intraOpThreads: this.#intraOpThreads } : {}),
       });
       this.#session.catch(() => (this.#session = null));
@@ -217,9 +218,9 @@ export class RankScorer {
   /**
    * Score every candidate of every example. `params` are the method's tensors (PEFT names,
    * e.g. "prompt_embeddings"); they default to the scorer's `params` option. Ignored when the
-   * scorer has no method.
+   * scorer has no method. An aborted `signal` stops it before the next batch (a RankError).
    */
-  async score(examples: readonly RankExample[], params?: Readonly<Record<string, Tensor>>): Promise<RankResult> {
+  async score(examples: readonly RankExample[], params?: Readonly<Record<string, Tensor>>, opts: { signal?: AbortSignal } = {}): Promise<RankResult> {
     const paramFeeds = this.#checkParams(params ?? this.#defaultParams);
     const rows = this.#rows(examples);
     const scores = examples.map((ex) => new Array<number>(ex.candidates.length).fill(0));
@@ -230,6 +231,8 @@ export class RankScorer {
     if (this.options.sortByLength) order.sort((a, b) => rows[a]!.length - rows[b]!.length || a - b);
     const { batchRows, padId, lengthNormalize, packCandidates } = this.options;
     for (let start = 0; start < order.length; ) {
+      // An abort (a request past its time) stops between batches, not after the last one.
+      if (opts.signal?.aborted) throw new RankError('aborted');
       // As many rows as hold batchRows candidates (at least one row).
       const batch: Row[] = [];
       let held = 0;

@@ -4,7 +4,9 @@
  * `maxBatchSize` of them at a time and runs them as one mixed-task batch (generator.ts), so
  * concurrent callers share batches. Classification uses evaluation's rank scoring (RankScorer:
  * summed log-probability of each verbalizer continuation, tokenized with the prompt), one
- * compiled scorer per method shape (kind, virtual tokens) shared by the tasks of that shape.
+ * compiled scorer per method shape (kind, virtual tokens) shared by the tasks of that shape; an
+ * example too long for one packed row is scored after its prompt's keys/values instead, in
+ * slices that take a bounded share of the engine's time while generation is busy.
  */
 import { host } from '../host.ts';
 import { isValidAdapterName } from '../adapter/name.ts';
@@ -19,7 +21,7 @@ import { ExampleEncoder } from '../data/encode.ts';
 import type { TaskPrompt } from '../data/encode.ts';
 import { Template } from '../data/template.ts';
 import { Verbalizer } from '../data/verbalizer.ts';
-import { RankScorer } from '../eval/rank.ts';
+import { packCandidateRows, RankScorer } from '../eval/rank.ts';
 import type { RankExample } from '../eval/rank.ts';
 import { SoftpromptError } from '../errors.ts';
 import { multitaskTaskPrompt } from '../methods/multitask.ts';
@@ -66,6 +68,11 @@ export interface EngineOptions {
   intraOpThreads?: number;
   /** Longest text field of a classification input, in characters. Default: the encoder's (200 000). */
   maxFieldChars?: number;
+  /**
+   * The most of the engine's time long classifications (more than one packed row, or inputs over 8
+   * characters per position) take while generation is busy: 0 < share <= 1. Default 0.2.
+   */
+  backgroundShare?: number;
   /** An adapter that fails to load is an error (thrown once) instead of a warning and a skip. Default false. */
   strictAdapters?: boolean;
   /** Memory budget in bytes for the check before loading (default: the cgroup limit or free memory). */
@@ -133,6 +140,11 @@ export class Engine implements InferenceEngine {
   /** Callers queued for the sessions (a running generation batch stops admitting rows while > 0). */
   #waiting = 0;
   #lock: Promise<unknown> = Promise.resolve();
+  /** Background turns, one at a time (#background); the earliest the next may start while generation is busy. */
+  #backgroundLock: Promise<unknown> = Promise.resolve();
+  #backgroundNext = 0;
+  #lastBatch = -Infinity;
+  readonly #backgroundShare: number;
   #closed = false;
 
   constructor(model: LoadedModel, generator: Generator, tasks: Map<string, Task>, skipped: SkippedAdapter[], opts: EngineOptions) {
@@ -145,6 +157,9 @@ export class Engine implements InferenceEngine {
     this.maxNewTokensLimit = opts.maxNewTokensLimit ?? 4096;
     this.#intraOpThreads = opts.intraOpThreads;
     this.#maxFieldChars = opts.maxFieldChars;
+    const share = opts.backgroundShare ?? 0.2;
+    if (!(share > 0 && share <= 1)) throw new RangeError(`backgroundShare must be in (0, 1], got ${share}`);
+    this.#backgroundShare = share;
     this.tokenizerInfo = readTokenizerInfo(model.dir, model.tokenizer, model.config.maxPositions);
   }
 
@@ -160,6 +175,30 @@ export class Engine implements InferenceEngine {
       throw new InferenceError(`unknown task ${JSON.stringify(name)}; loaded: ${known.length ? known.join(', ') : '(none)'} (null for the base model)`, field);
     }
     return t;
+  }
+
+  /**
+   * Long background work (a long classification's encoding, prefill and scoring slices) takes
+   * turns one at a time, and while generation is busy (a batch ran in the last second) it gets at
+   * most `backgroundShare` of the time: after a turn of d ms the next starts no sooner than
+   * d·(1/share − 1) ms later. A stream of near-limit requests then slows down itself, not the
+   * generation clients; alone, it runs at full speed.
+   */
+  #background<T>(fn: () => T | Promise<T>, sessions: boolean): Promise<T> {
+    const turn = async (): Promise<T> => {
+      const wait = this.#backgroundNext - performance.now();
+      if (wait > 0 && (this.#pumping || performance.now() - this.#lastBatch < 1000)) await new Promise((r) => setTimeout(r, wait));
+      const t0 = performance.now();
+      try {
+        return await (sessions ? this.#exclusive(async () => fn()) : fn());
+      } finally {
+        const end = performance.now();
+        this.#backgroundNext = end + (end - t0) * (1 / this.#backgroundShare - 1);
+      }
+    };
+    const run = this.#backgroundLock.then(turn, turn);
+    this.#backgroundLock = run.catch(() => undefined);
+    return run;
   }
 
   /** Runs `fn` with the ORT sessions to itself (generation batches and classification take turns). */
@@ -309,6 +348,7 @@ export class Engine implements InferenceEngine {
         } catch (e) {
           for (const j of running) j.reject(e);
         }
+        this.#lastBatch = performance.now();
       }
     } finally {
       this.#pumping = false;
@@ -384,12 +424,31 @@ export class Engine implements InferenceEngine {
     return { example: { promptIds: e.promptIds, candidates: e.candidates, ...(e.softAt ? { softAt: e.softAt } : {}) }, labels: verbalizer.labels };
   }
 
-  async classify(requests: readonly ClassifyRequest[]): Promise<ClassifyResult[]> {
+  /**
+   * Beyond the interface's first form: with `signals`, request i stops once `signals[i]` aborts (at
+   * its next encoding or scoring step, so a request past the server's timeout frees the sessions)
+   * and its entry is null. Long examples are encoded and scored in slices, each a background turn
+   * (#background), so generation batches run in between and keep most of the time.
+   */
+  classify(requests: readonly ClassifyRequest[]): Promise<ClassifyResult[]>;
+  classify(requests: readonly ClassifyRequest[], options: GenerateOptions): Promise<(ClassifyResult | null)[]>;
+  async classify(requests: readonly ClassifyRequest[], options: GenerateOptions = {}): Promise<(ClassifyResult | null)[]> {
     if (this.#closed) throw new InferenceError('the engine is closed');
-    const encoded = requests.map((r, i) => {
+    const aborted = (i: number): boolean => options.signals?.[i]?.aborted === true;
+    const encoded: ({ task: Task | null; example: RankExample; labels: readonly string[] } | null)[] = [];
+    for (const [i, r] of requests.entries()) {
+      // A turn of the event loop between requests lets an abort arrive (the worker's port). A long
+      // input's encoding (it holds this thread for a while) waits for generation as a slice does.
+      if (i > 0) await new Promise<void>((res) => setImmediate(res));
+      if (aborted(i)) {
+        encoded.push(null);
+        continue;
+      }
       try {
         const task = this.#task(r.task);
-        return { task, ...this.#encodeClassify(r, task, i) };
+        const encode = (): { example: RankExample; labels: readonly string[] } | null => (aborted(i) ? null : this.#encodeClassify(r, task, i));
+        const e = isLong(r, this.model.config.maxPositions) ? await this.#background(encode, false) : encode();
+        encoded.push(e && { task, ...e });
       } catch (e) {
         if (e instanceof SoftpromptError && requests.length > 1) {
           throw new InferenceError(`request ${i}: ${e.message}`, e instanceof InferenceError ? e.field : undefined);
@@ -397,27 +456,90 @@ export class Engine implements InferenceEngine {
         if (e instanceof SoftpromptError && !(e instanceof InferenceError)) throw new InferenceError(e.message);
         throw e;
       }
-    });
-    const results: ClassifyResult[] = new Array(requests.length);
+    }
+    const results: (ClassifyResult | null)[] = new Array<ClassifyResult | null>(requests.length).fill(null);
+    const answer = (i: number, scores: readonly number[]): void => {
+      const labels = encoded[i]!.labels;
+      let best = 0;
+      scores.forEach((x, j) => (x > scores[best]! ? (best = j) : 0));
+      results[i] = { label: labels[best]!, scores: Object.fromEntries(labels.map((l, j) => [l, scores[j]!])) };
+    };
     const groups = new Map<string, number[]>();
     encoded.forEach((e, i) => {
+      if (!e) return;
+      if (this.#byPrefix(e.task, e.example)) return; // scored on its own below
       const k = `${e.task?.info.name ?? ''}${e.example.softAt ? '\u0000slots' : ''}`;
       groups.set(k, [...(groups.get(k) ?? []), i]);
     });
-    for (const idx of groups.values()) {
+    for (const all of groups.values()) {
+      const idx = all.filter((i) => !aborted(i));
+      if (idx.length === 0) continue;
       const { task, example } = encoded[idx[0]!]!;
       const scorer = await this.#scorer(task, example.softAt !== undefined);
-      const r = await this.#exclusive(() => scorer.score(idx.map((i) => encoded[i]!.example), task?.adapter.params));
-      idx.forEach((i, k) => {
-        const labels = encoded[i]!.labels;
-        const scores = r.scores[k]!;
-        results[i] = { label: labels[r.predictions[k]!]!, scores: Object.fromEntries(labels.map((l, j) => [l, scores[j]!])) };
-      });
+      // The group stops when every request in it has been abandoned.
+      const stop = new AbortController();
+      const check = (): void => void (idx.every(aborted) && stop.abort());
+      for (const i of idx) options.signals?.[i]?.addEventListener('abort', check, { once: true });
+      try {
+        const r = await this.#exclusive(() => scorer.score(idx.map((i) => encoded[i]!.example), task?.adapter.params, { signal: stop.signal }));
+        idx.forEach((i, k) => answer(i, r.scores[k]!));
+      } catch (e) {
+        if (!stop.signal.aborted) throw e;
+      } finally {
+        for (const i of idx) options.signals?.[i]?.removeEventListener('abort', check);
+      }
+    }
+    for (const [i, e] of encoded.entries()) {
+      if (!e || !this.#byPrefix(e.task, e.example) || aborted(i)) continue;
+      const scores = await this.#scoreByPrefix(e.task, e.example, options.signals?.[i]);
+      if (scores) answer(i, scores);
     }
     return results;
   }
 
-  async score(requests: readonly ScoreRequest[]): Promise<PromptLogprobs[]> {
+  /**
+   * Whether an example is scored after its prompt's keys/values (computed once) instead of packed
+   * rows that each hold the prompt again: when its candidates need more than one packed row (a
+   * long prompt, many labels), for the base model and tasks whose prefix is a run of virtual tokens.
+   */
+  #byPrefix(task: Task | null, ex: RankExample): boolean {
+    if (ex.softAt !== undefined || task?.adapter.method.kind === 'prefix_tuning' || ex.promptIds.length < 2) return false;
+    const limit = this.model.config.maxPositions - (task?.prefix.n ?? 0);
+    return packCandidateRows(ex.promptIds.length, ex.candidates.map((c) => c.length), limit).length > 1;
+  }
+
+  /** Candidates per slice of a prefix-scored example (each slice is one turn at the sessions). */
+  static readonly PREFIX_SLICE = 32;
+
+  /** Scores of one example's candidates after its prompt's keys/values; null once `signal` aborts. */
+  async #scoreByPrefix(task: Task | null, ex: RankExample, signal: AbortSignal | undefined): Promise<number[] | null> {
+    const scorer = await this.#getPromptScorer();
+    const prompt = ex.promptIds;
+    // A turn may wait; an abort that comes meanwhile stops before the turn's work.
+    const prefix = await this.#background(() => (signal?.aborted ? null : this.generator.extendPrefix(task?.prefix ?? null, prompt.slice(0, -1))), true);
+    if (prefix === null) return null;
+    const scores: number[] = [];
+    for (let start = 0; start < ex.candidates.length; start += Engine.PREFIX_SLICE) {
+      const slice = ex.candidates.slice(start, start + Engine.PREFIX_SLICE);
+      const part = await this.#background(() => (signal?.aborted ? null : scorer.continuations(prefix, prompt.at(-1)!, slice, { padId: padIdOf(this.model.tokenizer) })), true);
+      if (part === null) return null;
+      scores.push(...part);
+    }
+    return scores;
+  }
+
+  #getPromptScorer(): Promise<PromptScorer> {
+    if (!this.#promptScorer) {
+      this.#promptScorer = PromptScorer.create(this.model.config, this.model.weights, {
+        ...(this.#intraOpThreads !== undefined ? { intraOpThreads: this.#intraOpThreads } : {}),
+      });
+      this.#promptScorer.catch(() => (this.#promptScorer = null));
+    }
+    return this.#promptScorer;
+  }
+
+  /** Beyond the interface: an aborted `signal` stops before the next prompt (InferenceError). */
+  async score(requests: readonly ScoreRequest[], options: CallOptions = {}): Promise<PromptLogprobs[]> {
     if (this.#closed) throw new InferenceError('the engine is closed');
     const rows = requests.map((r, i) => {
       try {
@@ -432,18 +554,14 @@ export class Engine implements InferenceEngine {
         throw e;
       }
     });
-    if (!this.#promptScorer) {
-      this.#promptScorer = PromptScorer.create(this.model.config, this.model.weights, {
-        ...(this.#intraOpThreads !== undefined ? { intraOpThreads: this.#intraOpThreads } : {}),
-      });
-      this.#promptScorer.catch(() => (this.#promptScorer = null));
+    const scorer = await this.#getPromptScorer();
+    const out: PromptLogprobs[] = [];
+    // One prompt per turn at the sessions, so generation goes on in between and an abort stops here.
+    for (const r of rows) {
+      if (options.signal?.aborted) throw new InferenceError('aborted');
+      out.push(await this.#exclusive(() => scorer.score(r.ids, r.prefix, r.topK)));
     }
-    const scorer = await this.#promptScorer;
-    return this.#exclusive(async () => {
-      const out: PromptLogprobs[] = [];
-      for (const r of rows) out.push(await scorer.score(r.ids, r.prefix, r.topK));
-      return out;
-    });
+    return out;
   }
 
   async tokenize(text: string, options: TokenizeOptions = {}): Promise<number[]> {
@@ -476,6 +594,16 @@ export class Engine implements InferenceEngine {
       await this.generator.release();
     });
   }
+}
+
+/** Whether a classification input is long enough that its encoding is background work (over 8 characters per position). */
+function isLong(r: ClassifyRequest, maxPositions: number): boolean {
+  const limit = 8 * maxPositions;
+  if (typeof r.input === 'string') return r.input.length > limit;
+  if (r.input === null || typeof r.input !== 'object') return false;
+  let n = 0;
+  for (const v of Object.values(r.input)) if (typeof v === 'string') n += v.length;
+  return n > limit;
 }
 
 const promptOf = (template: Template | undefined, verbalizer: Verbalizer | undefined): TaskPrompt => ({ ...(template ? { template } : {}), ...(verbalizer ? { verbalizer } : {}) });

@@ -12,7 +12,7 @@ import type { Tensor } from '../tensor.ts';
 import { tensor } from '../tensor.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { buildPrefixGraph, buildStepGraph, newKey, newValue, pastKey, pastValue, PREFIX, presentKey, presentValue, STEP } from './graphs.ts';
-import type { BatchCache, TaskPrefix } from './kv.ts';
+import type { BatchCache, LayerKV, TaskPrefix } from './kv.ts';
 import { prefillCache, prefillPast, prefixFromPresent } from './kv.ts';
 import { rowLogprob } from './logprobs.ts';
 import type { TokenLogprob } from './logprobs.ts';
@@ -94,6 +94,7 @@ export class Generator {
     if (tables.length === 0) return [];
     const session = await compileGraph(buildPrefixGraph(this.config, this.#weights), {
       label: `${this.config.modelType} infer prefix`,
+      heldWeights: true,
       ...(this.#opts.intraOpThreads !== undefined ? { intraOpThreads: this.#opts.intraOpThreads } : {}),
     });
     try {
@@ -113,8 +114,27 @@ export class Generator {
     }
   }
 
+  /**
+   * `prefix` followed by `ids` run through the model after it: a prefix of n + ids.length slots
+   * whose continuations are scored without running the shared prompt again.
+   */
+  async extendPrefix(prefix: TaskPrefix | null, ids: readonly number[]): Promise<TaskPrefix> {
+    const stats: RunStats = { prefillS: 0, decodeS: 0, decodeSteps: 0, decodeTokens: 0, prefillTokens: 0 };
+    const { cache } = await this.#prefill([{ promptIds: ids, prefix }], stats);
+    // One row, right-aligned: its n + T slots are the cache's columns 0..L-1.
+    const { kvHeads: KVH, headDim: hd, capacity: C, length: L } = cache;
+    const layers = cache.layers.map((kv) => {
+      const out: LayerKV = { key: new Float32Array(KVH * L * hd), value: new Float32Array(KVH * L * hd) };
+      for (const s of ['key', 'value'] as const) {
+        for (let h = 0; h < KVH; h++) out[s].set(kv[s].subarray(h * C * hd, (h * C + L) * hd), h * L * hd);
+      }
+      return out;
+    });
+    return { n: L, layers };
+  }
+
   /** Prefill of `rows`: logits of each row's last prompt position and the batch cache. */
-  async #prefill(rows: readonly RowSpec[], stats: RunStats): Promise<{ logits: Float32Array; cache: BatchCache }> {
+  async #prefill(rows: readonly Pick<RowSpec, 'promptIds' | 'prefix'>[], stats: RunStats): Promise<{ logits: Float32Array; cache: BatchCache }> {
     const { config } = this;
     const padId = BigInt(this.#opts.padId ?? 0);
     const B = rows.length;

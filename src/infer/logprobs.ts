@@ -25,6 +25,7 @@ import { tensor } from '../tensor.ts';
 import { pastKey, pastValue } from './graphs.ts';
 import type { TaskPrefix } from './kv.ts';
 import { prefillPast } from './kv.ts';
+import { InferenceError } from './errors.ts';
 import { topKIndices } from './sampling.ts';
 
 export const SCORE = {
@@ -102,6 +103,7 @@ export class PromptScorer {
   static async create(config: ModelConfig, weights: WeightStore, opts: { intraOpThreads?: number } = {}): Promise<PromptScorer> {
     const session = await compileGraph(buildScoreGraph(config, weights), {
       label: `${config.modelType} infer score`,
+      heldWeights: true,
       ...(opts.intraOpThreads !== undefined ? { intraOpThreads: opts.intraOpThreads } : {}),
     });
     return new PromptScorer(config, session);
@@ -140,6 +142,64 @@ export class PromptScorer {
       top.push(topK > 0 ? Array.from({ length: k }, (_, j) => ({ id: Number(topIds[(t - 1) * k + j]!), logprob: topLp[(t - 1) * k + j]! })) : []);
     }
     return { ids: [...ids], logprobs, top };
+  }
+
+  /**
+   * The summed log-probability of each candidate continuation after a shared prompt: `prefix`
+   * holds the prompt but its last token (Generator.extendPrefix), `last` is that token. Rows of
+   * [last, c_0 .. c_{m-2}] score c_0 .. c_{m-1}; the prefix is copied per row, so rows go in runs
+   * of at most `maxBytes` of past. An aborted `signal` stops before the next run (InferenceError).
+   */
+  async continuations(prefix: TaskPrefix, last: number, candidates: readonly (readonly number[])[], opts: { padId: number; signal?: AbortSignal; maxBytes?: number }): Promise<number[]> {
+    const { numKvHeads: KVH, headDim: hd, numLayers: L } = this.#config;
+    const P = prefix.n;
+    const perRow = 2 * L * KVH * P * hd * 4;
+    const runRows = Math.max(1, Math.floor((opts.maxBytes ?? 64 * 2 ** 20) / perRow));
+    const sums: number[] = [];
+    for (let start = 0; start < candidates.length; start += runRows) {
+      if (opts.signal?.aborted) throw new InferenceError('aborted');
+      const rows = candidates.slice(start, start + runRows);
+      const B = rows.length;
+      const S = Math.max(...rows.map((c) => c.length));
+      const ids = new BigInt64Array(B * S).fill(BigInt(opts.padId));
+      const targets = new BigInt64Array(B * S).fill(BigInt(opts.padId));
+      const pos = new BigInt64Array(B * S);
+      const mask = new BigInt64Array(B * (P + S)).fill(1n);
+      rows.forEach((c, b) => {
+        for (let t = 0; t < S; t++) {
+          pos[b * S + t] = BigInt(P + t);
+          if (t < c.length) {
+            ids[b * S + t] = BigInt(t === 0 ? last : c[t - 1]!);
+            targets[b * S + t] = BigInt(c[t]!);
+          }
+        }
+      });
+      const feeds: Record<string, Tensor> = {
+        [SCORE.inputIds]: tensor('int64', [B, S], ids),
+        [SCORE.positionIds]: tensor('int64', [B, S], pos),
+        [SCORE.attentionMask]: tensor('int64', [B, P + S], mask),
+        [SCORE.targets]: tensor('int64', [B, S], targets),
+        [SCORE.k]: tensor('int64', [1], BigInt64Array.of(1n)),
+      };
+      const shape = [B, KVH, P, hd];
+      prefix.layers.forEach((kv, l) => {
+        const key = new Float32Array(B * KVH * P * hd);
+        const value = new Float32Array(B * KVH * P * hd);
+        for (let b = 0; b < B; b++) {
+          key.set(kv.key, b * KVH * P * hd);
+          value.set(kv.value, b * KVH * P * hd);
+        }
+        feeds[pastKey(l)] = tensor('float32', shape, key);
+        feeds[pastValue(l)] = tensor('float32', shape, value);
+      });
+      const lp = (await this.#session.run(feeds))[SCORE.tokenLogprobs]!.data as Float32Array;
+      rows.forEach((c, b) => {
+        let sum = 0;
+        for (let t = 0; t < c.length; t++) sum += lp[b * S + t]!;
+        sums.push(sum);
+      });
+    }
+    return sums;
   }
 
   async release(): Promise<void> {

@@ -164,12 +164,22 @@ export interface InferenceEngine {
   /** Streams one request's tokens as they are decoded. */
   generateStream(request: GenerateRequest): AsyncIterable<GenerateChunk>;
   classify(requests: readonly ClassifyRequest[]): Promise<ClassifyResult[]>;
-  /** Log-probabilities of each request's prompt tokens (the first null), without a vocabulary-wide array. */
-  score(requests: readonly ScoreRequest[]): Promise<PromptLogprobs[]>;
+  /**
+   * The same, where request i stops (at its next encoding or scoring step, freeing the engine) once
+   * `signals[i]` aborts, and its entry is then null.
+   */
+  classify(requests: readonly ClassifyRequest[], options: GenerateOptions): Promise<(ClassifyResult | null)[]>;
+  /**
+   * Log-probabilities of each request's prompt tokens (the first null), without a vocabulary-wide
+   * array. An aborted `signal` stops it before the next prompt.
+   */
+  score(requests: readonly ScoreRequest[], options?: { readonly signal?: AbortSignal }): Promise<PromptLogprobs[]>;
   /** The ids a text prompt becomes (BOS included by default, as generate does). */
   tokenize(text: string, options?: TokenizeOptions): Promise<number[]>;
   /** Token ids back to text, with each token's piece and offset (see {@link DetokenizeOptions}). */
   detokenize(ids: readonly number[], options?: DetokenizeOptions): Promise<Detokenized>;
   /** Frees the ORT sessions. */
   close(): Promise<void>;
+  /** Why the engine can no longer serve (its worker thread died), or null; absent: it cannot fail so. */
+  failure?(): string | null;
 }

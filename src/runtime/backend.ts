@@ -31,5 +31,11 @@ export interface CompiledSession {
 
 export interface Backend {
   readonly name: string;
+  /**
+   * Whether a run reads CPU input tensors in place (onnxruntime-node). Then weights fed as graph
+   * inputs cost no copy per run, and sessions may share held weights (session.ts). onnxruntime-web
+   * copies every input into the WASM heap on every run, so it keeps weights as initializers.
+   */
+  readonly inputsWithoutCopy?: boolean;
   compile(model: Uint8Array, opts?: SessionOptions): Promise<CompiledSession>;
 }

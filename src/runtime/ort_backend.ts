@@ -38,15 +38,27 @@ class OrtSession implements CompiledSession {
 
 let modelFiles = 0;
 
+const LEVELS = ['disabled', 'basic', 'extended', 'all'] as const;
+
+/** ORT's graph optimisation level: 'all', or $SOFTPROMPT_ORT_OPT for experiments (docs/scale.md). */
+function optimizationLevel(): (typeof LEVELS)[number] {
+  const env = process.env.SOFTPROMPT_ORT_OPT;
+  if (env === undefined || env === '') return 'all';
+  const level = LEVELS.find((l) => l === env);
+  if (level === undefined) throw new RuntimeError(`SOFTPROMPT_ORT_OPT is ${JSON.stringify(env)}; use one of ${LEVELS.join(', ')}`);
+  return level;
+}
+
 export const ortBackend: Backend = {
   name: 'onnxruntime-node',
+  inputsWithoutCopy: true,
   async compile(model: Uint8Array, opts: SessionOptions = {}): Promise<CompiledSession> {
     const label = opts.label ?? 'onnx model';
     const options: ort.InferenceSession.SessionOptions = {
       intraOpNumThreads: opts.intraOpThreads ?? availableParallelism(),
       interOpNumThreads: 1,
       executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
+      graphOptimizationLevel: optimizationLevel(),
       ...(process.env.SOFTPROMPT_ORT_ARENA === '0' ? { enableCpuMemArena: false } : {}),
       // SOFTPROMPT_ORT_PROFILE=<prefix>: ORT writes per-node timings to <prefix>_<date>.json.
       ...(process.env.SOFTPROMPT_ORT_PROFILE ? { enableProfiling: true, profileFilePrefix: process.env.SOFTPROMPT_ORT_PROFILE } : {}),

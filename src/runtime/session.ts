@@ -48,27 +48,43 @@ export async function getBackend(): Promise<Backend> {
   return defaultBackend;
 }
 
+export interface CompileOptions extends SessionOptions {
+  outputs?: readonly string[];
+  /**
+   * Feed the frozen weights as held graph inputs whatever the model's size. For graphs that run
+   * on many rows at once (training, scoring, prompt prefixes): there ORT's prepacking gains
+   * little (GPT-2 small's training step is as fast; docs/scale.md), while the session's own
+   * packed copies and the serialised weights cost memory and start-up time. Decoding (a few rows
+   * per run) keeps embedded, prepacked weights below the large-model threshold. Only on a backend
+   * that reads inputs in place.
+   */
+  heldWeights?: boolean;
+}
+
 /** Serialise and compile a graph with the current backend. */
-export async function compileGraph(graph: Graph, opts: SessionOptions & { outputs?: readonly string[] } = {}): Promise<CompiledSession> {
+export async function compileGraph(graph: Graph, opts: CompileOptions = {}): Promise<CompiledSession> {
+  const { heldWeights, ...sessionOpts } = opts;
   const label = opts.label ?? graph.name;
   const named = usedWeightsByName(graph, opts.outputs);
   const refs = [...named.values()];
   const owner = refs[0]?.owner;
   const backend = await getBackend();
-  if (owner !== undefined && refs.every((r) => r.owner === owner) && isLargeModel(refBytes(refs))) {
-    if (largeWeights() === 'inputs') {
-      const bytes = toOnnx(graph, { outputs: opts.outputs, weightInputs: true });
-      return new WeightFedSession(await backend.compile(bytes, { ...opts, label }), named);
-    }
+  const oneOwner = owner !== undefined && refs.every((r) => r.owner === owner);
+  const large = oneOwner && isLargeModel(refBytes(refs));
+  if (large && largeWeights() === 'file') {
     const { weightFileFor } = await import('./weight_file.ts');
     const file = weightFileFor(owner);
     const bytes = toOnnx(graph, { outputs: opts.outputs, external: (ref) => file.place(ref) });
     // SOFTPROMPT_DISABLE_PREPACKING=1: sessions keep the mapped weights instead of packed private
     // copies (one copy per engine; measured in docs/scale.md).
     const unpacked = opts.disablePrepacking ?? process.env.SOFTPROMPT_DISABLE_PREPACKING === '1';
-    return backend.compile(bytes, { ...opts, label, externalDataDir: file.dir, disablePrepacking: unpacked });
+    return backend.compile(bytes, { ...sessionOpts, label, externalDataDir: file.dir, disablePrepacking: unpacked });
   }
-  return backend.compile(toOnnx(graph, { outputs: opts.outputs }), { ...opts, label });
+  if (large || (oneOwner && heldWeights === true && backend.inputsWithoutCopy === true)) {
+    const bytes = toOnnx(graph, { outputs: opts.outputs, weightInputs: true });
+    return new WeightFedSession(await backend.compile(bytes, { ...sessionOpts, label }), named);
+  }
+  return backend.compile(toOnnx(graph, { outputs: opts.outputs }), { ...sessionOpts, label });
 }
 
 export class SessionCache {

@@ -13,7 +13,7 @@ import type { LoadedAdapter } from '../adapter/types.ts';
 import { loadModel } from '../pretrained/model.ts';
 import { createEngine } from '../infer/engine.ts';
 import type { Engine } from '../infer/engine.ts';
-import type { ClassifyRequest, DetokenizeOptions, ScoreRequest, TokenizeOptions } from '../infer/types.ts';
+import type { DetokenizeOptions, ScoreRequest, TokenizeOptions } from '../infer/types.ts';
 import { toWire } from '../infer/wire_errors.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './worker_engine.ts';
 
@@ -52,19 +52,17 @@ async function answer(engine: Engine, m: Exclude<ToWorker, { op: 'abort' }>): Pr
   controls.set(m.id, c);
   try {
     let value: unknown;
-    if (m.op === 'generate') {
+    if (m.op === 'generate' || m.op === 'classify') {
       c.rows = m.rowSignals.map(() => new AbortController());
-      value = await engine.generate(m.requests, { signal: c.call.signal, signals: m.rowSignals.map((has, i) => (has ? c.rows[i]!.signal : undefined)) });
+      const signals = m.rowSignals.map((has, i) => (has ? c.rows[i]!.signal : undefined));
+      value = m.op === 'generate' ? await engine.generate(m.requests, { signal: c.call.signal, signals }) : await engine.classify(m.requests, { signals });
     } else if (m.op === 'stream') {
       for await (const chunk of engine.generateStream(m.request, { signal: c.call.signal })) send({ kind: 'chunk', id: m.id, chunk });
     } else {
       const a = m.args;
       switch (m.method) {
-        case 'classify':
-          value = await engine.classify(a[0] as ClassifyRequest[]);
-          break;
         case 'score':
-          value = await engine.score(a[0] as ScoreRequest[]);
+          value = await engine.score(a[0] as ScoreRequest[], { signal: c.call.signal });
           break;
         case 'tokenize':
           value = await engine.tokenize(a[0] as string, a[1] as TokenizeOptions);

@@ -29,7 +29,7 @@ export interface PassReport {
   seconds: number;
   requestsPerSecond: number;
   completionTokensPerSecond: number;
-  latencyMs: { p50: number; p95: number; max: number };
+  latencyMs: { p50: number; p95: number; p99: number; max: number };
 }
 
 export interface LoadReport {
@@ -92,7 +92,7 @@ function pass(latencies: number[], tokens: number, requests: number, seconds: nu
     seconds: r(seconds),
     requestsPerSecond: r(requests / seconds),
     completionTokensPerSecond: r(tokens / seconds),
-    latencyMs: { p50: r(quantile(s, 0.5)), p95: r(quantile(s, 0.95)), max: r(s.at(-1) ?? 0) },
+    latencyMs: { p50: r(quantile(s, 0.5)), p95: r(quantile(s, 0.95)), p99: r(quantile(s, 0.99)), max: r(s.at(-1) ?? 0) },
   };
 }
 

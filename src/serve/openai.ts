@@ -117,7 +117,7 @@ export async function completions(ctx: RouteContext, p: CompletionParams, task: 
   );
   const generated: GenerateResult[] = p.maxTokens > 0 ? await scheduler.generate(requests, signal) : [];
   const scores: PromptLogprobs[] | null = p.echo && p.logprobs !== null
-    ? await untilAborted(engine.score(p.prompts.map((prompt) => ({ task, prompt, topK: p.logprobs! }))), signal)
+    ? await untilAborted(engine.score(p.prompts.map((prompt) => ({ task, prompt, topK: p.logprobs! })), { signal }), signal)
     : null;
   // Prompt lengths when nothing was generated: the scores', or a tokenization.
   const promptIds = await Promise.all(p.prompts.map(async (prompt, i) => scores?.[i]!.ids ?? (typeof prompt === 'string' ? (p.maxTokens === 0 ? await engine.tokenize(prompt) : null) : prompt)));

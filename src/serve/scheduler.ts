@@ -5,7 +5,8 @@
  * the queue when the oldest waiting job has waited `batchWindowMs`, or as soon as `maxBatch` jobs
  * of its kind (generate or classify) wait: one `engine.generate` (or `engine.classify`) call then
  * runs up to `maxBatch` jobs, whatever their task, so concurrent requests for different adapters
- * (and the base model) share one mixed-task batch. At most `concurrency` batches run at once.
+ * (and the base model) share one mixed-task batch. At most `concurrency` batches of each kind run at
+ * once (a slow classification does not hold generation back).
  * Streaming requests wait in the same queue and each runs as its own `engine.generateStream`
  * (at most `maxStreams` at once).
  *
@@ -35,7 +36,7 @@ export interface SchedulerOptions {
   maxBatch: number;
   /** How long the oldest waiting job waits for others to join its batch. */
   batchWindowMs: number;
-  /** Engine batches (generate/classify) running at once. */
+  /** Engine batches running at once, of each kind (generate, classify). */
   concurrency: number;
   /** Streams running at once. */
   maxStreams: number;
@@ -88,6 +89,7 @@ export interface SchedulerStats {
 export class Scheduler {
   private readonly waiting: Job[] = [];
   private runningBatches = 0;
+  private readonly runningOf = { generate: 0, classify: 0 };
   private runningJobs = 0;
   private activeStreams = 0;
   private windowTimer: NodeJS.Timeout | undefined;
@@ -225,27 +227,34 @@ export class Scheduler {
       if (i < 0) break;
       this.startStream(this.waiting.splice(i, 1)[0] as StreamJob);
     }
-    while (this.runningBatches < o.concurrency) {
-      const head = this.waiting.find((j) => j.kind !== 'stream') as BatchJob | undefined;
-      if (!head) break;
-      const same = this.waiting.filter((j) => j.kind === head.kind) as BatchJob[];
-      const age = performance.now() - head.enqueuedAt;
-      if (same.length < o.maxBatch && age < o.batchWindowMs && !this.closing) {
-        this.windowTimer = setTimeout(() => this.pump(), Math.max(1, Math.ceil(o.batchWindowMs - age)));
-        break;
+    // Each kind has its own `concurrency` slots: a long classification (a near-limit input) must
+    // not hold generation batches back in this queue; the engine interleaves the two itself.
+    let wake = Infinity;
+    for (const kind of ['generate', 'classify'] as const) {
+      while (this.runningOf[kind] < o.concurrency) {
+        const same = this.waiting.filter((j) => j.kind === kind) as BatchJob[];
+        const head = same[0];
+        if (!head) break;
+        const age = performance.now() - head.enqueuedAt;
+        if (same.length < o.maxBatch && age < o.batchWindowMs && !this.closing) {
+          wake = Math.min(wake, o.batchWindowMs - age);
+          break;
+        }
+        const batch = same.slice(0, o.maxBatch);
+        for (const job of batch) this.waiting.splice(this.waiting.indexOf(job), 1);
+        void this.runBatch(batch);
       }
-      const batch = same.slice(0, o.maxBatch);
-      for (const job of batch) this.waiting.splice(this.waiting.indexOf(job), 1);
-      void this.runBatch(batch);
     }
+    if (wake < Infinity) this.windowTimer = setTimeout(() => this.pump(), Math.max(1, Math.ceil(wake)));
     this.checkIdle();
   }
 
   private async runBatch(batch: BatchJob[]): Promise<void> {
+    const kind = batch[0]!.kind;
     this.runningBatches++;
+    this.runningOf[kind]++;
     this.runningJobs += batch.length;
     for (const job of batch) job.state = 'running';
-    const kind = batch[0]!.kind;
     const t0 = performance.now();
     try {
       const results = await this.call(kind, batch);
@@ -272,6 +281,7 @@ export class Scheduler {
       this.jobsBatched += batch.length;
       this.maxBatchSeen = Math.max(this.maxBatchSeen, batch.length);
       this.runningBatches--;
+      this.runningOf[kind]--;
       this.runningJobs -= batch.length;
       try {
         this.onBatch?.({ kind, size: batch.length, tasks: batch.map((j) => j.request.task), ms });
@@ -284,11 +294,11 @@ export class Scheduler {
 
   private async call(kind: 'generate' | 'classify', batch: BatchJob[]): Promise<unknown[]> {
     const requests = batch.map((j) => j.request);
-    // Generate jobs carry their signals so an abandoned one stops decoding (its entry comes back null
-    // and is dropped: the job was already answered with the abort reason).
+    // Jobs carry their signals so an abandoned one stops decoding or scoring (its entry comes back
+    // null and is dropped: the job was already answered with the abort reason).
     const results: unknown[] = kind === 'generate'
       ? await this.engine.generate(requests as GenerateRequest[], { signals: batch.map((j) => j.signal) })
-      : await this.engine.classify(requests as ClassifyRequest[]);
+      : await this.engine.classify(requests as ClassifyRequest[], { signals: batch.map((j) => j.signal) });
     if (!Array.isArray(results) || results.length !== batch.length) {
       throw new Error(`the engine returned ${Array.isArray(results) ? results.length : typeof results} results for a batch of ${batch.length}`);
     }

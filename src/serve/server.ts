@@ -37,7 +37,7 @@ export interface ServerOptions {
   maxBatch?: number;
   /** How long a request waits for others to join its batch (default 10 ms). */
   batchWindowMs?: number;
-  /** Engine batches running at once (default 1). */
+  /** Engine batches running at once, of each kind: generate, classify (default 1). */
   concurrency?: number;
   /** Streams running at once (default maxBatch). */
   maxStreams?: number;
@@ -257,6 +257,9 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   }
 
   app.get('/health', async (_req, reply) => {
+    // A dead engine worker fails every request: /health says so (503, OpenAI's error shape).
+    const failure = engine.failure?.() ?? null;
+    if (failure !== null) throw new ApiError(503, `the inference engine is not running: ${failure}; restart the server`, null, 'server_error', 'engine_unavailable');
     const s: SchedulerStats = scheduler.stats();
     const body = {
       status: scheduler.isClosing ? 'closing' : 'ok',

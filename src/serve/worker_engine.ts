@@ -36,10 +36,11 @@ export interface WorkerCallOptions {
   signal?: AbortSignal;
 }
 
-export type WorkerMethod = 'classify' | 'score' | 'tokenize' | 'detokenize' | 'close';
+export type WorkerMethod = 'score' | 'tokenize' | 'detokenize' | 'close';
 
 export type ToWorker =
   | { op: 'generate'; id: number; requests: readonly GenerateRequest[]; rowSignals: boolean[] }
+  | { op: 'classify'; id: number; requests: readonly ClassifyRequest[]; rowSignals: boolean[] }
   | { op: 'call'; id: number; method: WorkerMethod; args: unknown[] }
   | { op: 'stream'; id: number; request: GenerateRequest }
   /** Aborts call `id` (or only row `row` of a generate call). */
@@ -172,17 +173,32 @@ export class WorkerEngine implements InferenceEngine {
     if (this.#pending.has(id) && !this.#dead) this.#worker.postMessage({ op: 'abort', id, ...(row !== undefined ? { row } : {}) } satisfies ToWorker);
   }
 
+  /** Why the worker can no longer serve (it exited or failed), or null; null after close() too. */
+  failure(): string | null {
+    return this.#dead instanceof EngineWorkerError ? this.#dead.message : null;
+  }
+
+  /** Ends the worker at once, as a crash would (calls fail with EngineWorkerError). */
+  async terminate(): Promise<void> {
+    await this.#worker.terminate();
+  }
+
   tasks(): TaskInfo[] {
     return this.#tasks.map((t) => ({ ...t }));
   }
 
   generate(requests: readonly GenerateRequest[], options?: WorkerCallOptions): Promise<GenerateResult[]>;
   generate(requests: readonly GenerateRequest[], options: WorkerCallOptions & GenerateOptions): Promise<(GenerateResult | null)[]>;
-  async generate(requests: readonly GenerateRequest[], options: WorkerCallOptions & GenerateOptions = {}): Promise<(GenerateResult | null)[]> {
+  generate(requests: readonly GenerateRequest[], options: WorkerCallOptions & GenerateOptions = {}): Promise<(GenerateResult | null)[]> {
+    return this.#rows<GenerateResult>((id, rowSignals) => ({ op: 'generate', id, requests, rowSignals }), requests.length, options);
+  }
+
+  /** A generate or classify call whose rows each may have a signal (the worker aborts that row). */
+  async #rows<T>(msg: (id: number, rowSignals: boolean[]) => ToWorker, n: number, options: WorkerCallOptions & GenerateOptions): Promise<(T | null)[]> {
     const { signal, signals } = options;
     if (signal?.aborted) throw new InferenceError('aborted');
-    const rowSignals = requests.map((_, i) => signals?.[i] !== undefined);
-    const { id, result } = this.#send<(GenerateResult | null)[]>((id) => ({ op: 'generate', id, requests, rowSignals }));
+    const rowSignals = Array.from({ length: n }, (_, i) => signals?.[i] !== undefined);
+    const { id, result } = this.#send<(T | null)[]>((id) => msg(id, rowSignals));
     const undo: (() => void)[] = [];
     const on = (s: AbortSignal, f: () => void): void => {
       if (s.aborted) return f();
@@ -217,12 +233,24 @@ export class WorkerEngine implements InferenceEngine {
     return stream;
   }
 
-  classify(requests: readonly ClassifyRequest[]): Promise<ClassifyResult[]> {
-    return this.#call('classify', requests);
+  classify(requests: readonly ClassifyRequest[]): Promise<ClassifyResult[]>;
+  classify(requests: readonly ClassifyRequest[], options: GenerateOptions): Promise<(ClassifyResult | null)[]>;
+  classify(requests: readonly ClassifyRequest[], options: GenerateOptions = {}): Promise<(ClassifyResult | null)[]> {
+    return this.#rows<ClassifyResult>((id, rowSignals) => ({ op: 'classify', id, requests, rowSignals }), requests.length, options);
   }
 
-  score(requests: readonly ScoreRequest[]): Promise<PromptLogprobs[]> {
-    return this.#call('score', requests);
+  async score(requests: readonly ScoreRequest[], options: WorkerCallOptions = {}): Promise<PromptLogprobs[]> {
+    const { signal } = options;
+    if (signal?.aborted) throw new InferenceError('aborted');
+    const { id, result } = this.#send<PromptLogprobs[]>((id) => ({ op: 'call', id, method: 'score', args: [requests] }));
+    // The worker stops before the next prompt; the caller is answered at once (as Engine's generate).
+    const abort = (): void => this.#abort(id);
+    signal?.addEventListener('abort', abort, { once: true });
+    try {
+      return await result;
+    } finally {
+      signal?.removeEventListener('abort', abort);
+    }
   }
 
   tokenize(text: string, options: TokenizeOptions = {}): Promise<number[]> {

@@ -77,6 +77,13 @@ function commonPrefixLength(a: readonly number[], b: readonly number[]): number 
   return i;
 }
 
+/** Prompts longer than this (characters) are re-tokenized from a window per continuation (encodeContinuations). */
+export const WINDOW_MIN_PROMPT = 1024;
+/** The window's length in characters. */
+const WINDOW_CHARS = 128;
+/** At most this many of the window's first ids may differ from the whole prompt's. */
+const WINDOW_LEAD_MAX = 8;
+
 /** Index where `needle` occurs as a contiguous run in `hay`, or -1. */
 function indexOfRun(hay: readonly number[], needle: readonly number[]): number {
   outer: for (let i = 0; i + needle.length <= hay.length; i++) {
@@ -209,8 +216,66 @@ export class Tokenizer {
    * would silently score 0).
    */
   encodeContinuation(prompt: string, continuation: string, opts: EncodeOptions = {}): ContinuationEncoding {
+    return this.#continuations(prompt, [continuation], opts, false)[0]!;
+  }
+
+  /**
+   * {@link encodeContinuation} of one prompt with each of `continuations`, the same ids, with the
+   * prompt encoded once instead of twice per continuation.
+   *
+   * A long prompt (over {@link WINDOW_MIN_PROMPT} characters) is not re-tokenized whole for each
+   * continuation either: prompt + continuation is tokenized from a window of the prompt's last
+   * {@link WINDOW_CHARS} characters on, and the prompt's own ids before the window are kept. This
+   * is used only where it is checked to agree with whole encodings: the window's ids after its
+   * first few must be the tail of the whole prompt's ids (merges reach no further back), and
+   * those first few must not change when the continuation follows. Otherwise (and for short
+   * prompts) each continuation is tokenized with the whole prompt.
+   */
+  encodeContinuations(prompt: string, continuations: readonly string[], opts: EncodeOptions = {}): ContinuationEncoding[] {
+    return this.#continuations(prompt, continuations, opts, true);
+  }
+
+  #continuations(prompt: string, continuations: readonly string[], opts: EncodeOptions, windowed: boolean): ContinuationEncoding[] {
     const promptPlain = this.encode(prompt, { addSpecialTokens: false });
-    const joint = this.encode(prompt + continuation, { addSpecialTokens: false });
+    let leading: number[] = [];
+    if (opts.addSpecialTokens ?? true) {
+      const promptSpecial = this.encode(prompt, opts);
+      const at = indexOfRun(promptSpecial, promptPlain);
+      leading = at > 0 ? promptSpecial.slice(0, at) : [];
+    }
+    const window = windowed && prompt.length > WINDOW_MIN_PROMPT ? this.#window(prompt, promptPlain) : null;
+    return continuations.map((continuation) => {
+      let joint: number[] | null = null;
+      if (window) {
+        const ids = this.encode(window.text + continuation, { addSpecialTokens: false });
+        if (startsWith(ids, window.lead)) joint = [...window.head, ...ids.slice(window.lead.length)];
+      }
+      joint ??= this.encode(prompt + continuation, { addSpecialTokens: false });
+      return this.#split(prompt, continuation, promptPlain, joint, leading);
+    });
+  }
+
+  /**
+   * The last WINDOW_CHARS characters of `prompt` and how their ids join the whole prompt's: `lead`
+   * (the window's first ids, which may differ from the whole encoding's, e.g. a sentencepiece "▁"
+   * prepended) and `head` (the whole prompt's ids before the rest of the window). Null when the
+   * window's remaining ids are not the tail of `promptPlain`.
+   */
+  #window(prompt: string, promptPlain: readonly number[]): { text: string; head: number[]; lead: number[] } | null {
+    let start = prompt.length - WINDOW_CHARS;
+    const c = prompt.charCodeAt(start);
+    if (c >= 0xdc00 && c <= 0xdfff) start--; // never split a surrogate pair
+    const text = prompt.slice(start);
+    const ids = this.encode(text, { addSpecialTokens: false });
+    for (let d = 1; d <= WINDOW_LEAD_MAX && ids.length - d >= WINDOW_LEAD_MAX; d++) {
+      const rest = ids.slice(d);
+      const cut = promptPlain.length - rest.length;
+      if (cut > 0 && startsWith(promptPlain.slice(cut), rest)) return { text, head: promptPlain.slice(0, cut), lead: ids.slice(0, d) };
+    }
+    return null;
+  }
+
+  #split(prompt: string, continuation: string, promptPlain: readonly number[], joint: readonly number[], leading: readonly number[]): ContinuationEncoding {
     let split: number;
     let boundaryMerged: boolean;
     if (startsWith(joint, promptPlain)) {
@@ -219,12 +284,6 @@ export class Tokenizer {
     } else {
       split = commonPrefixLength(joint, promptPlain);
       boundaryMerged = true;
-    }
-    let leading: number[] = [];
-    if (opts.addSpecialTokens ?? true) {
-      const promptSpecial = this.encode(prompt, opts);
-      const at = indexOfRun(promptSpecial, promptPlain);
-      leading = at > 0 ? promptSpecial.slice(0, at) : [];
     }
     const continuationIds = joint.slice(split);
     if (continuation.length > 0 && continuationIds.length === 0) {

@@ -232,7 +232,7 @@ async function trainLocked(
     training: true, maxMemory: opts.maxMemory, what: 'training',
   });
   const program = buildProgram(opts.config, opts.weights, method, { softSlots: opts.softSlots ?? false });
-  const session: CompiledSession = await compileGraph(program.graph, { label: `${program.graph.name}_train` });
+  const session: CompiledSession = await compileGraph(program.graph, { label: `${program.graph.name}_train`, heldWeights: true });
   const scorer = hasVal
     ? await RankScorer.create(opts.config, opts.weights, method, {
         padId: opts.padId,

@@ -145,6 +145,11 @@ export class SoftpromptWorker {
     }
   }
 
+  /** Uses an adapter .zip (PEFT's files + softprompt.json, e.g. zipped from the Node CLI's --out) as the worker's adapter. */
+  async loadAdapter(zip: Uint8Array | ArrayBuffer): Promise<Responses['loadAdapter']> {
+    return this.request('loadAdapter', { zip: zip instanceof Uint8Array ? zip : new Uint8Array(zip) });
+  }
+
   /** Stops a running training at its next update. */
   abort(): void {
     this.#worker.postMessage({ id: 0, type: 'abort' } satisfies RequestMessage);

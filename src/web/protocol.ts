@@ -46,6 +46,8 @@ export interface Requests {
   generate: { prompt: string; adapter: boolean; maxNewTokens: number };
   /** The adapter as one .zip: adapter_config.json, adapter_model.safetensors, softprompt.json. */
   zipAdapter: Record<string, never>;
+  /** Use an adapter from a .zip (e.g. trained by the Node CLI) as the page's adapter; checked against the model now. */
+  loadAdapter: { zip: Uint8Array };
 }
 
 export interface Responses {
@@ -57,6 +59,7 @@ export interface Responses {
   evaluate: { accuracy: number; n: number; correct: number };
   generate: { text: string; ids: number[] };
   zipAdapter: { zip: Uint8Array };
+  loadAdapter: { peftType: string; numVirtualTokens: number; template: string | null; verbalizer: Record<string, string> | null };
 }
 
 export type RequestType = keyof Requests;

@@ -5,7 +5,9 @@
 // The memory file system, installed before any core module touches a file.
 import { memoryFs } from './host/index.ts';
 import { join } from './host/path.ts';
-import { ADAPTER_ZIP_FILES, adapterZip } from '../adapter/archive.ts';
+import { ADAPTER_ZIP_FILES, adapterZip, zipAdapterFiles } from '../adapter/archive.ts';
+import { loadAdapterDir } from '../adapter/load.ts';
+import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE } from '../adapter/types.ts';
 import { readRecords } from '../data/readers.ts';
 import { createEngine } from '../infer/engine.ts';
 import type { Engine } from '../infer/engine.ts';
@@ -118,6 +120,26 @@ const handlers: { [K in keyof Requests]: (p: Requests[K]) => Promise<Responses[K
     const e = await getEngine();
     const [r] = await e.generate([{ task: p.adapter ? 'adapter' : null, prompt: p.prompt, maxNewTokens: p.maxNewTokens, temperature: 0 }]);
     return { text: r!.text, ids: r!.ids };
+  },
+  async loadAdapter(p) {
+    const files = zipAdapterFiles(p.zip instanceof Uint8Array ? p.zip : new Uint8Array(p.zip), 'adapter.zip');
+    for (const f of [ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE]) if (!files.has(f)) throw new WebError(`adapter.zip: ${f} is missing`);
+    await engine?.close();
+    engine = null;
+    // The upload replaces the page's adapter (trained or uploaded before).
+    trained = false;
+    memoryFs.rmSync(ADAPTER_DIR, { recursive: true, force: true });
+    memoryFs.mkdirSync(ADAPTER_DIR, { recursive: true });
+    for (const f of ADAPTER_ZIP_FILES) if (files.has(f)) memoryFs.writeFileSync(join(ADAPTER_DIR, f), files.bytes(f));
+    try {
+      // Checked against the model now (shapes, base-model fingerprint), not at the first request.
+      const a = loadAdapterDir(ADAPTER_DIR, needModel(), (m) => console.warn(m));
+      trained = true;
+      return { peftType: a.peftType, numVirtualTokens: a.method.numVirtualTokens, template: a.meta?.template?.source ?? null, verbalizer: a.meta?.verbalizer ?? null };
+    } catch (e) {
+      memoryFs.rmSync(ADAPTER_DIR, { recursive: true, force: true });
+      throw e;
+    }
   },
   async zipAdapter() {
     if (!trained) throw new WebError('no adapter yet: train first');

@@ -5,7 +5,8 @@
  * onnxruntime-web (WASM, 1 thread); the Node CLI runs the same flags on onnxruntime-node.
  * Every logged loss agrees within 1e-3 relative; an abort stops the worker's training; the
  * downloaded .zip, passed as is to `softprompt eval --adapter`, gives the accuracy the page showed;
- * and the page's greedy generation gives the CLI's ids.
+ * the page's greedy generation gives the CLI's ids; and an adapter the CLI trained, uploaded as a
+ * .zip, gives the page the CLI's accuracy and ids.
  * SOFTPROMPT_SCREENSHOT=docs/browser.png also saves the page after training (the README's picture).
  */
 import assert from 'node:assert/strict';
@@ -14,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { unzipSync } from 'fflate';
+import { ADAPTER_ZIP_FILES, adapterZip } from '../../src/adapter/archive.ts';
 import type { BrowserContext, Page } from 'playwright-core';
 import { serveDemo } from '../../src/web/demo_server.ts';
 import type { DemoServer } from '../../src/web/demo_server.ts';
@@ -29,7 +31,7 @@ const STEPS = 20;
 const PROMPT = 'Once upon a time';
 
 interface PageState { losses: number[]; accuracy: number | null; zeroShot: number | null; events: { kind: string; step?: number }[] }
-type Demo = { state: PageState; load(): Promise<void>; train(o?: Record<string, unknown>): Promise<{ steps: number; accuracy: number; n: number }>; abort(): void; generate(p: string, n: number): Promise<{ text: string; ids: number[] }>; zip(): Promise<Uint8Array> };
+type Demo = { state: PageState; upload(zip: Uint8Array): Promise<{ peftType: string; numVirtualTokens: number; accuracy: number }>; load(): Promise<void>; train(o?: Record<string, unknown>): Promise<{ steps: number; accuracy: number; n: number }>; abort(): void; generate(p: string, n: number): Promise<{ text: string; ids: number[] }>; zip(): Promise<Uint8Array> };
 declare const window: { demo: Demo };
 
 describe('browser demo in headless Chromium', { timeout: 240_000, skip: CHROMIUM ? false : 'chromium not installed: apt-get install chromium (.ci/run does)' }, () => {
@@ -39,12 +41,16 @@ describe('browser demo in headless Chromium', { timeout: 240_000, skip: CHROMIUM
   let page: Page;
   const pageErrors: string[] = [];
   let cliTrain: Promise<Record<string, unknown>>;
+  let cliOther: Promise<Record<string, unknown>>;
 
   before(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'softprompt-web-'));
     // The Node run starts at once and overlaps the browser's.
     cliTrain = cli(['train', '--model', STORIES, '--train', join(DATA, 'train.jsonl'), '--template', TEMPLATE, '--verbalizer', VERBALIZER,
       '--lr', '0.3', '--steps', String(STEPS), '--batch-size', '16', '--seed', '0', '--virtual-tokens', '20', '--out', join(tmp, 'node'), '--json']).then(lastJson);
+    // A different adapter (8 virtual tokens, another seed) for the Node → page direction.
+    cliOther = cli(['train', '--model', STORIES, '--train', join(DATA, 'train.jsonl'), '--template', TEMPLATE, '--verbalizer', VERBALIZER,
+      '--lr', '0.3', '--steps', '6', '--batch-size', '16', '--seed', '7', '--virtual-tokens', '8', '--restarts', '1', '--out', join(tmp, 'node8'), '--json']).then(lastJson);
     await buildWeb({ quiet: true });
     server = await serveDemo({ shared: SHARED });
     ctx = await launchChromium(tmp);
@@ -98,6 +104,25 @@ describe('browser demo in headless Chromium', { timeout: 240_000, skip: CHROMIUM
     const row = JSON.parse(out.stdout.trim().split('\n').at(-1)!) as { ids: number[]; text: string };
     assert.deepEqual(g.ids, row.ids);
     assert.equal(g.text, row.text);
+  });
+
+  test("an adapter trained by the Node CLI, uploaded as a .zip, gives the page the CLI's accuracy and greedy ids", async () => {
+    await cliOther;
+    const dir = join(tmp, 'node8');
+    const zip = adapterZip(Object.fromEntries(ADAPTER_ZIP_FILES.map((f) => [f, readFileSync(join(dir, f))])));
+    const r = await page.evaluate(async (bytes) => {
+      const info = await window.demo.upload(new Uint8Array(bytes));
+      return { info, gen: await window.demo.generate('Once upon a time', 12) };
+    }, Array.from(zip));
+    assert.equal(r.info.numVirtualTokens, 8);
+    assert.equal(r.info.peftType, 'PROMPT_TUNING');
+    const ev = lastJson(await cli(['eval', '--model', STORIES, '--adapter', dir, '--data', join(DATA, 'validation.jsonl'), '--json']));
+    assert.equal(r.info.accuracy, ev['accuracy']);
+    const out = await cli(['generate', '--model', STORIES, '--adapter', dir, '--prompt', PROMPT, '--max-new-tokens', '12', '--jsonl']);
+    assert.deepEqual(r.gen.ids, (JSON.parse(out.stdout.trim().split('\n').at(-1)!) as { ids: number[] }).ids);
+    // A zip that is not an adapter is refused in one line, and the page keeps working.
+    const bad = await page.evaluate(() => window.demo.upload(new Uint8Array([80, 75, 5, 6, 0, 0])).then(() => 'loaded', (e: Error) => e.message));
+    assert.match(bad, /adapter\.zip/);
   });
 
   test('abort stops the training in the worker at the next update', async () => {
