@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Graph } from '../../src/graph/graph.ts';
 import * as op from '../../src/graph/ops/index.ts';
-import { SessionCache } from '../../src/runtime/session.ts';
+import { compileGraph, SessionCache } from '../../src/runtime/session.ts';
 import { RuntimeError } from '../../src/runtime/ort_backend.ts';
 import { float32 } from '../../src/tensor.ts';
 
@@ -36,4 +36,19 @@ test('a missing feed names the input', async () => {
   const s = await cache.get('scale', build);
   await assert.rejects(s.run({}), (e: unknown) => e instanceof RuntimeError && /missing feed "x"/.test(e.message));
   await cache.clear();
+});
+
+test('SOFTPROMPT_ORT_OPT picks ORT\'s optimisation level; an unknown one is refused by name', async () => {
+  const before = process.env.SOFTPROMPT_ORT_OPT;
+  try {
+    process.env.SOFTPROMPT_ORT_OPT = 'disabled';
+    const s = await compileGraph(build());
+    assert.deepEqual([...(await s.run({ x: float32([1, 2], [1, 2]) }))['y']!.data], [4, 6]);
+    await s.release();
+    process.env.SOFTPROMPT_ORT_OPT = 'fastest';
+    await assert.rejects(compileGraph(build()), (e: unknown) => e instanceof RuntimeError && /SOFTPROMPT_ORT_OPT is "fastest"; use one of disabled, basic, extended, all/.test(e.message));
+  } finally {
+    if (before === undefined) delete process.env.SOFTPROMPT_ORT_OPT;
+    else process.env.SOFTPROMPT_ORT_OPT = before;
+  }
 });
