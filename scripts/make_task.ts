@@ -17,16 +17,19 @@ import { createRng, shuffleInPlace } from '../src/data/rng.ts';
 const { values } = parseArgs({
   options: {
     model: { type: 'string', default: '../shared/models/stories260K' },
-    samples: { type: 'string', default: '6000' },
+    samples: { type: 'string', default: '24000' },
     out: { type: 'string', default: 'examples/tasks' },
+    only: { type: 'string' },
     pool: { type: 'string', default: '.tmp/story_pool.jsonl' },
   },
 });
 
 const OPENERS = ['Once upon a time', 'One day,', 'There was a', 'Once there was', 'In a small town', 'Every day,'];
 const N = Number(values.samples);
-/** Examples per label at most (train + validation). */
+/** Examples per label at most (train + validation), unless a task says otherwise. */
 const PER_LABEL = 500;
+/** Pool prefix a task draws from, unless it says otherwise (the first tasks were built from 6,000 stories). */
+const SAMPLES = 6000;
 
 /** The sampled stories, first line only, opener included (cached chunk by chunk, so a stopped run continues). */
 async function samplePool(): Promise<string[]> {
@@ -71,6 +74,12 @@ interface Task {
   template: string;
   verbalizer: Readonly<Record<string, string>>;
   question: string;
+  /** Stories drawn from: the first `samples` of the pool (default 6,000). */
+  samples?: number;
+  /** Examples per label at most (default 500). */
+  perLabel?: number;
+  /** A story containing any of these words is dropped, so the answer is never spelled out in it. */
+  exclude?: readonly string[];
 }
 
 export const TASKS: readonly Task[] = [
@@ -90,6 +99,62 @@ export const TASKS: readonly Task[] = [
     verbalizer: { mom: ' mom', friend: ' friend' },
     question: 'Is the story about a mom or a friend?',
   },
+  {
+    // story_pet's rule, answered by the animal's sound: stories260K's stories (nearly) never say woof or meow.
+    name: 'story_sound',
+    rule: { dog: ['dog', 'dogs', 'puppy', 'puppies'], cat: ['cat', 'cats', 'kitten', 'kittens', 'kitty'] },
+    minVotes: 1,
+    template: '{text}\nThe pet says',
+    verbalizer: { dog: ' woof', cat: ' meow' },
+    question: 'Does the pet say woof or meow?',
+    samples: 24000,
+    perLabel: 1000,
+    exclude: ['woof', 'meow'],
+  },
+  {
+    // Sad or happy words, answered by a judgement the story does not use.
+    name: 'story_mood',
+    rule: {
+      bad: ['sad', 'cried', 'cry', 'crying', 'scared', 'angry', 'upset', 'tears', 'hurt', 'afraid'],
+      good: ['happy', 'smiled', 'smile', 'laughed', 'laugh', 'fun', 'excited', 'joy', 'glad'],
+    },
+    minVotes: 1,
+    template: '{text}\nThe day was',
+    verbalizer: { bad: ' bad', good: ' good' },
+    question: 'Was it a good day or a bad day?',
+    samples: 24000,
+    perLabel: 1000,
+    exclude: ['bad', 'good'],
+  },
+  {
+    // Crying or laughing, answered by the feeling those words imply; stories that name it are dropped.
+    name: 'story_feel',
+    rule: {
+      sad: ['cried', 'cry', 'crying', 'scared', 'angry', 'upset', 'tears', 'hurt', 'afraid', 'frown', 'frowned'],
+      happy: ['smiled', 'smile', 'laughed', 'laugh', 'fun', 'excited', 'joy', 'glad', 'giggled', 'cheered'],
+    },
+    minVotes: 1,
+    template: '{text}\nIn the end, the child was',
+    verbalizer: { sad: ' sad', happy: ' happy' },
+    question: 'Was the child sad or happy?',
+    samples: 24000,
+    perLabel: 1000,
+    exclude: ['sad', 'happy'],
+  },
+  {
+    // Foods or toys named in the story, answered by what they are for.
+    name: 'story_food',
+    rule: {
+      eat: ['cake', 'cakes', 'cookie', 'cookies', 'apple', 'apples', 'candy', 'pie', 'soup', 'bread', 'sandwich', 'banana', 'carrot', 'carrots', 'pizza', 'lunch', 'dinner', 'breakfast', 'snack', 'fruit', 'juice', 'milk'],
+      play: ['ball', 'balls', 'doll', 'dolls', 'teddy', 'blocks', 'kite', 'truck', 'puzzle', 'robot'],
+    },
+    minVotes: 1,
+    template: '{text}\nThe child wanted to',
+    verbalizer: { eat: ' eat', play: ' play' },
+    question: 'Did the child want to eat or to play?',
+    samples: 24000,
+    perLabel: 1000,
+  },
 ];
 
 /** The label when one side has at least minVotes votes and at least 3× the other's; null when ambiguous. */
@@ -104,16 +169,20 @@ function label(text: string, { rule, minVotes }: Task): string | null {
 
 const shuffle = <T>(xs: T[], seed: number): T[] => shuffleInPlace(xs, createRng(seed));
 
+const tasks = values.only === undefined ? TASKS : TASKS.filter((t) => values.only!.split(',').includes(t.name));
 const pool = await samplePool();
-const unique = [...new Set(pool.filter((t) => t.length >= 80))];
-console.log(`pool ${pool.length}, unique with >= 80 characters ${unique.length}`);
-for (const task of TASKS) {
+if (tasks.some((t) => (t.samples ?? SAMPLES) > pool.length)) throw new Error(`--samples ${N}: a task needs more stories than that`);
+for (const task of tasks) {
+  const unique = [...new Set(pool.slice(0, task.samples ?? SAMPLES).filter((t) => t.length >= 80))];
+  const excluded = unique.filter((t) => task.exclude !== undefined && count(t, task.exclude) > 0).length;
   const byLabel = new Map<string, string[]>(Object.keys(task.rule).map((l) => [l, []]));
   for (const text of unique) {
+    if (task.exclude !== undefined && count(text, task.exclude) > 0) continue;
     const l = label(text, task);
     if (l !== null) byLabel.get(l)!.push(text);
   }
-  const per = Math.min(PER_LABEL, ...[...byLabel.values()].map((v) => v.length));
+  console.log(`${task.name}: pool ${task.samples ?? SAMPLES}, unique with >= 80 characters ${unique.length}, ${excluded} dropped for containing an answer word`);
+  const per = Math.min(task.perLabel ?? PER_LABEL, ...[...byLabel.values()].map((v) => v.length));
   const counts = [...byLabel].map(([l, v]) => `${l} ${v.length}`).join(', ');
   const rows = shuffle(
     [...byLabel].flatMap(([l, v]) => shuffle(v.slice(), 1).slice(0, per).map((text) => ({ text, label: l }))),
@@ -125,6 +194,6 @@ for (const task of TASKS) {
   const jsonl = (xs: typeof rows): string => xs.map((r) => JSON.stringify(r)).join('\n') + '\n';
   writeFileSync(join(dir, 'validation.jsonl'), jsonl(rows.slice(0, nVal)));
   writeFileSync(join(dir, 'train.jsonl'), jsonl(rows.slice(nVal)));
-  writeFileSync(join(dir, 'task.json'), JSON.stringify({ template: task.template, verbalizer: task.verbalizer, init_text: task.question, rule: task.rule, min_votes: task.minVotes }, null, 2) + '\n');
+  writeFileSync(join(dir, 'task.json'), JSON.stringify({ template: task.template, verbalizer: task.verbalizer, init_text: task.question, rule: task.rule, min_votes: task.minVotes, ...(task.exclude === undefined ? {} : { exclude: task.exclude }) }, null, 2) + '\n');
   console.log(`${task.name}: labelled ${counts}; kept ${per} per label → train ${rows.length - nVal}, validation ${nVal}`);
 }
