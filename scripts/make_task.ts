@@ -142,6 +142,36 @@ export const TASKS: readonly Task[] = [
     exclude: ['sad', 'happy'],
   },
   {
+    // Plural or singular pronouns (the model tracks them for agreement), answered by a count the story does not give.
+    name: 'story_count',
+    rule: {
+      two: ['they', 'them', 'their', 'themselves'],
+      one: ['he', 'she', 'his', 'her', 'him', 'hers', 'himself', 'herself'],
+    },
+    minVotes: 1,
+    template: '{text}\nThe story is about',
+    verbalizer: { two: ' two', one: ' a' },
+    question: 'Is the story about two children or one?',
+    samples: 24000,
+    perLabel: 1000,
+    exclude: ['two'],
+  },
+  {
+    // Girls' or boys' names (pronouns ignored), answered by a family word the story does not use.
+    name: 'story_sibling',
+    rule: {
+      sister: ['lily', 'sue', 'amy', 'mia', 'lucy', 'anna', 'sara', 'sarah', 'jane', 'emma', 'kate', 'ellie', 'sally', 'mary', 'jenny', 'lisa', 'lola', 'zoe', 'molly', 'daisy', 'rose', 'susie', 'anne', 'ella', 'lila', 'sophie', 'jill', 'bella'],
+      brother: ['tim', 'tom', 'ben', 'max', 'jack', 'sam', 'timmy', 'bob', 'joe', 'jake', 'billy', 'leo', 'john', 'mike', 'bobby', 'tommy', 'johnny', 'bill', 'jim', 'jimmy', 'mark', 'fred', 'peter'],
+    },
+    minVotes: 1,
+    template: '{text}\nThe child in the story is a little',
+    verbalizer: { sister: ' sister', brother: ' brother' },
+    question: 'Is the child a little sister or a little brother?',
+    samples: 24000,
+    perLabel: 1000,
+    exclude: ['sister', 'brother'],
+  },
+  {
     // Foods or toys named in the story, answered by what they are for.
     name: 'story_food',
     rule: {
