@@ -3,10 +3,11 @@
  * was built: stories sampled from the model itself, labelled by a word rule, balanced,
  * deduplicated, split into train/validation with a fixed seed.
  *
- *   node --import tsx scripts/make_task.ts [--model DIR] [--samples N] [--out examples/tasks]
+ *   node --import tsx scripts/make_task.ts [--model DIR] [--samples N] [--out examples/tasks] [--only a,b]
  *
  * Sampling is deterministic: story i uses opener i mod 6 and sampler seed i (temperature 0.8,
- * up to 80 new tokens). The pool is cached in .tmp/story_pool.jsonl (same --samples, same pool).
+ * up to 80 new tokens). The pool is cached in .tmp/story_pool.jsonl and extended on demand; a task
+ * draws from its first `samples` stories, so a bigger pool does not change an older task.
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -80,6 +81,8 @@ interface Task {
   perLabel?: number;
   /** A story containing any of these words is dropped, so the answer is never spelled out in it. */
   exclude?: readonly string[];
+  /** Screened and dropped (examples/tasks/README.md says why): built only when --only names it. */
+  dropped?: true;
 }
 
 export const TASKS: readonly Task[] = [
@@ -102,6 +105,7 @@ export const TASKS: readonly Task[] = [
   {
     // story_pet's rule, answered by the animal's sound: stories260K's stories (nearly) never say woof or meow.
     name: 'story_sound',
+    dropped: true,
     rule: { dog: ['dog', 'dogs', 'puppy', 'puppies'], cat: ['cat', 'cats', 'kitten', 'kittens', 'kitty'] },
     minVotes: 1,
     template: '{text}\nThe pet says',
@@ -114,6 +118,7 @@ export const TASKS: readonly Task[] = [
   {
     // Sad or happy words, answered by a judgement the story does not use.
     name: 'story_mood',
+    dropped: true,
     rule: {
       bad: ['sad', 'cried', 'cry', 'crying', 'scared', 'angry', 'upset', 'tears', 'hurt', 'afraid'],
       good: ['happy', 'smiled', 'smile', 'laughed', 'laugh', 'fun', 'excited', 'joy', 'glad'],
@@ -129,6 +134,7 @@ export const TASKS: readonly Task[] = [
   {
     // Crying or laughing, answered by the feeling those words imply; stories that name it are dropped.
     name: 'story_feel',
+    dropped: true,
     rule: {
       sad: ['cried', 'cry', 'crying', 'scared', 'angry', 'upset', 'tears', 'hurt', 'afraid', 'frown', 'frowned'],
       happy: ['smiled', 'smile', 'laughed', 'laugh', 'fun', 'excited', 'joy', 'glad', 'giggled', 'cheered'],
@@ -174,6 +180,7 @@ export const TASKS: readonly Task[] = [
   {
     // Foods or toys named in the story, answered by what they are for.
     name: 'story_food',
+    dropped: true,
     rule: {
       eat: ['cake', 'cakes', 'cookie', 'cookies', 'apple', 'apples', 'candy', 'pie', 'soup', 'bread', 'sandwich', 'banana', 'carrot', 'carrots', 'pizza', 'lunch', 'dinner', 'breakfast', 'snack', 'fruit', 'juice', 'milk'],
       play: ['ball', 'balls', 'doll', 'dolls', 'teddy', 'blocks', 'kite', 'truck', 'puzzle', 'robot'],
@@ -199,7 +206,7 @@ function label(text: string, { rule, minVotes }: Task): string | null {
 
 const shuffle = <T>(xs: T[], seed: number): T[] => shuffleInPlace(xs, createRng(seed));
 
-const tasks = values.only === undefined ? TASKS : TASKS.filter((t) => values.only!.split(',').includes(t.name));
+const tasks = values.only === undefined ? TASKS.filter((t) => t.dropped !== true) : TASKS.filter((t) => values.only!.split(',').includes(t.name));
 const pool = await samplePool();
 if (tasks.some((t) => (t.samples ?? SAMPLES) > pool.length)) throw new Error(`--samples ${N}: a task needs more stories than that`);
 for (const task of tasks) {
