@@ -1,13 +1,14 @@
 /**
  * docs/seeds.md's tables from docs/seeds_results.jsonl (scripts/seeds.sh) and docs/seeds_hard.jsonl
  * (scripts/hard_prompts.sh): per task, one row per recipe with its per-seed accuracies, median,
- * mean, worst seed and mean training wall time.
+ * mean, worst seed, mean training wall time and, where recorded, mean training CPU seconds (user +
+ * system, not inflated when other jobs load or stop the machine).
  *   node --import tsx scripts/seeds_table.ts           (prints them)
  *   node --import tsx scripts/seeds_table.ts --write   (replaces docs/seeds.md's TABLES and TARGETS blocks)
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
-interface Row { task: string; recipe: string; seed: number; accuracy: number; train_s: number }
+interface Row { task: string; recipe: string; seed: number; accuracy: number; train_s: number; cpu_s?: number }
 interface Hard { task: string; template: string; shots: [number, number][] }
 
 const read = <T>(f: string): T[] => (existsSync(f) ? readFileSync(f, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as T) : []);
@@ -22,8 +23,8 @@ const f1 = (x: number): string => x.toFixed(1);
 const tables: string[] = [];
 for (const task of [...new Set(rows.map((r) => r.task))]) {
   tables.push(`\n### ${task}\n`);
-  tables.push('| recipe | seed 0 | 1 | 2 | 3 | 4 | median | mean | worst | train s (mean) |');
-  tables.push('|---|---|---|---|---|---|---|---|---|---|');
+  tables.push('| recipe | seed 0 | 1 | 2 | 3 | 4 | median | mean | worst | train s (mean) | CPU s (mean) |');
+  tables.push('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const recipe of [...new Set(rows.filter((r) => r.task === task).map((r) => r.recipe))]) {
     // The last measurement of each seed counts (a rerun replaces an earlier one).
     const bySeed = new Map<number, Row>();
@@ -31,7 +32,9 @@ for (const task of [...new Set(rows.map((r) => r.task))]) {
     const accs = [...bySeed.values()].map((r) => r.accuracy);
     const cells = [0, 1, 2, 3, 4].map((s) => (bySeed.has(s) ? f1(bySeed.get(s)!.accuracy) : '–'));
     const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
-    tables.push(`| ${recipe} | ${cells.join(' | ')} | ${f1(median(accs))} | ${f1(mean(accs))} | ${f1(Math.min(...accs))} | ${mean([...bySeed.values()].map((r) => r.train_s)).toFixed(0)} |`);
+    const cpu = [...bySeed.values()].flatMap((r) => (r.cpu_s === undefined ? [] : [r.cpu_s]));
+    const cpuCell = cpu.length === 0 ? '–' : `${mean(cpu).toFixed(0)}${cpu.length < bySeed.size ? ` (${cpu.length} seeds)` : ''}`;
+    tables.push(`| ${recipe} | ${cells.join(' | ')} | ${f1(median(accs))} | ${f1(mean(accs))} | ${f1(Math.min(...accs))} | ${mean([...bySeed.values()].map((r) => r.train_s)).toFixed(0)} | ${cpuCell} |`);
   }
   for (const h of hard.filter((x) => x.task === task)) {
     tables.push(`\nBest hard prompt \`${JSON.stringify(h.template)}\`: ${h.shots.map(([k, a]) => `${k}-shot ${f1(a)}`).join(', ')}.`);
