@@ -17,7 +17,7 @@ export interface ScaleResult {
   writeS: number;
   peakPssMb: number;
   peakRssMb: number;
-  child: Record<string, number | number[]>;
+  child: Record<string, number | number[] | string>;
 }
 
 /** Rss and Pss of a process in MiB, or null once it is gone. */
@@ -64,7 +64,7 @@ export async function benchScale(shape: LlamaShape, steps: number): Promise<Scal
     const code = await new Promise<number | null>((done) => child.on('close', done));
     clearTimeout(timer);
     if (code !== 0) throw new Error(`scale ${shape.name}: child exited with ${code}`);
-    const child_ = JSON.parse(out.trim().split('\n').at(-1)!) as Record<string, number | number[]>;
+    const child_ = JSON.parse(out.trim().split('\n').at(-1)!) as Record<string, number | number[] | string>;
     if (typeof child_['self_peak_rss_mb'] === 'number') peakRss = Math.max(peakRss, child_['self_peak_rss_mb']);
     log(`scale ${shape.name}: peak PSS ${peakPss.toFixed(0)} MiB, peak RSS ${peakRss.toFixed(0)} MiB, ${(now() - t0).toFixed(0)} s`);
     return { shape: shape.name, params, writeS, peakPssMb: peakPss, peakRssMb: peakRss, child: child_ };
