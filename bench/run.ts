@@ -13,7 +13,7 @@
  * --family S[,S…] keeps the families whose key contains one of them, e.g. --family qwen,gemma;
  * scale: random-weight Llama folders at the SmolLM2-360M and TinyLlama-1.1B shapes, each in its own
  * process: training step, dev scoring pass, decode b1/b8, peak PSS/RSS; not run by default,
- * --scale-shapes picks shapes, --scale-steps timed steps, default 2;
+ * --scale-shapes picks shapes, --scale-steps timed steps, default 3;
  * web: prompt-tuning training tokens/s on onnxruntime-web's WASM backend with 1 and all threads
  * against onnxruntime-node, at the stories260K shape and GPT-2 small, each case in its own process;
  * not run by default).
@@ -234,7 +234,7 @@ async function main(): Promise<void> {
     for (const name of names) {
       const shape = SCALE_SHAPES[name];
       if (!shape) throw new Error(`--scale-shapes: unknown shape ${JSON.stringify(name)} (known: ${Object.keys(SCALE_SHAPES).join(', ')})`);
-      const r = await benchScale(shape, positiveInt('scale-steps', values['scale-steps'], 2));
+      const r = await benchScale(shape, positiveInt('scale-steps', values['scale-steps'], 3));
       const c = r.child as Record<string, number>;
       // The chain roofline moves with the machine's state (290-381 GFLOP/s on the 2-core box): it is
       // measured again after the shape, and the step is compared with the higher of the two.

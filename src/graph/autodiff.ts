@@ -85,16 +85,17 @@ export function gradients(loss: Value, wrt: readonly Value[], seed?: Value, opts
       if (m.segment !== segment || !m.outputs.some((o) => live.has(o))) continue;
       // A kept projection is not copied: its output is read like a value from outside.
       if (mode === 'selective' && isProjection(m, live)) continue;
+      // A copy with an input already recomputed can neither merge with its original nor run
+      // early, so its other inputs are read as they are; otherwise one live input from outside
+      // the segment (the residual stream) or a kept projection output is gated by the gradient.
+      const fresh = m.inputs.some((i) => i !== null && remap.has(i));
       const ins = m.inputs.map((i) => {
         if (i === null || !live.has(i)) return i;
-        let r = remap.get(i);
-        if (!r) {
-          // A live value from outside the segment (the residual stream) or a kept projection
-          // output: gated by the gradient.
-          r = add(i, zero);
-          remap.set(i, r);
-        }
-        return r;
+        const r = remap.get(i);
+        if (r || fresh) return r ?? i;
+        const gated = add(i, zero);
+        remap.set(i, gated);
+        return gated;
       });
       const outs = g.op(m.op, ins, { ...m.attrs }, m.domain);
       m.outputs.forEach((o, k) => remap.set(o, outs[k]!));
