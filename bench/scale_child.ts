@@ -12,6 +12,7 @@ import { batchFeeds } from '../src/methods/batch.ts';
 import { buildProgram } from '../src/methods/program.ts';
 import { promptTuning } from '../src/methods/prompt_tuning.ts';
 import { defaultRecompute } from '../src/runtime/large.ts';
+import type { RecomputeMode } from '../src/graph/autodiff.ts';
 import { compileGraph } from '../src/runtime/session.ts';
 import type { Tensor } from '../src/tensor.ts';
 import { tensor } from '../src/tensor.ts';
@@ -31,12 +32,12 @@ export function llamaStepFlops(c: ModelConfig, B: number, T: number, n: number):
 }
 
 /**
- * The MatMul FLOPs a step actually runs when each layer is recomputed in the backward
- * (activation checkpointing): the layers' forward (projections + attention) once more.
+ * The MatMul FLOPs a step actually runs with activation checkpointing: `full` runs the layers'
+ * forward (projections + attention) once more, `selective` only the attention MatMuls.
  */
-export function llamaExecutedStepFlops(c: ModelConfig, B: number, T: number, n: number, recompute: boolean): number {
+export function llamaExecutedStepFlops(c: ModelConfig, B: number, T: number, n: number, recompute: RecomputeMode): number {
   const { proj, attn } = llamaFlopParts(c, B, T, n);
-  return llamaStepFlops(c, B, T, n) + (recompute ? proj + attn : 0);
+  return llamaStepFlops(c, B, T, n) + (recompute === 'full' ? proj + attn : recompute === 'selective' ? attn : 0);
 }
 
 /** Forward MatMul FLOPs: projections and attention of all layers, and the head. */

@@ -72,6 +72,31 @@ export class SafetensorsFile {
     return this.header.entries.get(name);
   }
 
+  /**
+   * Calls `each(block, row0)` for consecutive blocks of `blockRows` rows of a 2-D tensor, each
+   * decoded to float32 (F32, F16, BF16), reading one block at a time through one buffer.
+   */
+  forEachRowBlock(name: string, blockRows: number, each: (block: Float32Array, row0: number) => void): void {
+    const e = this.header.entries.get(name);
+    if (e === undefined || e.shape.length !== 2) throw new FormatError(this.path, `"${name}" is not a 2-D tensor`);
+    const [rows, cols] = e.shape as [number, number];
+    const rowBytes = (e.end - e.begin) / rows;
+    const buf = new Uint8Array(Math.min(rows, blockRows) * rowBytes);
+    const fd = host().fs.openSync(this.path, 'r');
+    try {
+      for (let r0 = 0; r0 < rows; r0 += blockRows) {
+        const n = Math.min(blockRows, rows - r0);
+        const bytes = buf.subarray(0, n * rowBytes);
+        readExactly(fd, bytes, this.header.dataStart + e.begin + r0 * rowBytes, this.path);
+        const t = decodeTensor({ ...e, shape: [n, cols] }, bytes, this.path);
+        if (t.dtype !== 'float32') throw new FormatError(this.path, `"${name}" is ${e.dtype}, not a float tensor`);
+        each(t.data as Float32Array, r0);
+      }
+    } finally {
+      host().fs.closeSync(fd);
+    }
+  }
+
   /** Read one tensor; undefined if the file has no such tensor. */
   read(name: string): Tensor | undefined {
     const e = this.header.entries.get(name);

@@ -29,6 +29,41 @@ export interface WeightStore {
    * integer tensors. File-backed stores read from disk on each call; keep what you need.
    */
   get(name: string, expectedShape?: readonly number[]): Tensor<'float32'>;
+  /**
+   * The transpose of a 2-D tensor [rows, cols] as float32 [cols, rows], with get()'s checks.
+   * File-backed stores read it in blocks of rows, so that only the result is allocated (at the
+   * 1.1B shape, 4.4 GB of fresh pages instead of twice that: start-up is bound by page faults).
+   */
+  getTransposed?(name: string, expectedShape: readonly [number, number]): Tensor<'float32'>;
+}
+
+/** Transpose a 2-D host tensor: torch Linear weights [out, in] become [in, out] for MatMul. */
+export function transpose2d(t: Tensor<'float32'>): Tensor<'float32'> {
+  const [r, c] = t.shape as [number, number];
+  const out = new Float32Array(r * c);
+  transposeRowsInto(t.data, 0, r, c, out);
+  return tensor('float32', [c, r], out);
+}
+
+/**
+ * Writes rows [row0, row0 + src.length / cols) of a [rows, cols] matrix, given in `src`, into
+ * `out`, its [cols, rows] transpose. 32×32 tiles keep both sides in cache: 8× faster than row by
+ * row on a 2560×960 weight.
+ */
+export function transposeRowsInto(src: Float32Array, row0: number, rows: number, cols: number, out: Float32Array): void {
+  const TILE = 32;
+  const n = src.length / cols;
+  for (let i0 = 0; i0 < n; i0 += TILE) {
+    const i1 = Math.min(n, i0 + TILE);
+    for (let j0 = 0; j0 < cols; j0 += TILE) {
+      const j1 = Math.min(cols, j0 + TILE);
+      for (let i = i0; i < i1; i++) {
+        const row = i * cols;
+        const at = row0 + i;
+        for (let j = j0; j < j1; j++) out[j * rows + at] = src[row + j]!;
+      }
+    }
+  }
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {

@@ -6,7 +6,8 @@
 import { host } from '../host.ts';
 import { FormatError, MissingTensorError } from '../errors.ts';
 import { SafetensorsFile, readSafetensorsIndex } from './safetensors.ts';
-import { checkShape, toFloat32 } from './weight_store.ts';
+import { checkShape, toFloat32, transpose2d, transposeRowsInto } from './weight_store.ts';
+import { tensor } from '../tensor.ts';
 import type { WeightStore } from './weight_store.ts';
 
 export * from './weight_store.ts';
@@ -34,6 +35,16 @@ function fileWeightStore(source: string, where: ReadonlyMap<string, SafetensorsF
       const { file, shape } = locate(name);
       checkShape(file.path, name, shape, expectedShape);
       return toFloat32(file.read(name)!, file.path, name);
+    },
+    getTransposed(name, expectedShape) {
+      const { file, dtype, shape } = locate(name);
+      checkShape(file.path, name, shape, expectedShape);
+      const [rows, cols] = expectedShape;
+      // Other dtypes (F64) take get()'s path and a transpose in memory.
+      if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16') return transpose2d(toFloat32(file.read(name)!, file.path, name));
+      const out = new Float32Array(rows * cols);
+      file.forEachRowBlock(name, 64, (block, row0) => transposeRowsInto(block, row0, rows, cols, out));
+      return tensor('float32', [cols, rows], out);
     },
   };
 }

@@ -5,7 +5,7 @@
 import type { ModelConfig } from '../formats/hf_config.ts';
 import type { WeightStore } from '../formats/weights.ts';
 import { SoftpromptError } from '../errors.ts';
-import { gradients } from '../graph/autodiff.ts';
+import { gradients, type RecomputeMode } from '../graph/autodiff.ts';
 import { Graph } from '../graph/graph.ts';
 import * as op from '../graph/ops/index.ts';
 import type { Value } from '../graph/types.ts';
@@ -39,7 +39,7 @@ export interface ProgramOptions {
    * Recompute each layer's forward in the backward pass instead of keeping its activations
    * (activation checkpointing). Default: runtime/large.ts defaultRecompute (large models).
    */
-  recompute?: boolean;
+  recompute?: boolean | RecomputeMode;
   /** Output "loss" (mean NLL over the counted targets). Default true. */
   loss?: boolean;
   /** Output "grad.<param>" for each method param. Default true when there is a method. */

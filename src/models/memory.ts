@@ -8,6 +8,7 @@ import { SoftpromptError } from '../errors.ts';
 import type { ModelConfig } from '../formats/hf_config.ts';
 import type { WeightStore } from '../formats/weights.ts';
 import { defaultRecompute, weightBytes } from '../runtime/large.ts';
+import type { RecomputeMode } from '../graph/autodiff.ts';
 
 export class MemoryError extends SoftpromptError {}
 
@@ -26,21 +27,27 @@ export interface MemoryAvailable {
 /**
  * Bytes of activations for `batch` rows of `seq` positions. Training saves, per layer and
  * position, about 6 hidden-sized and 3 ffn-sized vectors and one heads × keys attention row for
- * the backward, plus logits with their softmax and gradient; with `recompute` it keeps only each
- * layer's input and about two layers' worth at a time. A forward-only pass keeps about two
- * layers' worth plus the logits.
+ * the backward, plus logits with their softmax and gradient. With `full` recomputation it keeps
+ * only each layer's input and about two layers' worth at a time; with `selective`, each layer's
+ * input and projection outputs (q, k, v, o, gate, up, down) and about two layers' worth. A
+ * forward-only pass keeps about two layers' worth plus the logits.
  */
-export function activationBytes(config: ModelConfig, batch: number, seq: number, training: boolean, recompute = false): number {
+export function activationBytes(config: ModelConfig, batch: number, seq: number, training: boolean, recompute: RecomputeMode = 'none'): number {
   const { hiddenSize: d, intermediateSize: ff, numHeads: H, numLayers: L, vocabSize: V } = config;
   const perLayer = batch * seq * (6 * d + 3 * ff + H * seq) * 4;
   const logits = batch * seq * V * 4 * (training ? 3 : 2);
-  if (training && recompute) return L * batch * seq * d * 4 + 2 * perLayer + logits;
-  return (training ? L : 2) * perLayer + logits;
+  if (!training) return 2 * perLayer + logits;
+  if (recompute === 'full') return L * batch * seq * d * 4 + 2 * perLayer + logits;
+  if (recompute === 'selective') {
+    const kv = config.numKvHeads * config.headDim;
+    return L * batch * seq * (d + config.numHeads * config.headDim + 2 * kv + 2 * d + 2 * ff) * 4 + 2 * perLayer + logits;
+  }
+  return L * perLayer + logits;
 }
 
 export function estimateMemory(config: ModelConfig, store: WeightStore, batch: number, seq: number, training: boolean): MemoryNeed {
   const weights = weightBytes(store);
-  const activations = activationBytes(config, batch, seq, training, training && defaultRecompute(store));
+  const activations = activationBytes(config, batch, seq, training, training ? defaultRecompute(store) : 'none');
   return { weights, activations, total: weights + activations };
 }
 

@@ -4,6 +4,7 @@
  * recompute layers while training (models/memory.ts, methods/program.ts).
  */
 import type { WeightStore } from '../formats/weights.ts';
+import type { RecomputeMode } from '../graph/autodiff.ts';
 
 /**
  * Frozen weights of at least this many float32 bytes make a model large. Smaller ones embed their
@@ -36,11 +37,17 @@ export function weightBytes(store: WeightStore): number {
 }
 
 /**
- * Whether training recomputes each layer in the backward pass (activation checkpointing) by
- * default: for large models, where saved activations would outweigh the weights.
- * $SOFTPROMPT_RECOMPUTE=0|1 overrides.
+ * How training recomputes layers in the backward pass (activation checkpointing) by default:
+ * selectively for large models, where saved activations would outweigh the weights (the
+ * projections' outputs are kept, the cheap ops between them recomputed; graph/autodiff.ts), not
+ * at all for small ones. $SOFTPROMPT_RECOMPUTE=none|selective|full (or 0|1) overrides.
  */
-export function defaultRecompute(store: WeightStore): boolean {
+export function defaultRecompute(store: WeightStore): RecomputeMode {
   const env = process.env.SOFTPROMPT_RECOMPUTE;
-  return env === '1' || (env !== '0' && isLargeModel(weightBytes(store)));
+  if (env === undefined || env === '') return isLargeModel(weightBytes(store)) ? 'selective' : 'none';
+  const mode = env === '1' ? 'full' : env === '0' ? 'none' : env;
+  if (mode !== 'none' && mode !== 'selective' && mode !== 'full') {
+    throw new Error(`SOFTPROMPT_RECOMPUTE must be none, selective or full (or 0/1), got ${JSON.stringify(env)}`);
+  }
+  return mode;
 }

@@ -60,6 +60,11 @@ export const ortBackend: Backend = {
       executionMode: 'sequential',
       graphOptimizationLevel: optimizationLevel(),
       ...(process.env.SOFTPROMPT_ORT_ARENA === '0' ? { enableCpuMemArena: false } : {}),
+      // ORT's memory pattern plans one block per input shape; batches of other lengths each add a
+      // block, which the arena keeps (the 360M training step grew 1.9 GB by its third update).
+      // Without it the arena reuses tensor-sized chunks at the same speed (docs/scale.md).
+      // $SOFTPROMPT_ORT_MEM_PATTERN=1 turns it back on for comparison.
+      enableMemPattern: process.env.SOFTPROMPT_ORT_MEM_PATTERN === '1',
       // SOFTPROMPT_ORT_PROFILE=<prefix>: ORT writes per-node timings to <prefix>_<date>.json.
       ...(process.env.SOFTPROMPT_ORT_PROFILE ? { enableProfiling: true, profileFilePrefix: process.env.SOFTPROMPT_ORT_PROFILE } : {}),
       // Honoured by the Node binding although the typings say WebAssembly only.

@@ -233,17 +233,18 @@ async function trainLocked(
   });
   const program = buildProgram(opts.config, opts.weights, method, { softSlots: opts.softSlots ?? false });
   const session: CompiledSession = await compileGraph(program.graph, { label: `${program.graph.name}_train`, heldWeights: true });
-  const scorer = hasVal
-    ? await RankScorer.create(opts.config, opts.weights, method, {
-        padId: opts.padId,
-        lengthNormalize: opts.lengthNormalize ?? false,
-        batchRows: opts.evalBatchRows ?? 32,
-        softSlots: opts.softSlots ?? false,
-      })
-    : null;
+  // The dev-set scorer is compiled at the first evaluation, so the first update comes sooner.
+  let scorer: RankScorer | null = null;
+  const devScorer = async (): Promise<RankScorer> =>
+    (scorer ??= await RankScorer.create(opts.config, opts.weights, method, {
+      padId: opts.padId,
+      lengthNormalize: opts.lengthNormalize ?? false,
+      batchRows: opts.evalBatchRows ?? 32,
+      softSlots: opts.softSlots ?? false,
+    }));
 
   const evaluate = async (): Promise<boolean> => {
-    const metrics = await devMetrics(scorer!, opts.validation!, params, opts.labels);
+    const metrics = await devMetrics(await devScorer(), opts.validation!, params, opts.labels);
     const value = metrics[metric];
     const improved = state.best === null || value > state.best.value;
     if (improved) {
@@ -353,7 +354,7 @@ async function trainLocked(
     }
   } finally {
     await session.release();
-    await scorer?.release();
+    await (scorer as RankScorer | null)?.release();
   }
 
   opts.saveAdapter(lastDir, params, { step: state.step, epoch: state.epoch, loss: lastLoss });

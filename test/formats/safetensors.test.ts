@@ -317,3 +317,20 @@ test('writing rejects tensors whose data does not match their shape', () => {
   const bad = { dtype: 'float32', shape: [3], data: new Float32Array(2) } as const;
   assertThrowsWith(() => serializeSafetensors({ bad }), FormatError, ['tensor "bad"', '2 elements', 'needs 3']);
 });
+
+test('getTransposed reads a 2-D weight in row blocks and equals transposing get(), for F32, F16 and BF16', async (t) => {
+  const { safetensorsWeightStore, transpose2d } = await import('../../src/formats/weights.ts');
+  const dir = tempDir(t);
+  // 150 rows: two full 64-row blocks and a partial one; odd column count.
+  const rows = 150, cols = 37;
+  const w = float32([rows, cols], Array.from({ length: rows * cols }, (_, i) => Math.sin(i) * 3));
+  for (const dtype of ['F32', 'F16', 'BF16'] as const) {
+    const path = join(dir, `${dtype}.safetensors`);
+    writeSafetensors(path, { w, v: float32([2], [1, 2]) }, undefined, { dtype });
+    const store = safetensorsWeightStore(path);
+    const got = store.getTransposed!('w', [rows, cols]);
+    assert.deepEqual(got.shape, [cols, rows]);
+    assert.deepEqual(Array.from(got.data), Array.from(transpose2d(store.get('w')).data), dtype);
+    assert.throws(() => store.getTransposed!('w', [cols, rows]), /shape/, `${dtype}: a wrong shape is refused`);
+  }
+});
