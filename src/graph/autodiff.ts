@@ -31,7 +31,7 @@ export interface GradientOptions {
 }
 
 /** The mode a GradientOptions.recompute value stands for. */
-export function recomputeMode(r: boolean | RecomputeMode | undefined): RecomputeMode {
+function recomputeMode(r: boolean | RecomputeMode | undefined): RecomputeMode {
   return r === true ? 'full' : r === false || r === undefined ? 'none' : r;
 }
 

@@ -36,8 +36,10 @@ export const FEEDS = {
 export interface ProgramOptions {
   dtype?: FloatDType;
   /**
-   * Recompute each layer's forward in the backward pass instead of keeping its activations
-   * (activation checkpointing). Default: runtime/large.ts defaultRecompute (large models).
+   * Activation checkpointing (graph/autodiff.ts RecomputeMode; `true` is `full`): recompute each
+   * layer's forward, or all of it but its projections (`selective`), in the backward pass instead
+   * of keeping its activations. Default: runtime/large.ts defaultRecompute (selective for large
+   * models, none for small ones).
    */
   recompute?: boolean | RecomputeMode;
   /** Output "loss" (mean NLL over the counted targets). Default true. */

@@ -12,8 +12,6 @@ export function toDtype(t: Tensor<'float32'>, dtype: FloatDType): Tensor {
   return dtype === 'float32' ? t : tensor('float64', t.shape, Float64Array.from(t.data));
 }
 
-export { transpose2d } from '../formats/weight_store.ts';
-
 /**
  * Loads weights into a graph as lazy initializers (Graph.lazyWeight), checking shapes against
  * the config now and reading the bytes only when a model is serialised.

@@ -6,7 +6,7 @@
 import type { Value } from '../graph/types.ts';
 import type { Tensor } from '../tensor.ts';
 import { tensor } from '../tensor.ts';
-import { transpose2d } from './common.ts';
+import { transpose2d } from '../formats/weight_store.ts';
 import type { WeightLoader } from './common.ts';
 
 /** Rows (h·3 + s)·hd + j of a [3·H·hd, ...] tensor move to s·H·hd + h·hd + j. */

@@ -29,7 +29,8 @@ export interface MemoryAvailable {
  * position, about 6 hidden-sized and 3 ffn-sized vectors and one heads × keys attention row for
  * the backward, plus logits with their softmax and gradient. With `full` recomputation it keeps
  * only each layer's input and about two layers' worth at a time; with `selective`, each layer's
- * input and projection outputs (q, k, v, o, gate, up, down) and about two layers' worth. A
+ * input and the projection outputs its backward reads (q, k, v, o, gate, up) and about two layers'
+ * worth. A
  * forward-only pass keeps about two layers' worth plus the logits.
  */
 export function activationBytes(config: ModelConfig, batch: number, seq: number, training: boolean, recompute: RecomputeMode = 'none'): number {
@@ -40,7 +41,7 @@ export function activationBytes(config: ModelConfig, batch: number, seq: number,
   if (recompute === 'full') return L * batch * seq * d * 4 + 2 * perLayer + logits;
   if (recompute === 'selective') {
     const kv = config.numKvHeads * config.headDim;
-    return L * batch * seq * (d + config.numHeads * config.headDim + 2 * kv + 2 * d + 2 * ff) * 4 + 2 * perLayer + logits;
+    return L * batch * seq * (2 * d + config.numHeads * config.headDim + 2 * kv + 2 * ff) * 4 + 2 * perLayer + logits;
   }
   return L * perLayer + logits;
 }

@@ -1,7 +1,7 @@
 /** transpose2d (the tiled transpose of torch Linear weights at load) against the definition, at shapes that cut tiles. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { transpose2d } from '../../src/models/common.ts';
+import { transpose2d } from '../../src/formats/weight_store.ts';
 import { tensor } from '../../src/tensor.ts';
 
 test('transpose2d equals out[j][i] = in[i][j], with partial tiles on both axes', () => {
