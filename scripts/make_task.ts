@@ -60,9 +60,15 @@ async function samplePool(): Promise<string[]> {
   return texts;
 }
 
-/** Whole-word occurrences of any of `words` (lower case). */
+/** A word or a phrase of words, matched whole. */
+const isWord = (w: string): boolean => /^\w+( \w+)*$/.test(w);
+
+/** Whole-word occurrences of any of `words` (lower case); a non-word character (the quote mark) counts wherever it is. */
 function count(text: string, words: readonly string[]): number {
-  const re = new RegExp(`\\b(${words.join('|')})\\b`, 'gi');
+  if (words.length === 0) return 0;
+  const re = words.every(isWord)
+    ? new RegExp(`\\b(${words.join('|')})\\b`, 'gi')
+    : new RegExp(words.map((w) => (isWord(w) ? `\\b${w}\\b` : w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('|'), 'gi');
   return text.match(re)?.length ?? 0;
 }
 
@@ -81,6 +87,11 @@ interface Task {
   perLabel?: number;
   /** A story containing any of these words is dropped, so the answer is never spelled out in it. */
   exclude?: readonly string[];
+  /**
+   * For a rule whose second label has no words (it means "none of the first label's words"): a story
+   * with none of the first label's words but some of these is ambiguous and dropped.
+   */
+  absentUnless?: readonly string[];
   /** Screened and dropped (examples/tasks/README.md says why): built only when --only names it. */
   dropped?: true;
 }
@@ -192,12 +203,42 @@ export const TASKS: readonly Task[] = [
     samples: 24000,
     perLabel: 1000,
   },
+  {
+    // A quote mark (someone speaks) or none and no speech verb; the model tracks quotes to close them.
+    name: 'story_talk',
+    dropped: true,
+    rule: { talk: ['"'], quiet: [] },
+    absentUnless: ['said', 'say', 'says', 'saying', 'asked', 'ask', 'asks', 'told', 'tell', 'tells', 'talk', 'talks', 'talked', 'shouted', 'yelled', 'replied', 'whispered', 'called', 'cried', 'exclaimed', 'answered', 'screamed', 'sang', 'sing'],
+    minVotes: 1,
+    template: '{text}\nIn the story, everyone was',
+    verbalizer: { talk: ' talking', quiet: ' quiet' },
+    question: 'Does anyone talk in the story?',
+    samples: 24000,
+    perLabel: 1000,
+    exclude: ['talking', 'quiet'],
+  },
+  {
+    // The character introduced with "named" is an animal or a child (a story naming both is ambiguous).
+    name: 'story_animal',
+    rule: {
+      animal: ['dog', 'cat', 'bird', 'fish', 'bunny', 'rabbit', 'bear', 'frog', 'duck', 'mouse', 'squirrel', 'puppy', 'kitten', 'kitty', 'monkey', 'lion', 'elephant', 'fox', 'owl', 'cow', 'pig', 'horse', 'bug', 'ant', 'bee', 'turtle', 'crab', 'whale', 'birdie', 'mole', 'deer', 'snake', 'tiger', 'giraffe', 'wolf', 'sheep', 'chicken', 'goat', 'lamb', 'pony', 'dinosaur', 'ladybug', 'butterfly', 'spider', 'worm', 'snail', 'parrot', 'hen', 'penguin', 'zebra', 'kangaroo'].map((w) => `${w} named`),
+      child: ['girl named', 'boy named', 'kid named', 'child named'],
+    },
+    minVotes: 1,
+    template: '{text}\nThe story is about a little',
+    verbalizer: { animal: ' animal', child: ' child' },
+    question: 'Is the story about an animal or a child?',
+    samples: 24000,
+    perLabel: 1000,
+    exclude: ['animal', 'child'],
+  },
 ];
 
 /** The label when one side has at least minVotes votes and at least 3× the other's; null when ambiguous. */
-function label(text: string, { rule, minVotes }: Task): string | null {
+function label(text: string, { rule, minVotes, absentUnless }: Task): string | null {
   const [a, b] = Object.keys(rule) as [string, string];
   const ca = count(text, rule[a]!);
+  if (rule[b]!.length === 0) return ca === 0 ? (count(text, absentUnless ?? []) === 0 ? b : null) : ca >= minVotes ? a : null;
   const cb = count(text, rule[b]!);
   if (ca >= minVotes && ca >= 3 * cb) return a;
   if (cb >= minVotes && cb >= 3 * ca) return b;
@@ -231,6 +272,6 @@ for (const task of tasks) {
   const jsonl = (xs: typeof rows): string => xs.map((r) => JSON.stringify(r)).join('\n') + '\n';
   writeFileSync(join(dir, 'validation.jsonl'), jsonl(rows.slice(0, nVal)));
   writeFileSync(join(dir, 'train.jsonl'), jsonl(rows.slice(nVal)));
-  writeFileSync(join(dir, 'task.json'), JSON.stringify({ template: task.template, verbalizer: task.verbalizer, init_text: task.question, rule: task.rule, min_votes: task.minVotes, ...(task.exclude === undefined ? {} : { exclude: task.exclude }) }, null, 2) + '\n');
+  writeFileSync(join(dir, 'task.json'), JSON.stringify({ template: task.template, verbalizer: task.verbalizer, init_text: task.question, rule: task.rule, min_votes: task.minVotes, ...(task.exclude === undefined ? {} : { exclude: task.exclude }), ...(task.absentUnless === undefined ? {} : { absent_unless: task.absentUnless }) }, null, 2) + '\n');
   console.log(`${task.name}: labelled ${counts}; kept ${per} per label → train ${rows.length - nVal}, validation ${nVal}`);
 }
