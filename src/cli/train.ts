@@ -240,8 +240,8 @@ softprompt.json (template, verbalizer, training arguments, metrics, base-model f
 --resume continue a killed run with exactly the losses it would have had; DIR/metrics.jsonl logs
 every update and evaluation.
 
-Schedules follow HF transformers: linear (default) and cosine decay to 0 after --warmup-steps,
-or constant. Gradients are averaged over --grad-accum micro-batches.
+Schedules follow HF transformers: constant (the default), or linear and cosine decay to 0 after
+--warmup-steps. Gradients are averaged over --grad-accum micro-batches.
 
 Examples:
   softprompt train --model ../shared/models/stories260K \\
