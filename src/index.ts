@@ -304,6 +304,8 @@ export interface TrainOptions {
   encoderHiddenSize?: number;
   encoderType?: 'mlp' | 'lstm';
   prefixProjection?: boolean;
+  /** Prompt tuning: `residual` trains the prompt through a residual MLP and saves its output (a plain PEFT prompt). */
+  reparam?: 'none' | 'residual';
   /** Multitask: task names, comma-separated (default: the task field's values). */
   tasks?: string;
   taskField?: string;

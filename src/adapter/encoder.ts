@@ -8,6 +8,7 @@
  * y = x·Wᵀ + b. Tiny (n × d × h), so plain loops.
  */
 import { MissingTensorError, ShapeMismatchError, UnsupportedDtypeError } from '../errors.ts';
+import { RESIDUAL_LN_EPS } from '../methods/prompt_tuning.ts';
 import type { PromptMethod } from '../methods/types.ts';
 import type { Tensor } from '../tensor.ts';
 import { tensor } from '../tensor.ts';
@@ -140,10 +141,34 @@ export function prefixProjectionOutput(p: Params, source = '<prefix encoder>'): 
   return toF32(linear(p, 'transform.2', hidden, n, 'none', false, source).y, n);
 }
 
+/**
+ * Residual prompt tuning's output (src/methods/prompt_tuning.ts): E + LayerNorm(Lin2(ReLU(Lin0(E))))
+ * with torch's biased variance and eps 1e-5, in float64, rounded once.
+ */
+export function residualPromptOutput(p: Params, source = '<residual prompt>'): Tensor<'float32'> {
+  const { x: e, n } = embedding(p, source);
+  const d = e.length / n;
+  const h = linear(p, 'mlp_head.0', e, n, 'relu', false, source).y;
+  const u = linear(p, 'mlp_head.2', h, n, 'none', false, source).y;
+  if (u.length !== e.length) throw new ShapeMismatchError(source, 'mlp_head.2.weight', [d, h.length / n], [u.length / n, h.length / n]);
+  const w = shaped(p, 'layer_norm.weight', [d], source);
+  const b = shaped(p, 'layer_norm.bias', [d], source);
+  const out = new Float64Array(n * d);
+  for (let i = 0; i < n; i++) {
+    const row = u.subarray(i * d, (i + 1) * d);
+    const mean = row.reduce((s, v) => s + v, 0) / d;
+    const variance = row.reduce((s, v) => s + (v - mean) ** 2, 0) / d;
+    const rstd = 1 / Math.sqrt(variance + RESIDUAL_LN_EPS);
+    for (let j = 0; j < d; j++) out[i * d + j] = e[i * d + j]! + (row[j]! - mean) * rstd * w[j]! + b[j]!;
+  }
+  return toF32(out, n);
+}
+
 /** What PEFT saves as prompt_embeddings for `method` trained to `params`: the encoder's output, or the tensor itself. */
 export function promptEmbeddingsToSave(method: PromptMethod, params: Params, source?: string): Tensor<'float32'> {
   if (method.kind === 'p_tuning') return pTuningEncoderOutput(params, source);
   if (method.encoder?.type === 'prefix_projection') return prefixProjectionOutput(params, source);
+  if (method.encoder?.type === 'residual') return residualPromptOutput(params, source);
   const t = get(params, 'prompt_embeddings', source ?? `<${method.kind}>`);
   return t.dtype === 'float32' ? (t as Tensor<'float32'>) : tensor('float32', t.shape, Float32Array.from(t.data as Float64Array));
 }

@@ -323,13 +323,17 @@ function loadAdapterUnchecked(files: AdapterFiles, model: AdapterModel, opts: Lo
   if (projection && !meta?.encoder) {
     warn(`${configPath}: field "prefix_projection" is true; PEFT saved the projected prefix, which runs exactly, but training resumes without the projection MLP`);
   }
-  if (meta?.encoder && kind !== 'p_tuning' && !projection) {
-    warn(`${metaPath}: field "encoder" is ignored: only p-tuning adapters and prefix tuning with prefix_projection have an encoder`);
+  // Residual prompt tuning saves a plain prompt; its MLP (with a LayerNorm) sits in softprompt.json.
+  const residualWidth = kind === 'prompt_tuning' && meta?.encoder?.['layer_norm.weight'] ? meta.encoder['mlp_head.0.weight']?.shape[0] : undefined;
+  if (meta?.encoder && kind !== 'p_tuning' && !projection && residualWidth === undefined) {
+    warn(`${metaPath}: field "encoder" is ignored: only p-tuning adapters, prefix tuning with prefix_projection and residual prompt tuning have an encoder`);
   }
-  if (meta?.encoder && (kind === 'p_tuning' || projection)) {
+  if (meta?.encoder && (kind === 'p_tuning' || projection || residualWidth !== undefined)) {
     const { method: m, what } = kind === 'p_tuning'
       ? pTuningTrainMethod(f, config, n)
-      : { method: createMethod(config, { peftType: 'PREFIX_TUNING', numVirtualTokens: n, prefixProjection: true, encoderHiddenSize: f.posInt('encoder_hidden_size') }), what: 'the prefix projection' };
+      : residualWidth !== undefined
+        ? { method: createMethod(config, { peftType: 'PROMPT_TUNING', numVirtualTokens: n, residualHiddenSize: residualWidth }), what: `residual prompt tuning's MLP, bottleneck ${residualWidth}` }
+        : { method: createMethod(config, { peftType: 'PREFIX_TUNING', numVirtualTokens: n, prefixProjection: true, encoderHiddenSize: f.posInt('encoder_hidden_size') }), what: 'the prefix projection' };
     trainMethod = m;
     if (kind === 'p_tuning') {
       const savedLstm = Object.keys(meta.encoder).some((k) => k.startsWith('lstm_head.'));

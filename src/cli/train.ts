@@ -11,7 +11,8 @@ import type { PeftType } from '../methods/factory.ts';
 import { P_TUNING_ENCODER_TYPES } from '../methods/p_tuning.ts';
 import type { PTuningEncoderType } from '../methods/p_tuning.ts';
 import { writeRunReport } from '../report/report.ts';
-import { TRAIN_DEFAULTS } from '../train/defaults.ts';
+import { REPARAMS, TRAIN_DEFAULTS } from '../train/defaults.ts';
+import type { Reparam } from '../train/defaults.ts';
 import { DEV_FRACTION } from '../train/restarts.ts';
 import { METHOD_FLAGS, runTraining } from '../train/run.ts';
 import type { TrainRun } from '../train/run.ts';
@@ -49,6 +50,7 @@ export interface TrainFlags {
   encoderHiddenSize?: number;
   encoderType?: PTuningEncoderType;
   prefixProjection?: boolean;
+  reparam: Reparam;
   /** Multitask prompt tuning: task names (comma list; default: the task field's values in the train file). */
   tasks?: string;
   taskField: string;
@@ -149,6 +151,7 @@ export async function runTrain(flags: TrainFlags, io: Io = processIo, fromCli: (
       encoderHiddenSize: flags.encoderHiddenSize,
       encoderType: flags.encoderType,
       prefixProjection: flags.prefixProjection,
+      reparam: flags.reparam,
       tasks: given('tasks') ? flags.tasks : undefined,
       taskField: given('taskField') ? flags.taskField : undefined,
       numRanks: given('numRanks') ? flags.numRanks : undefined,
@@ -282,7 +285,8 @@ export function trainCommand(): Command {
     .option('--virtual-tokens <n>', 'number of virtual tokens', intArg(1), D.numVirtualTokens)
     .option('--init <how>', 'prompt-tuning init: random | vocab | labels | text:"…"; multitask, with --init-from: average-source-tasks | exact-source-task:TASK | only-source-shared', D.init)
     .option('--init-from <dir>', "prompt transfer: start from this adapter's trainable tensors (same method and shapes), e.g. a library task")
-    .option('--encoder-hidden-size <n>', "p-tuning encoder (MLP or LSTM) hidden size (default: the model hidden size); prefix projection's hidden size (default: its token_dim)", intArg(1))
+    .option('--encoder-hidden-size <n>', "p-tuning encoder (MLP or LSTM) hidden size (default: the model hidden size); prefix projection's hidden size (default: its token_dim); --reparam residual's bottleneck (default: the model hidden size)", intArg(1))
+    .addOption(new Option('--reparam <how>', 'prompt tuning: residual trains the prompt through a residual MLP (Razdaibiedina et al. 2023) and saves its output, a plain PEFT prompt').choices([...REPARAMS]).default(D.reparam))
     .addOption(new Option('--encoder-type <type>', 'p-tuning encoder, as PEFT: mlp, or lstm (bidirectional, 2 layers, then an MLP head)').choices([...P_TUNING_ENCODER_TYPES]).default(D.encoderType))
     .option('--tasks <names>', 'multitask prompt tuning: task names in id order, comma-separated (default: the task field\'s values in --train, in order of first appearance)')
     .option('--task-field <name>', "multitask prompt tuning: the field naming each record's task", D.taskField)

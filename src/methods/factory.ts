@@ -29,6 +29,8 @@ export interface MethodSpec {
   readonly numVirtualTokens: number;
   /** P_TUNING: the encoder's hidden size (default the model's). PREFIX_TUNING with projection: its hidden size (default token_dim). */
   readonly encoderHiddenSize?: number | undefined;
+  /** PROMPT_TUNING: residual reparameterisation with this bottleneck width (absent: none). */
+  readonly residualHiddenSize?: number | undefined;
   /** P_TUNING: mlp (default) or lstm. */
   readonly encoderType?: PTuningEncoderType | undefined;
   /** P_TUNING with lstm: layers (default 2). */
@@ -45,7 +47,7 @@ export function createMethod(config: ModelConfig, spec: MethodSpec): PromptMetho
   const n = spec.numVirtualTokens;
   switch (spec.peftType) {
     case 'PROMPT_TUNING':
-      return promptTuning(config, { numVirtualTokens: n });
+      return promptTuning(config, { numVirtualTokens: n, residualHiddenSize: spec.residualHiddenSize });
     case 'P_TUNING':
       return pTuning(config, {
         numVirtualTokens: n,

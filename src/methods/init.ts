@@ -234,11 +234,14 @@ export function initParams(config: ModelConfig, method: PromptMethod, opts: Init
           'choose a smaller --encoder-hidden-size or fewer virtual tokens',
       );
     }
-    if (method.kind === 'prompt_tuning' || (method.kind === 'multitask_prompt_tuning' && p.name === 'embedding.weight')) {
+    const residual = method.encoder?.type === 'residual';
+    if ((method.kind === 'prompt_tuning' && (!residual || p.name === 'embedding.weight')) || (method.kind === 'multitask_prompt_tuning' && p.name === 'embedding.weight')) {
       out[p.name] = promptEmbeddingsInit(config, p.shape[0]!, init, rng, opts);
     } else if (method.kind === 'multitask_prompt_tuning') {
       // MultitaskPromptEmbedding: prefix_task_cols and prefix_task_rows ~ torch.normal(0, 0.02).
       out[p.name] = tensor('float32', p.shape, fillNormal(new Float32Array(size), rng).map((x) => 0.02 * x));
+    } else if (p.name === 'layer_norm.weight' || p.name === 'layer_norm.bias') {
+      out[p.name] = tensor('float32', p.shape, new Float32Array(size).fill(p.name.endsWith('.weight') ? 1 : 0)); // nn.LayerNorm
     } else if (LINEAR.test(p.name)) {
       // torch nn.Linear: weight [out, in] and bias share the bound 1/√in.
       const fanIn = p.name.endsWith('.weight') ? p.shape[1]! : linearFanIn(method, p.name);

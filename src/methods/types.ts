@@ -37,7 +37,9 @@ export interface MethodInputs {
 export type EncoderSpec =
   | { readonly type: 'mlp'; readonly hiddenSize: number }
   | { readonly type: 'lstm'; readonly hiddenSize: number; readonly numLayers: number }
-  | { readonly type: 'prefix_projection'; readonly hiddenSize: number };
+  | { readonly type: 'prefix_projection'; readonly hiddenSize: number }
+  /** Residual prompt tuning (Razdaibiedina et al. 2023): P + LayerNorm(Lin2(ReLU(Lin0(P)))), saved as plain prompt tuning. */
+  | { readonly type: 'residual'; readonly hiddenSize: number };
 
 export interface PromptMethod {
   readonly kind: MethodKind;

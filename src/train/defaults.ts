@@ -6,6 +6,10 @@ import type { PeftType } from '../methods/factory.ts';
 import type { PTuningEncoderType } from '../methods/p_tuning.ts';
 import type { ScheduleKind } from './schedule.ts';
 
+/** How prompt tuning's prompt is trained: directly (PEFT), or through a residual MLP (Razdaibiedina et al. 2023). */
+export const REPARAMS = ['none', 'residual'] as const;
+export type Reparam = (typeof REPARAMS)[number];
+
 export interface TrainDefaults {
   readonly method: PeftType;
   readonly numVirtualTokens: number;
@@ -33,6 +37,7 @@ export interface TrainDefaults {
   readonly taskField: string;
   readonly numRanks: number;
   readonly encoderType: PTuningEncoderType;
+  readonly reparam: Reparam;
   readonly metric: 'accuracy' | 'macro_f1';
   readonly saveEvery: number;
   readonly shuffleBuffer: number;
@@ -60,6 +65,7 @@ export const TRAIN_DEFAULTS: TrainDefaults = Object.freeze({
   taskField: 'task',
   numRanks: 1,
   encoderType: 'mlp',
+  reparam: 'none',
   metric: 'accuracy',
   saveEvery: 50,
   shuffleBuffer: 16384,

@@ -29,7 +29,8 @@ import type { MultitaskSourceInit } from '../methods/multitask_init.ts';
 import type { PTuningEncoderType } from '../methods/p_tuning.ts';
 import { loadModel } from '../pretrained/model.ts';
 import type { LoadedModel } from '../pretrained/model.ts';
-import { TRAIN_DEFAULTS } from './defaults.ts';
+import { REPARAMS, TRAIN_DEFAULTS } from './defaults.ts';
+import type { Reparam } from './defaults.ts';
 import type { ScheduleKind } from './schedule.ts';
 import { TrainSource } from './source.ts';
 import { carveDev, copyAdapterFiles, DEV_MIN, meanParams, mergeRestartLogs, readRestartResult, restartDir, restartEpochs, restartSeed, selectRestart, tailSteps, writeRestartResult } from './restarts.ts';
@@ -70,6 +71,8 @@ export interface TrainRunOptions {
   encoderHiddenSize?: number | undefined;
   encoderType?: PTuningEncoderType | undefined;
   prefixProjection?: boolean | undefined;
+  /** Prompt tuning: `residual` trains the prompt through a residual MLP (methods/prompt_tuning.ts); `none` trains it directly. */
+  reparam?: Reparam | undefined;
   /** Multitask only (an error otherwise): task names as a comma list (default: the task field's values in the train file). */
   tasks?: string | undefined;
   taskField?: string | undefined;
@@ -197,6 +200,9 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRun> {
   const sourceInit = parseSourceInit(initSpec, opts.initFrom, methodType);
   const init: PromptInit = sourceInit ? { kind: 'random' } : parseInit(initSpec);
   if (opts.encoderType === 'lstm' && methodType !== 'P_TUNING') throw new SoftpromptError(`--encoder-type lstm applies to --method p-tuning only (got --method ${methodFlag})`);
+  const reparam = opts.reparam ?? D.reparam;
+  if (!(REPARAMS as readonly string[]).includes(reparam)) throw new SoftpromptError(`--reparam: unknown value ${JSON.stringify(reparam)}; use one of ${REPARAMS.join(', ')}`);
+  if (reparam === 'residual' && methodType !== 'PROMPT_TUNING') throw new SoftpromptError(`--reparam residual applies to --method prompt-tuning only (got --method ${methodFlag})`);
   if (opts.prefixProjection && methodType !== 'PREFIX_TUNING') throw new SoftpromptError(`--prefix-projection applies to --method prefix-tuning only (got --method ${methodFlag})`);
 
   const model = opts.model !== undefined && typeof opts.model !== 'string' ? opts.model : await loadModel(opts.model);
@@ -237,6 +243,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRun> {
     peftType: methodType,
     numVirtualTokens,
     encoderHiddenSize: opts.encoderHiddenSize,
+    residualHiddenSize: reparam === 'residual' ? (opts.encoderHiddenSize ?? model.config.hiddenSize) : undefined,
     encoderType: opts.encoderType,
     prefixProjection: opts.prefixProjection,
     numTasks: tasks?.length,
@@ -349,6 +356,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRun> {
     // Only when not the default, so checkpoints written before these flags still resume.
     ...(method.encoder?.type === 'lstm' ? { encoder_type: 'lstm' } : {}),
     ...(method.encoder?.type === 'prefix_projection' ? { prefix_projection: true } : {}),
+    ...(method.encoder?.type === 'residual' ? { reparam: 'residual' } : {}),
     init: sourceInit ? initSpec.trim() : formatInit(init),
     ...(opts.initFrom !== undefined ? { init_from: host().path.resolve(opts.initFrom) } : {}),
     ...(tasks ? { tasks, task_field: taskField, num_ranks: numRanks } : {}),

@@ -6,13 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import { prefixProjectionOutput, promptEmbeddingsToSave, pTuningEncoderOutput } from '../../src/adapter/encoder.ts';
+import { prefixProjectionOutput, promptEmbeddingsToSave, pTuningEncoderOutput, residualPromptOutput } from '../../src/adapter/encoder.ts';
 import { loadModelDir } from '../../src/formats/model_dir.ts';
 import type { ModelDir } from '../../src/formats/model_dir.ts';
 import { Graph } from '../../src/graph/index.ts';
 import { initParams } from '../../src/methods/init.ts';
 import { pTuning, pTuningEncoder } from '../../src/methods/p_tuning.ts';
 import { prefixProjection, prefixTuning, prefixWidth } from '../../src/methods/prefix_tuning.ts';
+import { promptTuning, residualPrompt } from '../../src/methods/prompt_tuning.ts';
 import type { PromptMethod } from '../../src/methods/types.ts';
 import { compileGraph } from '../../src/runtime/session.ts';
 import type { Tensor } from '../../src/tensor.ts';
@@ -102,12 +103,25 @@ function prefixProjectionRef(p: Record<string, Tensor>): Mat {
   return torchLinearRef(hidden, p['transform.2.weight']!, p['transform.2.bias']!);
 }
 
+/** Residual prompt tuning (Razdaibiedina et al. 2023, eq. 2): P + LayerNorm(W2·ReLU(W1·P + b1) + b2), torch's biased variance, eps 1e-5. */
+function residualRef(p: Record<string, Tensor>): Mat {
+  const P = asMat(p['embedding.weight']!);
+  const u = torchLinearRef(torchLinearRef(P, p['mlp_head.0.weight']!, p['mlp_head.0.bias']!).map((v) => v.map((x) => Math.max(0, x))), p['mlp_head.2.weight']!, p['mlp_head.2.bias']!);
+  const w = asVec(p['layer_norm.weight']!);
+  const b = asVec(p['layer_norm.bias']!);
+  return u.map((row, i) => {
+    const mean = row.reduce((s, x) => s + x, 0) / row.length;
+    const variance = row.reduce((s, x) => s + (x - mean) ** 2, 0) / row.length;
+    return row.map((x, j) => P[i]![j]! + ((x - mean) / Math.sqrt(variance + 1e-5)) * w[j]! + b[j]!);
+  });
+}
+
 // ---- The graph, run by ONNX Runtime. ----
 
 async function runGraph(method: PromptMethod, params: Record<string, Tensor>, dtype: 'float32' | 'float64'): Promise<Tensor> {
   const g = new Graph('encoder');
   const xs = Object.fromEntries(method.params.map((p) => [p.name, g.input(p.name, dtype, p.shape)]));
-  g.output('y', method.kind === 'p_tuning' ? pTuningEncoder(xs, method.encoder) : prefixProjection(xs));
+  g.output('y', method.kind === 'p_tuning' ? pTuningEncoder(xs, method.encoder) : method.encoder?.type === 'residual' ? residualPrompt(xs) : prefixProjection(xs));
   const session = await compileGraph(g);
   try {
     const feeds = Object.fromEntries(Object.entries(params).map(([k, t]) => [
@@ -261,4 +275,39 @@ test('init follows torch: nn.LSTM U(±1/√h) for every weight and bias, nn.Line
     assert.ok(max <= bound && max > 0.9 * bound, `${name}: max ${max}, bound ${bound}`);
   }
   assert.throws(() => initParams(model.config, proj, { seed: 4, init: { kind: 'vocab' } }), /prompt tuning only/);
+});
+
+test('residual prompt tuning: names and shapes, torch inits (LayerNorm 1/0), the prompt init on the prompt only; graph = reference; host = graph; saved as its output', async (t) => {
+  const d = model.config.hiddenSize;
+  const method = promptTuning(model.config, { numVirtualTokens: 5, residualHiddenSize: 12 });
+  assert.deepEqual(method.params.map((p) => [p.name, [...p.shape]]), [
+    ['embedding.weight', [5, d]], ['mlp_head.0.weight', [12, d]], ['mlp_head.0.bias', [12]], ['mlp_head.2.weight', [d, 12]], ['mlp_head.2.bias', [d]],
+    ['layer_norm.weight', [d]], ['layer_norm.bias', [d]],
+  ]);
+  assert.deepEqual(method.encoder, { type: 'residual', hiddenSize: 12 });
+  assert.equal(promptTuning(model.config, { numVirtualTokens: 5 }).encoder, undefined);
+  assert.throws(() => promptTuning(model.config, { numVirtualTokens: 5, residualHiddenSize: 0 }), /bottleneck size must be a positive integer, got 0/);
+  const init = initParams(model.config, method, { seed: 3 });
+  assert.ok(init['layer_norm.weight']!.data.every((x) => x === 1) && init['layer_norm.bias']!.data.every((x) => x === 0));
+  assert.ok(init['mlp_head.0.weight']!.data.every((x) => Math.abs(x) <= 1 / Math.sqrt(d)) && init['mlp_head.2.bias']!.data.every((x) => Math.abs(x) <= 1 / Math.sqrt(12)));
+  // A vocab init fills the prompt (not the MLP) with rows of the model's embedding table.
+  const text = initParams(model.config, method, { seed: 3, init: { kind: 'vocab' }, weights: model.weights });
+  const table = model.weights.get('model.embed_tokens.weight').data;
+  const row0 = text['embedding.weight']!.data.subarray(0, d);
+  assert.ok([...Array(model.config.vocabSize).keys()].some((v) => maxAbsDiff(table.subarray(v * d, (v + 1) * d), row0) === 0), 'the vocab init copies embedding rows into the prompt');
+  // Params scaled so ReLU cuts and the LayerNorm's affine part are both exercised.
+  const p = Object.fromEntries(Object.entries(scaledInit(method, 7, 2)).map(([k, v]) => [k, k.startsWith('layer_norm') ? tensor('float32', v.shape, v.data.map((x, i) => x * 0.5 + 0.1 * (i % 3))) : v]));
+  const ref = residualRef(p).flat();
+  const g64 = (await runGraph(method, p, 'float64')).data as Float64Array;
+  const e64 = maxAbsDiff(g64, ref);
+  assert.ok(e64 < 1e-12, `float64 graph vs reference: ${e64}`);
+  const g32 = (await runGraph(method, p, 'float32')).data as Float32Array;
+  const host = residualPromptOutput(p);
+  const eHost = maxAbsDiff(host.data, g32);
+  const eHostRef = maxAbsDiff(host.data, ref);
+  assert.ok(eHost < 1e-5, `host vs float32 graph: ${eHost}`);
+  assert.ok(eHostRef < 1e-6, `host vs reference: ${eHostRef}`);
+  assert.ok(maxAbsDiff(ref, asMat(p['embedding.weight']!).flat()) > 0.1, 'the residual branch changes the prompt');
+  t.diagnostic(`max |Δ|: float64 graph vs reference ${e64.toExponential(1)}, host vs float32 graph ${eHost.toExponential(1)}, host vs reference ${eHostRef.toExponential(1)}`);
+  assert.deepEqual(promptEmbeddingsToSave(method, p).data, host.data);
 });

@@ -14,6 +14,7 @@ import { initParams } from '../../src/methods/init.ts';
 import { bidirectionalLstm, lstmParams } from '../../src/methods/lstm.ts';
 import { pTuning, pTuningEncoder } from '../../src/methods/p_tuning.ts';
 import { prefixProjection, prefixTuning } from '../../src/methods/prefix_tuning.ts';
+import { promptTuning, residualPrompt } from '../../src/methods/prompt_tuning.ts';
 import { buildProgram } from '../../src/methods/program.ts';
 import type { PromptMethod } from '../../src/methods/types.ts';
 import { compileGraph } from '../../src/runtime/session.ts';
@@ -55,6 +56,12 @@ test('prefix projection (embedding → Linear → Tanh → Linear): autodiff = f
     ['embedding.weight', [3, 4]], ['transform.0.weight', [5, 4]], ['transform.0.bias', [5]], ['transform.2.weight', [16, 5]], ['transform.2.bias', [16]],
   ]);
   await gradCheck({ inputs: randomInputs(method.params, 4, 0.7), build: (_g, x) => prefixProjection(x), eps: EPS, tol: TOL });
+});
+
+test('residual prompt reparameterisation (prompt + LayerNorm(Linear → ReLU → Linear)): autodiff = finite differences', async () => {
+  const config = { hiddenSize: 5 } as Parameters<typeof promptTuning>[0];
+  const method = promptTuning(config, { numVirtualTokens: 3, residualHiddenSize: 4 });
+  await gradCheck({ inputs: randomInputs(method.params, 6, 0.7), build: (_g, x) => residualPrompt(x), eps: EPS, tol: TOL });
 });
 
 const MODEL_CASES: [string, string, (c: ReturnType<typeof loadGoldenCase>) => PromptMethod, 'p_tuning' | 'prefix_tuning'][] = [
