@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { residualPromptOutput } from '../../src/adapter/encoder.ts';
+import { loadAdapter } from '../../src/adapter/load.ts';
 import { decodeTensor } from '../../src/adapter/meta.ts';
+import { loadModelDir } from '../../src/formats/model_dir.ts';
 import { readSafetensors } from '../../src/formats/safetensors.ts';
 import { cli, lastJson } from '../helpers/cli.ts';
 import { SHARED, STORIES } from '../helpers/paths.ts';
@@ -64,4 +66,11 @@ test('--reparam residual trains through the residual MLP and saves its output as
   assert.equal(ev.status, 0, ev.stderr);
   assert.doesNotMatch(ev.stderr, /ignored/);
   assert.equal((lastJson(ev)['n'] as number), 8);
+  // Loaded back: inference runs the saved prompt; training (resume, --init-from) gets the MLP.
+  const warnings: string[] = [];
+  const a = loadAdapter(out, loadModelDir(STORIES), { onWarning: (m) => warnings.push(m) });
+  assert.deepEqual(warnings, []);
+  assert.equal(a.method.encoder, undefined);
+  assert.deepEqual(a.trainMethod.encoder, { type: 'residual', hiddenSize: 16 });
+  assert.deepEqual(a.trainable['layer_norm.weight']!.data, encoder['layer_norm.weight']!.data);
 });
