@@ -44,7 +44,7 @@ import { DEFAULTS as SERVE_DEFAULTS } from './serve/server.ts';
 import { prepareServer } from './serve/start.ts';
 import type { FastifyInstance } from 'fastify';
 import { TRAIN_DEFAULTS } from './train/defaults.ts';
-import type { TrainDefaults } from './train/defaults.ts';
+import type { Reparam, TrainDefaults } from './train/defaults.ts';
 import { runTraining } from './train/run.ts';
 import { TrainingError } from './train/trainer.ts';
 import type { DevMetric, TrainEvent } from './train/trainer.ts';
@@ -305,7 +305,7 @@ export interface TrainOptions {
   encoderType?: 'mlp' | 'lstm';
   prefixProjection?: boolean;
   /** Prompt tuning: `residual` trains the prompt through a residual MLP and saves its output (a plain PEFT prompt). */
-  reparam?: 'none' | 'residual';
+  reparam?: Reparam;
   /** Multitask: task names, comma-separated (default: the task field's values). */
   tasks?: string;
   taskField?: string;

@@ -9,6 +9,9 @@ import { loadAdapter } from '../../src/adapter/load.ts';
 import { decodeTensor } from '../../src/adapter/meta.ts';
 import { loadModelDir } from '../../src/formats/model_dir.ts';
 import { readSafetensors } from '../../src/formats/safetensors.ts';
+import { Template } from '../../src/data/template.ts';
+import { Verbalizer } from '../../src/data/verbalizer.ts';
+import { runTraining } from '../../src/train/run.ts';
 import { cli, lastJson } from '../helpers/cli.ts';
 import { SHARED, STORIES } from '../helpers/paths.ts';
 
@@ -73,4 +76,15 @@ test('--reparam residual trains through the residual MLP and saves its output as
   assert.equal(a.method.encoder, undefined);
   assert.deepEqual(a.trainMethod.encoder, { type: 'residual', hiddenSize: 16 });
   assert.deepEqual(a.trainable['layer_norm.weight']!.data, encoder['layer_norm.weight']!.data);
+});
+
+test('the library refuses an unknown reparam by name before loading the model', async () => {
+  await assert.rejects(
+    runTraining({
+      model: join(tmp, 'no-such-model'), train: join(DATA, 'train.jsonl'), steps: 1, out: join(tmp, 'bad-reparam'),
+      template: new Template('{text}\nThe story is about a'), verbalizer: new Verbalizer({ girl: ' girl', boy: ' boy' }),
+      reparam: 'lstm' as 'residual',
+    }),
+    /--reparam: unknown value "lstm"; use one of none, residual/,
+  );
 });
