@@ -2,11 +2,13 @@
  * Learning-rate schedules, as HF transformers defines them (get_constant_schedule_with_warmup,
  * get_linear_schedule_with_warmup, get_cosine_schedule_with_warmup): update k (0-based) uses
  * lr · λ(k), so the first update after warmup runs at the full rate and a linear schedule's
- * last update is at lr / (total − warmup), never 0.
+ * last update is at lr / (total − warmup), never 0. `wsd` (warmup–stable–decay; Hägele et al. 2024,
+ * "Scaling Laws and Compute-Optimal Training Beyond Fixed Training Durations") holds the rate
+ * constant and decays it linearly over the last third of the updates, the same way.
  */
 import { SoftpromptError } from '../errors.ts';
 
-export const SCHEDULES = ['constant', 'linear', 'cosine'] as const;
+export const SCHEDULES = ['constant', 'linear', 'cosine', 'wsd'] as const;
 export type ScheduleKind = (typeof SCHEDULES)[number];
 
 export interface ScheduleOptions {
@@ -15,7 +17,7 @@ export interface ScheduleOptions {
   lr: number;
   /** Updates of linear warmup from 0 (default 0). */
   warmupSteps?: number;
-  /** Total optimizer updates of the run (needed by linear and cosine). */
+  /** Total optimizer updates of the run (needed by linear, cosine and wsd). */
   totalSteps: number;
 }
 
@@ -39,6 +41,12 @@ export function scheduleFactor(opts: ScheduleOptions, step: number): number {
     case 'cosine': {
       const progress = (step - warmup) / Math.max(1, total - warmup);
       return Math.max(0, 0.5 * (1 + Math.cos(Math.PI * progress)));
+    }
+    case 'wsd': {
+      // The decay spans the last third of the updates after warmup, so a 3-epoch run anneals
+      // in its third epoch: the epoch the restarts recipe spends on its leader alone.
+      const decay = Math.max(1, Math.round((total - warmup) / 3));
+      return Math.max(0, Math.min(1, (total - step) / decay));
     }
   }
 }

@@ -35,6 +35,19 @@ test('constant: warmup then the peak rate for good', () => {
   assert.deepEqual([0, 1, 2, 3, 9, 50].map(lr), [0, 0.005, 0.01, 0.01, 0.01, 0.01]);
 });
 
+test('wsd: the peak rate for two thirds of the updates after warmup, then linear decay to 0 as linear decays', () => {
+  const lr = makeSchedule({ kind: 'wsd', lr: 0.3, totalSteps: 240 });
+  // 240 updates: constant through update 159, then 0.3·(240−k)/80, the third epoch of a 3-epoch run.
+  assert.deepEqual([0, 100, 159, 160].map(lr), [0.3, 0.3, 0.3, 0.3]);
+  assert.ok(Math.abs(lr(200) - 0.15) < 1e-15);
+  assert.ok(Math.abs(lr(239) - 0.3 / 80) < 1e-15);
+  assert.equal(lr(240), 0);
+  const warm = { kind: 'wsd' as const, lr: 1, warmupSteps: 10, totalSteps: 100 };
+  assert.equal(scheduleFactor(warm, 5), 0.5);
+  assert.equal(scheduleFactor(warm, 70), 1);
+  assert.ok(Math.abs(scheduleFactor(warm, 85) - 0.5) < 1e-15);
+});
+
 test('bad schedules are refused with the field named', () => {
   assert.throws(() => parseSchedule('exp'), (e: Error) => e instanceof ScheduleError && /--schedule: unknown schedule "exp"; use one of constant, linear, cosine/.test(e.message));
   assert.throws(() => makeSchedule({ kind: 'linear', lr: 0, totalSteps: 10 }), /learning rate must be a finite number > 0/);
