@@ -434,6 +434,8 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRun> {
     ...(pauseAtEpoch !== undefined ? { pauseAtEpoch } : {}),
     ...(snapshotSteps !== undefined ? { snapshotSteps } : {}),
     ...(opts.evalEvery !== undefined ? { evalEvery: opts.evalEvery } : {}),
+    // Restarts are compared when they pause (restarts.ts): not after earlier epochs.
+    ...(restarts > 1 && epochs !== undefined ? { evalFromEpoch: segmentEpochs } : {}),
     ...(opts.patience !== undefined ? { patience: opts.patience } : {}),
     metric: h.metric,
     saveEvery: opts.saveEvery ?? D.saveEvery,

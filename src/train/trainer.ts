@@ -63,6 +63,11 @@ export interface TrainerOptions {
   steps?: number;
   /** Evaluate every N updates (default: at the end of each epoch). */
   evalEvery?: number;
+  /**
+   * Without evalEvery, evaluate at the end of this epoch (1-based) and of each after it (default 1).
+   * Restarts start at their pause: an earlier evaluation costs dev time and ranks them by noise.
+   */
+  evalFromEpoch?: number;
   /** Stop after this many evaluations without improvement. */
   patience?: number;
   metric?: DevMetric;
@@ -331,7 +336,7 @@ async function trainLocked(
           state.batchInEpoch = 0;
         }
         const finished = state.step >= totalSteps;
-        const evalNow = hasVal && (opts.evalEvery ? state.step % opts.evalEvery === 0 || finished : epochEnd || finished);
+        const evalNow = hasVal && (opts.evalEvery ? state.step % opts.evalEvery === 0 || finished : (epochEnd && state.epoch >= (opts.evalFromEpoch ?? 1)) || finished);
         if (evalNow) {
           await evaluate();
           if (opts.patience !== undefined && state.evalsSinceBest >= opts.patience) {
