@@ -48,10 +48,11 @@ for (const task of [...new Set(rows.map((r) => r.task))]) {
   }
 }
 
-// The default being judged (docs/seeds.md): batch 8, 5 restarts of 2 epochs, the best continued,
-// its last-epoch mean kept when better. The previous one is the same at batch 16.
-const NEW = 'new-bs8';
-const PREV = 'new-r5x2-mean4';
+// The default being judged (docs/seeds.md): batch 8, the wsd schedule, 5 restarts of 2 epochs
+// scored at their pause, the best continued, its last-epoch mean kept when better. The previous
+// one (the fourth study's) is the same at a constant rate.
+const NEW = 'new-wsd';
+const PREV = 'new-bs8';
 // The targets, per task: new-default median ≥ PEFT's median + 3, worst ≥ PEFT's median,
 // median ≥ best hard prompt (0- or 4-shot) + 5.
 const targets: string[] = [];

@@ -94,7 +94,7 @@ export async function runDemo(flags: DemoFlags, io: Io = processIo): Promise<Rec
   // 2. Train a soft prompt with the reference recipe.
   const out = resolve(flags.out ?? join('runs', `demo-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`));
   const template = templates[0]!.template; // the task's own template: soft prompts start from the plain one
-  say(`\n2/3 prompt tuning: ${flags.virtualTokens} virtual tokens, init ${flags.init}, AdamW lr ${flags.lr}, batch ${flags.batchSize}, ${flags.epochs} epochs, ${TRAIN_DEFAULTS.restarts} restarts, the best on a dev split carved from the training split continued → ${out}`);
+  say(`\n2/3 prompt tuning: ${flags.virtualTokens} virtual tokens, init ${flags.init}, AdamW lr ${flags.lr} (${TRAIN_DEFAULTS.schedule} schedule), batch ${flags.batchSize}, ${flags.epochs} epochs, ${TRAIN_DEFAULTS.restarts} restarts, the best on a dev split carved from the training split continued → ${out}`);
   // The library's training run with its defaults (TRAIN_DEFAULTS); only the demo's own choices are set.
   // No validation split: the restarts are chosen on a dev split carved from train, never on the split reported below.
   const progress = trainProgress();

@@ -243,8 +243,8 @@ softprompt.json (template, verbalizer, training arguments, metrics, base-model f
 --resume continue a killed run with exactly the losses it would have had; DIR/metrics.jsonl logs
 every update and evaluation.
 
-Schedules follow HF transformers: constant (the default), or linear and cosine decay to 0 after
---warmup-steps. Gradients are averaged over --grad-accum micro-batches.
+Schedules follow HF transformers after --warmup-steps: constant (PEFT's), linear and cosine decay to
+0, and wsd (the default): constant for two thirds of the updates, then linear decay to 0. Gradients are averaged over --grad-accum micro-batches.
 
 Examples:
   softprompt train --model ../shared/models/stories260K \\

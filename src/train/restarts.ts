@@ -1,8 +1,8 @@
 /**
  * Restarts: an epoch run trains `restarts` trajectories (restart r uses seed `restartSeed(seed, r)`
  * for its example order and random init) for `restartEpochs` of its epochs, each pausing there
- * (a checkpoint); the one that scores best on a dev split so far continues alone to the run's end,
- * and the best evaluation of all is kept. Without --validation the dev split is carved out of the training file
+ * (a checkpoint) and scored on a dev split there; the best continues alone to the run's end (where
+ * the default wsd schedule anneals it), and the best evaluation of all is kept. Without --validation the dev split is carved out of the training file
  * (DEV_FRACTION of its records, at most DEV_MAX, drawn with the run seed) and never trained on,
  * so nothing is selected on the split a user reports. Each restart is an ordinary run in
  * `restarts/rN/` (its own checkpoints, so a kill -9 resumes exactly); the run folder's
