@@ -65,7 +65,7 @@ export interface TrainerOptions {
   evalEvery?: number;
   /**
    * Without evalEvery, evaluate at the end of this epoch (1-based) and of each after it (default 1).
-   * Restarts start at their pause: an earlier evaluation costs dev time and ranks them by noise.
+   * Restarts pass their pause epoch: scored earlier, they would be ranked by noise, at a dev pass each.
    */
   evalFromEpoch?: number;
   /** Stop after this many evaluations without improvement. */
